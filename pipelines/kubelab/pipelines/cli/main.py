@@ -1,0 +1,64 @@
+"""Entry point of the `kubelab` console script.
+
+Each concept contributes its sub-commands from its own module through a
+`register(subparsers)` function, so that this file never grows with features.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from kubelab.pipelines import __version__
+from kubelab.pipelines.errors import KubelabError
+
+# Modules that add sub-commands; a missing one is skipped so partial installs still work.
+COMMAND_MODULES: tuple[str, ...] = (
+    "kubelab.pipelines.cli.pipelines",
+    "kubelab.pipelines.cli.notebook",
+    "kubelab.pipelines.cli.workloads",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kubelab",
+        description=(
+            "Kubeflow-style ML from JupyterLab: compile and run notebook or KFP pipelines, "
+            "locally or on Kubernetes."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"kubelab {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name == module_name:
+                continue
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 0 if args.command is None else 2
+    try:
+        return int(handler(args) or 0)
+    except KubelabError as error:
+        print(f"kubelab: error: {error.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("kubelab: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""JupyterHub spawners for kubelab: Kubernetes (KubeSpawner) and local processes."""
