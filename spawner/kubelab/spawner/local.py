@@ -1,0 +1,332 @@
+"""LocalKubelabSpawner: the embedded default — same profiles, local processes.
+
+Built on JupyterHub's SimpleLocalProcessSpawner: the demo hub runs as root with OIDC
+users that have no system accounts, so each user gets a home under a configurable
+root instead of a Unix account. What a profile enforces locally:
+
+- GPUs: `CUDA_VISIBLE_DEVICES` (NVIDIA) / `HIP_VISIBLE_DEVICES` + `ROCR_VISIBLE_DEVICES`
+  (AMD) set to GPUs allocated exclusively to this server; CPU-only profiles get an
+  empty list so they never touch a GPU. MIG slices are Kubernetes-only.
+- memory limit: `RLIMIT_AS` (address space) on the server and everything it starts
+  (kernels, pipeline steps) — allocations beyond it fail with MemoryError.
+- cpu limit: CPU affinity (`sched_setaffinity`) to ceil(limit) cores, and
+  OMP/MKL/OpenBLAS thread counts set to match.
+- guarantees are not enforceable on a single machine and are only recorded.
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import math
+import os
+import resource
+import sys
+from pathlib import Path
+from typing import Any
+
+from jupyterhub.spawner import SimpleLocalProcessSpawner
+from traitlets import Bool, List, Unicode, default
+
+from .gpu import GPUAllocator, detect_gpus
+from .mixin import KubelabProfilesMixin, _http_error
+from .objects import kube_name
+from .profiles import Profile, ProfilesConfig, cpu_to_float, memory_to_bytes
+from .tokens import ensure_private_dir, write_identity_file, write_token_files
+
+_cpu_rotation = itertools.count()
+
+
+def _hub_dir() -> Path:
+    return Path(os.environ.get("KUBELAB_HUB_DIR", Path.cwd() / ".hub")).resolve()
+
+
+def local_unavailable_reason(profile: Profile, gpu_ids: list[str], free: list[str]) -> str | None:
+    """Why a profile cannot start on this machine now, or None (pure, for the form)."""
+    if not profile.gpu_count:
+        return None
+    if profile.gpu_resource.startswith("nvidia.com/mig-"):
+        return "MIG slices are only available on Kubernetes"
+    if not gpu_ids:
+        return "no GPU detected on this machine"
+    if profile.gpu_count > len(gpu_ids):
+        return f"needs {profile.gpu_count} GPUs, this machine has {len(gpu_ids)}"
+    if profile.gpu_count > len(free):
+        return f"all GPUs are in use ({len(free)} of {len(gpu_ids)} free)"
+    return None
+
+
+def render_local_form(
+    config: ProfilesConfig, groups: set[str], gpu_ids: list[str], free: list[str]
+) -> str:
+    """HTML spawn form: allowed profiles, unavailable ones disabled with the reason."""
+    rows: list[str] = []
+    allowed = config.allowed_profiles(groups)
+    available = [p for p in allowed if not local_unavailable_reason(p, gpu_ids, free)]
+    chosen = next((p for p in available if p.default), available[0] if available else None)
+    for profile in allowed:
+        reason = local_unavailable_reason(profile, gpu_ids, free)
+        slug = html.escape(profile.slug)
+        options = "".join(
+            f'<option value="{html.escape(i.name)}">{html.escape(i.display_name)}</option>'
+            for i in config.images_for(profile)
+        )
+        rows.append(
+            f'<div class="kubelab-profile{" disabled" if reason else ""}" '
+            f'style="border:1px solid #ddd;border-radius:4px;padding:8px;margin:6px 0">'
+            f'<label><input type="radio" name="profile" value="{slug}" '
+            f'id="profile-{slug}"{" checked" if profile is chosen else ""}'
+            f"{' disabled' if reason else ''}> <b>{html.escape(profile.display_name)}</b>"
+            f"</label><div>{html.escape(profile.description)}</div>"
+            + (
+                f'<div class="kubelab-reason"><i>Unavailable: {html.escape(reason)}</i></div>'
+                if reason
+                else ""
+            )
+            + f'<label>Image <select name="profile-option-{slug}--image"'
+            f"{' disabled' if reason else ''}>{options}</select></label></div>"
+        )
+    if not rows:
+        return "<p>No profile is available to your groups. Ask an administrator.</p>"
+    return '<div id="kubelab-profiles">' + "".join(rows) + "</div>"
+
+
+class LocalKubelabSpawner(KubelabProfilesMixin, SimpleLocalProcessSpawner):
+    """Local single-user servers with kubelab profiles, identity and OIDC token files."""
+
+    home_dir_template = Unicode(
+        config=True,
+        help=(
+            "Home of each user's server; {username} is expanded. Defaults to "
+            "$KUBELAB_HUB_DIR/home/{username} ($KUBELAB_HUB_DIR defaults to ./.hub)."
+        ),
+    )
+
+    @default("home_dir_template")
+    def _default_home_template(self) -> str:
+        return str(_hub_dir() / "home" / "{username}")
+
+    runtime_dir_template = Unicode(
+        config=True,
+        help=(
+            "Private (0700) per-user dir outside the home for the identity file and the "
+            "OIDC token files (0600); {username} is expanded. Defaults to "
+            "$KUBELAB_HUB_DIR/runtime/{username}."
+        ),
+    )
+
+    @default("runtime_dir_template")
+    def _default_runtime_template(self) -> str:
+        return str(_hub_dir() / "runtime" / "{username}")
+
+    gpu_ids = List(
+        Unicode(),
+        default_value=None,
+        allow_none=True,
+        config=True,
+        help=(
+            "GPU ids this hub may hand out (e.g. ['0', '1']). Default: detected with "
+            "`nvidia-smi -L`; empty when there is none, and GPU profiles are then shown "
+            "disabled. Each running server gets its own GPUs, never shared."
+        ),
+    )
+
+    welcome_notebooks = List(
+        Unicode(),
+        config=True,
+        help="Files copied into a new user's home on first spawn (e.g. examples/demo.ipynb).",
+    )
+
+    enforce_limits = Bool(
+        True,
+        config=True,
+        help="Apply the profile's memory limit (RLIMIT_AS) and CPU limit (CPU affinity).",
+    )
+
+    @default("cmd")
+    def _default_cmd(self) -> list[str]:
+        return [sys.executable, "-m", "jupyterhub.singleuser"]
+
+    @default("default_url")
+    def _default_url(self) -> str:
+        return "/lab"
+
+    @default("options_form")
+    def _default_options_form(self) -> Any:
+        return self._render_form
+
+    @default("options_from_form")
+    def _default_options_from_form(self) -> Any:
+        return self.kubelab_options_from_form
+
+    @default("apply_user_options")
+    def _default_apply_user_options(self) -> Any:
+        return self.kubelab_apply_user_options
+
+    _gpus: list[str]
+
+    @property
+    def _detected_gpu_ids(self) -> list[str]:
+        if self.gpu_ids is None:
+            self.gpu_ids = detect_gpus()
+        return list(self.gpu_ids)
+
+    @property
+    def gpu_allocator(self) -> GPUAllocator:
+        return GPUAllocator.shared(self._detected_gpu_ids)
+
+    @property
+    def _owner(self) -> str:
+        return f"{self.user.name}/{self.name}"
+
+    @property
+    def runtime_dir(self) -> Path:
+        return Path(self.runtime_dir_template.format(username=kube_name(self.user.name)))
+
+    @default("home_dir")
+    def _default_home_dir(self) -> str:
+        # usernames come from the OIDC provider: keep them from escaping the home root
+        return self.home_dir_template.format(username=kube_name(self.user.name))
+
+    async def _render_form(self, spawner: Any) -> str:
+        allocator = self.gpu_allocator
+        free = [g for g in allocator.free()] + allocator.owned(self._owner)
+        return render_local_form(
+            self.kubelab_profiles, await self.kubelab_groups(), self._detected_gpu_ids, free
+        )
+
+    async def kubelab_apply_user_options(self, spawner: Any, user_options: dict[str, Any]) -> None:
+        await super().kubelab_apply_user_options(spawner, user_options)
+        assert self.kubelab_profile is not None
+        allocator = self.gpu_allocator
+        reason = local_unavailable_reason(
+            self.kubelab_profile,
+            self._detected_gpu_ids,
+            allocator.free() + allocator.owned(self._owner),
+        )
+        if reason:
+            slug = self.kubelab_profile.slug
+            raise _http_error(409, f"Profile {slug!r} is unavailable: {reason}.")
+
+    # ---- start / stop -------------------------------------------------------------
+
+    def _prepare_home(self) -> None:
+        home = Path(self.home_dir)
+        fresh = not home.exists()
+        home.mkdir(parents=True, exist_ok=True)
+        if fresh:
+            for source in self.welcome_notebooks:
+                src = Path(source)
+                if src.is_file() and not (home / src.name).exists():
+                    (home / src.name).write_bytes(src.read_bytes())
+
+    async def start(self) -> Any:
+        if self.kubelab_profile is None:  # start() without apply_user_options (old hubs)
+            await self.kubelab_apply_user_options(self, self.user_options or {})
+        profile = self.kubelab_profile
+        assert profile is not None
+        if profile.gpu_count:
+            try:
+                self._gpus = self.gpu_allocator.allocate(self._owner, profile.gpu_count)
+            except RuntimeError as error:
+                raise _http_error(409, f"Cannot start {profile.slug!r}: {error}") from None
+        else:
+            self.gpu_allocator.release(self._owner)
+            self._gpus = []
+        self._prepare_home()
+        ensure_private_dir(self.runtime_dir)
+        write_identity_file(self.runtime_dir / "identity.json", await self.kubelab_identity())
+        await self.kubelab_sync_tokens(initial=True)
+        try:
+            return await super().start()
+        except BaseException:
+            self.gpu_allocator.release(self._owner)
+            raise
+
+    async def stop(self, now: bool = False) -> None:
+        try:
+            await super().stop(now=now)
+        finally:
+            self.gpu_allocator.release(self._owner)
+            write_token_files(self.runtime_dir / "oidc", {})
+
+    async def poll(self) -> int | None:
+        status = await super().poll()
+        if status is None:
+            try:
+                await self.kubelab_sync_tokens()
+            except Exception:
+                self.log.exception("kubelab: could not refresh tokens for %s", self.user.name)
+        return status
+
+    async def deliver_tokens(self, tokens: dict[str, str]) -> None:
+        write_token_files(self.runtime_dir / "oidc", tokens)
+
+    # ---- state (survives hub restarts) ---------------------------------------------
+
+    def get_state(self) -> dict[str, Any]:
+        state = super().get_state()
+        if self.pid and getattr(self, "_gpus", None):
+            state["kubelab_gpus"] = list(self._gpus)
+        return state
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)
+        if state.get("kubelab_gpus"):
+            self._gpus = list(state["kubelab_gpus"])
+            self.gpu_allocator.restore(self._owner, self._gpus)
+
+    # ---- environment and limits ------------------------------------------------------
+
+    def get_args(self) -> list[str]:
+        args = super().get_args()
+        args.append("--ServerApp.jpserver_extensions=kubelab.server=True")
+        if os.geteuid() == 0:
+            args.append("--allow-root")
+        return args
+
+    def get_env(self) -> dict[str, str]:
+        env = super().get_env()
+        runtime = self.runtime_dir
+        env["KUBELAB_IDENTITY_FILE"] = str(runtime / "identity.json")
+        env["KUBELAB_TOKEN_DIR"] = str(runtime / "oidc")  # a path; the tokens stay in files
+        profile = self.kubelab_profile
+        gpus = ",".join(getattr(self, "_gpus", []))
+        if profile is not None and profile.gpu_resource == "amd.com/gpu" and profile.gpu_count:
+            env["HIP_VISIBLE_DEVICES"] = env["ROCR_VISIBLE_DEVICES"] = gpus
+            env["CUDA_VISIBLE_DEVICES"] = ""
+        else:
+            env["CUDA_VISIBLE_DEVICES"] = gpus
+        if profile is not None:
+            env["KUBELAB_PROFILE"] = profile.slug
+            if profile.cpu_limit:
+                threads = str(max(1, math.ceil(cpu_to_float(profile.cpu_limit))))
+                for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+                    env[name] = threads
+            if profile.memory_limit:
+                env["MALLOC_ARENA_MAX"] = "2"  # keeps glibc's address space use near real use
+        return env
+
+    def make_preexec_fn(self, name: str) -> Any:
+        home_preexec = super().make_preexec_fn(name)
+        profile = self.kubelab_profile
+        memory = memory_to_bytes(profile.memory_limit) if profile and profile.memory_limit else None
+        cpus: set[int] | None = None
+        if profile and profile.cpu_limit and hasattr(os, "sched_setaffinity"):
+            available = sorted(os.sched_getaffinity(0))
+            wanted = max(1, math.ceil(cpu_to_float(profile.cpu_limit)))
+            if wanted < len(available):
+                start = next(_cpu_rotation) * wanted
+                cpus = {available[(start + i) % len(available)] for i in range(wanted)}
+        enforce = self.enforce_limits
+
+        def preexec() -> None:
+            home_preexec()
+            if not enforce:
+                return
+            if memory:
+                resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+            if cpus:
+                os.sched_setaffinity(0, cpus)
+
+        return preexec

@@ -1,0 +1,224 @@
+"""Pure builders: profiles → KubeSpawner profile_list, identity documents, Kubernetes objects.
+
+No I/O here (as in KubeSpawner's objects.py) so every manifest can be checked in tests
+against the kubernetes client's models without a cluster.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from typing import Any
+
+from kubernetes.client import (
+    V1ConfigMap,
+    V1ConfigMapVolumeSource,
+    V1KeyToPath,
+    V1ObjectMeta,
+    V1Pod,
+    V1Secret,
+    V1SecretVolumeSource,
+    V1Volume,
+    V1VolumeMount,
+)
+
+from .profiles import Image, Profile, ProfilesConfig, cpu_to_float, memory_to_bytes
+
+LABEL_PREFIX = "kubelab.io"
+TOKEN_FILES = ("access_token", "id_token")
+IDENTITY_FILENAME = "identity.json"
+POD_IDENTITY_DIR = "/etc/kubelab/identity"
+POD_TOKEN_DIR = "/var/run/secrets/kubelab/oidc"
+
+_LABEL_INVALID = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def sanitize_label_value(value: str) -> str:
+    """Make any string a valid label value (≤63 chars, alphanumeric at both ends)."""
+    cleaned = _LABEL_INVALID.sub("-", value)[:63]
+    return re.sub(r"^[^A-Za-z0-9]+|[^A-Za-z0-9]+$", "", cleaned)
+
+
+def kube_name(value: str, max_length: int = 63) -> str:
+    """DNS-1123 label from an arbitrary string (lowercase alphanumerics and '-')."""
+    name = re.sub(r"[^a-z0-9-]+", "-", value.lower()).strip("-")[:max_length].strip("-")
+    return name or "x"
+
+
+def profile_overrides(profile: Profile) -> dict[str, Any]:
+    """KubeSpawner trait overrides for one profile (resources, scheduling, labels)."""
+    overrides: dict[str, Any] = {
+        "extra_labels": {
+            f"{LABEL_PREFIX}/profile": sanitize_label_value(profile.slug),
+        },
+        "extra_annotations": {f"{LABEL_PREFIX}/profile": profile.slug},
+    }
+    if profile.cpu_guarantee:
+        overrides["cpu_guarantee"] = cpu_to_float(profile.cpu_guarantee)
+    if profile.cpu_limit:
+        overrides["cpu_limit"] = cpu_to_float(profile.cpu_limit)
+    if profile.memory_guarantee:
+        overrides["mem_guarantee"] = memory_to_bytes(profile.memory_guarantee)
+    if profile.memory_limit:
+        overrides["mem_limit"] = memory_to_bytes(profile.memory_limit)
+    if profile.gpu_count:
+        # extended resources: the API server demands requests == limits
+        count = str(profile.gpu_count)
+        overrides["extra_resource_limits"] = {profile.gpu_resource: count}
+        overrides["extra_resource_guarantees"] = {profile.gpu_resource: count}
+    if profile.node_selector:
+        overrides["node_selector"] = dict(profile.node_selector)
+    if profile.tolerations:
+        overrides["tolerations"] = [dict(t) for t in profile.tolerations]
+    return overrides
+
+
+def make_profile_list(config: ProfilesConfig, groups: set[str]) -> list[dict[str, Any]]:
+    """KubeSpawner `profile_list` with only the profiles the user's groups allow."""
+    profile_list: list[dict[str, Any]] = []
+    for profile in config.allowed_profiles(groups):
+        images = config.images_for(profile)
+        choices = {
+            image.name: {
+                "display_name": image.display_name,
+                "default": index == 0,
+                "kubespawner_override": {
+                    "image": image.image,
+                    "extra_labels": {f"{LABEL_PREFIX}/image": sanitize_label_value(image.name)},
+                },
+            }
+            for index, image in enumerate(images)
+        }
+        profile_list.append(
+            {
+                "slug": profile.slug,
+                "display_name": profile.display_name,
+                "description": profile.description,
+                "default": profile.default,
+                "kubespawner_override": profile_overrides(profile),
+                "profile_options": {"image": {"display_name": "Image", "choices": choices}},
+            }
+        )
+    if profile_list and not any(p["default"] for p in profile_list):
+        profile_list[0]["default"] = True
+    return profile_list
+
+
+def make_identity(
+    username: str, groups: list[str], profile: Profile, image: Image
+) -> dict[str, Any]:
+    """The non-secret identity document the notebook server reads (KUBELAB_IDENTITY_FILE)."""
+    return {"user": username, "groups": sorted(groups), "profile": profile.summary(image)}
+
+
+def _metadata(name: str, namespace: str, username: str, labels: dict[str, str]) -> V1ObjectMeta:
+    return V1ObjectMeta(
+        name=name,
+        namespace=namespace,
+        labels={**labels, f"{LABEL_PREFIX}/user": sanitize_label_value(username)},
+        annotations={f"{LABEL_PREFIX}/username": username},
+    )
+
+
+def make_token_secret(
+    name: str,
+    namespace: str,
+    username: str,
+    tokens: dict[str, str],
+    labels: dict[str, str] | None = None,
+) -> V1Secret:
+    """A Secret holding the user's OIDC tokens, mounted as files (never env vars)."""
+    return V1Secret(
+        api_version="v1",
+        kind="Secret",
+        type="Opaque",
+        metadata=_metadata(name, namespace, username, labels or {}),
+        data={
+            key: base64.b64encode(value.encode()).decode("ascii")
+            for key, value in tokens.items()
+            if key in TOKEN_FILES and value
+        },
+    )
+
+
+def make_identity_configmap(
+    name: str,
+    namespace: str,
+    username: str,
+    identity: dict[str, Any],
+    labels: dict[str, str] | None = None,
+) -> V1ConfigMap:
+    return V1ConfigMap(
+        api_version="v1",
+        kind="ConfigMap",
+        metadata=_metadata(name, namespace, username, labels or {}),
+        data={IDENTITY_FILENAME: json.dumps(identity, indent=2, sort_keys=True)},
+    )
+
+
+def identity_volumes(secret_name: str, configmap_name: str) -> list[V1Volume]:
+    return [
+        V1Volume(
+            name="kubelab-oidc-tokens",
+            secret=V1SecretVolumeSource(
+                secret_name=secret_name,
+                default_mode=0o400,
+                optional=True,
+                items=[V1KeyToPath(key=k, path=k, mode=0o400) for k in TOKEN_FILES],
+            ),
+        ),
+        V1Volume(
+            name="kubelab-identity",
+            config_map=V1ConfigMapVolumeSource(name=configmap_name, default_mode=0o444),
+        ),
+    ]
+
+
+def identity_volume_mounts() -> list[V1VolumeMount]:
+    # no subPath: kubelet only propagates Secret updates (token refresh) to whole-volume mounts
+    return [
+        V1VolumeMount(name="kubelab-oidc-tokens", mount_path=POD_TOKEN_DIR, read_only=True),
+        V1VolumeMount(name="kubelab-identity", mount_path=POD_IDENTITY_DIR, read_only=True),
+    ]
+
+
+def _quantity_string(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float):
+        if value.is_integer():
+            return str(int(value))
+        return f"{round(value * 1000)}m"
+    return str(value)
+
+
+def finalize_pod(pod: V1Pod, secret_name: str, configmap_name: str, username: str) -> V1Pod:
+    """Make KubeSpawner's pod what an API server accepts and mount the identity volumes.
+
+    KubeSpawner copies float CPUs and integer bytes into resources; Kubernetes wants
+    quantity strings, and extended resources (GPUs) with requests equal to limits.
+    """
+    pod.metadata.labels = {
+        **(pod.metadata.labels or {}),
+        f"{LABEL_PREFIX}/user": sanitize_label_value(username),
+    }
+    pod.metadata.annotations = {
+        **(pod.metadata.annotations or {}),
+        f"{LABEL_PREFIX}/username": username,
+    }
+    for container in pod.spec.containers:
+        resources = container.resources
+        if resources is None:
+            continue
+        limits = {k: _quantity_string(v) for k, v in (resources.limits or {}).items()}
+        requests = {k: _quantity_string(v) for k, v in (resources.requests or {}).items()}
+        for key, value in limits.items():
+            if "/" in key and not key.startswith("kubernetes.io/"):
+                requests[key] = value
+        resources.limits = limits or None
+        resources.requests = requests or None
+    notebook = pod.spec.containers[0]
+    pod.spec.volumes = [*(pod.spec.volumes or []), *identity_volumes(secret_name, configmap_name)]
+    notebook.volume_mounts = [*(notebook.volume_mounts or []), *identity_volume_mounts()]
+    return pod
