@@ -1,0 +1,82 @@
+# kubelab: two commands on a fresh machine.
+#   make run   installs what is missing, then starts kubelab and prints the URL
+#   make test  installs what tests need, then runs lint, type checks and the whole suite
+# Every target depends on an idempotent `make install`; a second run reuses what is there.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+LABEXT := server/kubelab/server/labextension
+HUB_DIR := .hub
+CHP := $(HUB_DIR)/chp/node_modules/.bin/configurable-http-proxy
+
+export PATH := $(BIN):$(PATH)
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+TS_SOURCES := $(shell find extension/src extension/style extension/schema -type f 2>/dev/null)
+
+.PHONY: help install run test lint test-deps clean
+
+help:
+	@echo "make run    install (if needed) and start kubelab on http://127.0.0.1"
+	@echo "make test   install test dependencies and run lint + the whole test suite"
+	@echo "make lint   ruff, prettier, eslint and tsc only"
+	@echo "make clean  remove the venv, node_modules and build output"
+
+install: $(VENV)/.kubelab-installed
+
+# 1. A venv with the tools that build the front end (jlpm ships with jupyterlab).
+#    torch goes first, pinned: an unpinned torch pulls GBs of CUDA wheels.
+$(VENV)/.bootstrapped:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -U pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q "jupyterlab>=4.6,<5" "hatchling>=1.5" "hatch-jupyter-builder>=0.9"
+	touch $@
+
+# 2. Node dependencies, exactly as yarn.lock says.
+node_modules/.yarn-state.yml: package.json yarn.lock .yarnrc.yml $(VENV)/.bootstrapped
+	jlpm install
+	touch $@
+
+# 3. The labextension (TypeScript -> prebuilt federated extension).
+$(LABEXT)/package.json: node_modules/.yarn-state.yml tsconfig.json $(TS_SOURCES)
+	jlpm build
+
+# 4. kubelab itself, editable, with its Python dependencies; the labextension is
+#    linked so that a rebuild shows up on reload.
+$(VENV)/.kubelab-installed: pyproject.toml $(VENV)/.bootstrapped $(LABEXT)/package.json
+	$(BIN)/pip install -q --no-build-isolation -e ".[ml,test]"
+	rm -rf $(VENV)/share/jupyter/labextensions/kubelab
+	ln -s $(CURDIR)/$(LABEXT) $(VENV)/share/jupyter/labextensions/kubelab
+	jupyter server extension list 2>&1 | grep -q "kubelab.server.*enabled"
+	touch $@
+
+# Things only the tests need: Debian's Chromium (never a Playwright browser download)
+# and configurable-http-proxy for the JupyterHub tests.
+test-deps: install
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@test -x $(CHP) || npm install --silent --no-audit --no-fund --prefix $(HUB_DIR)/chp configurable-http-proxy >/dev/null
+
+lint: install
+	ruff check .
+	ruff format --check .
+	jlpm run lint:check
+
+test: test-deps lint
+	pytest
+
+run: install
+	@mkdir -p .run/work
+	@cp -n examples/*.ipynb .run/work/ 2>/dev/null || true
+	@echo "Starting JupyterLab with kubelab on http://127.0.0.1:8888 (the login link follows)"
+	jupyter lab --no-browser --ip=127.0.0.1 --port=8888 --ServerApp.root_dir=.run/work \
+		$$( [ "$$(id -u)" = 0 ] && echo --allow-root )
+
+clean:
+	rm -rf $(VENV) node_modules extension/lib tsconfig.tsbuildinfo $(LABEXT) $(HUB_DIR) .run

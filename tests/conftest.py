@@ -1,0 +1,23 @@
+"""Fixtures shared by the whole suite: a real jupyter server (pytest-jupyter) and a private KUBELAB_HOME."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
+
+@pytest.fixture(autouse=True)
+def kubelab_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own run store, artifacts and logs; ~/.kubelab is never touched."""
+    home = tmp_path / "kubelab-home"
+    home.mkdir()
+    monkeypatch.setenv("KUBELAB_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def jp_server_config() -> dict:
+    return {"ServerApp": {"jpserver_extensions": {"kubelab.server": True}}}
