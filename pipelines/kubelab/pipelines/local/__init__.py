@@ -1,0 +1,1 @@
+"""Run pipelines and components on this machine (the kfp.local surface)."""

@@ -1,0 +1,149 @@
+"""A warm fork server for Python component tasks (runs as its own process).
+
+Started once per engine with `python -m kubelab.pipelines.local.forkserver MODULE...`:
+it imports the executor (and optional heavy modules) once, then forks one fresh
+child per task. A fork costs a few milliseconds where a new interpreter plus imports
+costs hundreds, and each task still gets its own process that can be killed.
+We do not use multiprocessing's forkserver because its children re-import the
+parent's `__main__` (a notebook kernel, a CLI, a benchmark script) for every task.
+
+Protocol, JSON lines: stdin gets `{"id", "payload"}`; stdout answers
+`{"id", "pid"}` after the fork and `{"id", "exit"}` when the child ends.
+`--run PAYLOAD.json` runs one task in this interpreter (used for cached venvs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import select
+import signal
+import sys
+import traceback
+from typing import Any
+
+
+def run_task(payload: dict[str, Any]) -> int:
+    """Run one Python component in the current process; returns the exit code.
+
+    Output goes to payload["log_path"] (already open on fds 1 and 2 when forked) and
+    the ExecutorOutput (or the error) to payload["result_path"].
+    """
+    os.environ.update(payload.get("env") or {})
+    if payload.get("cwd"):
+        os.chdir(payload["cwd"])
+    result: dict[str, Any]
+    code = 0
+    try:
+        from kubelab.pipelines import executor_main
+
+        output = executor_main.execute(
+            payload["executor_input"], payload["source"], payload["function_name"]
+        )
+        result = {"output": output or {}}
+    except BaseException as error:
+        traceback.print_exc()
+        if isinstance(error, SystemExit) and error.code in (0, None):
+            result = {"output": {}}
+        else:
+            result = {"error": f"{type(error).__name__}: {error}"}
+            code = 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    tmp = payload["result_path"] + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(result, f, default=str)
+    os.replace(tmp, payload["result_path"])
+    return code
+
+
+def _redirect_output(log_path: str) -> None:
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    # Line-buffered so the log can be followed while the task runs.
+    sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+
+
+def _child(payload: dict[str, Any], proto_fds: tuple[int, ...]) -> None:
+    try:
+        os.setsid()  # own process group: cancel kills the task and anything it spawned
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.set_wakeup_fd(-1)
+        for fd in proto_fds:
+            os.close(fd)
+        _redirect_output(payload["log_path"])
+        code = run_task(payload)
+    except BaseException:
+        code = 1
+    os._exit(code)
+
+
+def serve(preload: list[str]) -> None:
+    for name in preload:
+        # Optional accelerators: a module that fails to import only costs speed.
+        with contextlib.suppress(Exception):
+            importlib.import_module(name)
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    children: dict[int, Any] = {}
+    buffer = b""
+    stdin_fd, stdout_fd = 0, 1
+
+    def send(message: dict[str, Any]) -> None:
+        os.write(stdout_fd, (json.dumps(message) + "\n").encode())
+
+    send({"ready": True})
+    open_input = True
+    while open_input or children:
+        try:
+            readable, _, _ = select.select(
+                [stdin_fd, wake_r] if open_input else [wake_r], [], [], 1.0
+            )
+        except InterruptedError:
+            readable = []
+        if wake_r in readable:
+            os.read(wake_r, 4096)
+        while children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            task_id = children.pop(pid, None)
+            if task_id is not None:
+                send({"id": task_id, "exit": os.waitstatus_to_exitcode(status)})
+        if open_input and stdin_fd in readable:
+            chunk = os.read(stdin_fd, 1 << 16)
+            if not chunk:
+                open_input = False
+                continue
+            buffer += chunk
+            while b"\n" in buffer:
+                line, buffer = buffer.split(b"\n", 1)
+                request = json.loads(line)
+                pid = os.fork()
+                if pid == 0:
+                    _child(request["payload"], (stdin_fd, stdout_fd, wake_r, wake_w))
+                children[pid] = request["id"]
+                send({"id": request["id"], "pid": pid})
+
+
+def main(argv: list[str]) -> None:
+    if argv[:1] == ["--run"]:
+        with open(argv[1]) as f:
+            payload = json.load(f)
+        sys.exit(run_task(payload))
+    serve(argv)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

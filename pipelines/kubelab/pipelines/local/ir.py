@@ -1,0 +1,236 @@
+"""Pure helpers over KFP v2 IR (a PipelineSpec as a dict): types, arguments, executors.
+
+Nothing here touches processes or the store, so the engine and the CLI share one
+reading of the IR.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kubelab.pipelines.errors import KubelabError
+
+EXECUTOR_MODULE = "kubelab.pipelines.executor_main"
+
+_TYPE_NAMES = {
+    "NUMBER_INTEGER": "int",
+    "NUMBER_DOUBLE": "float",
+    "STRING": "str",
+    "BOOLEAN": "bool",
+    "LIST": "list",
+    "STRUCT": "dict",
+    "TASK_FINAL_STATUS": "PipelineTaskFinalStatus",
+}
+
+
+def type_name(parameter_type: str) -> str:
+    return _TYPE_NAMES.get(parameter_type, parameter_type)
+
+
+def coerce_value(value: Any, parameter_type: str | None, *, what: str) -> Any:
+    """Bring a JSON value to the declared IR type (JSON has one number type)."""
+    if value is None or parameter_type is None:
+        return value
+    try:
+        if parameter_type == "NUMBER_INTEGER":
+            if isinstance(value, bool):
+                raise ValueError("a bool is not an int")
+            if isinstance(value, float):
+                if not value.is_integer():
+                    raise ValueError(f"{value} is not a whole number")
+                return int(value)
+            return int(value)
+        if parameter_type == "NUMBER_DOUBLE":
+            if isinstance(value, bool):
+                raise ValueError("a bool is not a number")
+            return float(value)
+        if parameter_type == "BOOLEAN":
+            if isinstance(value, str):
+                if value.lower() in ("true", "1", "yes"):
+                    return True
+                if value.lower() in ("false", "0", "no"):
+                    return False
+                raise ValueError(f"{value!r} is not true/false")
+            return bool(value)
+        if parameter_type == "STRING":
+            return value if isinstance(value, str) else json.dumps(value)
+        if parameter_type == "LIST":
+            value = json.loads(value) if isinstance(value, str) else value
+            if not isinstance(value, list | tuple):
+                raise ValueError("expected a list")
+            return list(value)
+        if parameter_type == "STRUCT":
+            value = json.loads(value) if isinstance(value, str) else value
+            if not isinstance(value, dict):
+                raise ValueError("expected a dict")
+            return value
+    except (ValueError, TypeError) as error:
+        raise KubelabError(
+            f"{what}: expected {type_name(parameter_type)}, got {value!r} ({error})"
+        ) from error
+    return value
+
+
+def parse_cli_value(text: str, parameter_type: str, *, name: str) -> Any:
+    """A `--param k=v` string as the declared type (lists/dicts as JSON)."""
+    if parameter_type in ("LIST", "STRUCT"):
+        try:
+            return coerce_value(json.loads(text), parameter_type, what=f"parameter {name!r}")
+        except json.JSONDecodeError as error:
+            raise KubelabError(
+                f"parameter {name!r}: expected JSON {type_name(parameter_type)}, got {text!r}",
+                parameter=name,
+            ) from error
+    return coerce_value(text, parameter_type, what=f"parameter {name!r}")
+
+
+def pipeline_name(ir: dict[str, Any]) -> str:
+    return str(ir.get("pipelineInfo", {}).get("name") or "pipeline")
+
+
+def root_parameters(ir: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return dict(ir.get("root", {}).get("inputDefinitions", {}).get("parameters", {}))
+
+
+def root_artifacts(ir: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return dict(ir.get("root", {}).get("inputDefinitions", {}).get("artifacts", {}))
+
+
+def resolve_arguments(ir: dict[str, Any], arguments: dict[str, Any] | None) -> dict[str, Any]:
+    """Validated pipeline arguments with defaults filled, typed as the IR declares."""
+    arguments = dict(arguments or {})
+    params = root_parameters(ir)
+    artifacts = root_artifacts(ir)
+    valid = sorted([*params, *artifacts])
+    unknown = sorted(set(arguments) - set(valid))
+    if unknown:
+        raise KubelabError(
+            f"unknown parameter {unknown[0]!r} for pipeline {pipeline_name(ir)!r}; "
+            f"valid parameters: {', '.join(valid) or '(none)'}",
+            parameter=unknown[0],
+            valid=valid,
+        )
+    resolved: dict[str, Any] = {}
+    for name, spec in params.items():
+        ptype = spec.get("parameterType")
+        if name in arguments:
+            resolved[name] = coerce_value(arguments[name], ptype, what=f"parameter {name!r}")
+        elif "defaultValue" in spec:
+            resolved[name] = coerce_value(spec["defaultValue"], ptype, what=f"parameter {name!r}")
+        elif spec.get("isOptional"):
+            resolved[name] = None
+        else:
+            raise KubelabError(
+                f"missing required parameter {name!r} ({type_name(ptype or '')}) for pipeline "
+                f"{pipeline_name(ir)!r}",
+                parameter=name,
+            )
+    for name, spec in artifacts.items():
+        if name in arguments:
+            resolved[name] = arguments[name]
+        elif not spec.get("isOptional"):
+            raise KubelabError(
+                f"missing required input artifact {name!r} for pipeline {pipeline_name(ir)!r}",
+                parameter=name,
+            )
+    return resolved
+
+
+_SELECTOR_STEP = re.compile(r"\[\s*(\"[^\"]*\"|'[^']*'|-?\d+)\s*\]")
+
+
+def apply_expression_selector(value: Any, expression: str, *, task: str) -> Any:
+    """`parseJson(string_value)["a"][0]`, as KFP writes for loop-item fields."""
+    expr = expression.strip()
+    if expr.startswith("parseJson(string_value)"):
+        rest = expr[len("parseJson(string_value)") :]
+        if isinstance(value, str):
+            value = json.loads(value)
+    elif expr.startswith("string_value") or expr.startswith("struct_value"):
+        rest = expr.split("_value", 1)[1]
+    else:
+        rest = expr
+    for m in _SELECTOR_STEP.finditer(rest):
+        key = m.group(1)
+        try:
+            value = value[int(key)] if key[0] not in "\"'" else value[key[1:-1]]
+        except (KeyError, IndexError, TypeError) as error:
+            raise KubelabError(
+                f"task {task!r}: expression {expression!r} does not apply to {value!r}",
+                task=task,
+            ) from error
+    return value
+
+
+@dataclass(frozen=True)
+class PythonExecutor:
+    """A lightweight Python component that kubelab can run in a warm worker."""
+
+    source: str
+    function_name: str
+    packages: tuple[str, ...]
+
+
+_PIP_INSTALL = re.compile(r"pip install ([^\n&|;]*)")
+_IGNORED_PACKAGES = re.compile(r"^(kfp|kubelab)\b", re.IGNORECASE)
+
+
+def packages_to_install(snippet: str) -> tuple[str, ...]:
+    """Requirements named in the `pip install` lines of a component's shell prologue."""
+    packages: list[str] = []
+    for m in _PIP_INSTALL.finditer(snippet):
+        try:
+            words = shlex.split(m.group(1))
+        except ValueError:
+            continue
+        skip_next = False
+        for word in words:
+            if skip_next:
+                skip_next = False
+                continue
+            if word in ("--index-url", "--extra-index-url", "-i", "--trusted-host", "-f"):
+                skip_next = True
+                continue
+            if word.startswith("-") or _IGNORED_PACKAGES.match(word):
+                continue
+            packages.append(word)
+    return tuple(dict.fromkeys(packages))
+
+
+def python_executor(container: dict[str, Any]) -> PythonExecutor | None:
+    """Recognise the kubelab lightweight-component command shape, else None."""
+    command = list(container.get("command", []))
+    args = list(container.get("args", []))
+    if len(command) < 3 or command[:2] != ["sh", "-c"]:
+        return None
+    if not any(EXECUTOR_MODULE in part for part in command):
+        return None
+    if "--function_to_execute" not in args:
+        return None
+    function_name = args[args.index("--function_to_execute") + 1]
+    return PythonExecutor(
+        source=command[-1], function_name=function_name, packages=packages_to_install(command[2])
+    )
+
+
+def load_ir_file(path: str | Path) -> dict[str, Any]:
+    """A compiled pipeline (YAML or JSON); in multi-document YAML the first is the spec."""
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise KubelabError(f"cannot read {path}: {error.strerror}", path=str(path)) from error
+    try:
+        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as error:
+        raise KubelabError(f"{path} is not valid YAML: {error}", path=str(path)) from error
+    if not docs or not isinstance(docs[0], dict) or "root" not in docs[0]:
+        raise KubelabError(f"{path} is not a compiled pipeline (no 'root' DAG)", path=str(path))
+    return docs[0]

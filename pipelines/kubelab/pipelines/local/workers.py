@@ -1,0 +1,292 @@
+"""Processes that run task code: the warm fork server, cached venvs, host commands.
+
+Every way of running a task returns a `TaskProcess` (pid, wait, kill), so the
+engine has one code path for timeouts and cancel whatever the executor kind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from kubelab.pipelines.errors import KubelabError
+
+DEFAULT_PRELOAD = ("kubelab.pipelines.executor_main", "kubelab.pipelines.local.forkserver")
+
+
+class TaskProcess(Protocol):
+    pid: int
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Exit code, or None if still running after `timeout` seconds."""
+
+    def kill(self) -> None: ...
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+@dataclass
+class _ForkedTask:
+    pid: int = 0
+    exit_code: int | None = None
+    started: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        self.done.wait(timeout)
+        return self.exit_code
+
+    def kill(self) -> None:
+        self.started.wait(5)
+        if self.pid and not self.done.is_set():
+            _kill_group(self.pid)
+
+
+class ForkServer:
+    """Parent side of `forkserver.py`: sends payloads, collects pids and exit codes."""
+
+    def __init__(self, preload: tuple[str, ...] = DEFAULT_PRELOAD) -> None:
+        self.preload = preload
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+        self._tasks: dict[int, _ForkedTask] = {}
+        self._next_id = 0
+        self._ready = threading.Event()
+
+    def _ensure_started(self) -> subprocess.Popen[bytes]:
+        if self._proc is not None and self._proc.poll() is None:
+            return self._proc
+        self._ready.clear()
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "kubelab.pipelines.local.forkserver", *self.preload],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            start_new_session=True,
+        )
+        threading.Thread(target=self._read, args=(self._proc,), daemon=True).start()
+        if not self._ready.wait(60):
+            raise KubelabError("the kubelab worker process did not start within 60 s")
+        return self._proc
+
+    def start(self) -> None:
+        """Warm the server up ahead of the first task."""
+        with self._lock:
+            self._ensure_started()
+
+    def _read(self, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            message = json.loads(line)
+            if message.get("ready"):
+                self._ready.set()
+                continue
+            with self._lock:
+                task = self._tasks.get(message["id"])
+            if task is None:
+                continue
+            if "pid" in message:
+                task.pid = message["pid"]
+                task.started.set()
+            if "exit" in message:
+                task.exit_code = message["exit"]
+                task.started.set()
+                task.done.set()
+                with self._lock:
+                    self._tasks.pop(message["id"], None)
+        # Server gone: fail whatever it was running rather than hang the run.
+        with self._lock:
+            orphans = list(self._tasks.values())
+            self._tasks.clear()
+        for task in orphans:
+            if task.pid:
+                _kill_group(task.pid)
+            task.exit_code = -9 if task.exit_code is None else task.exit_code
+            task.started.set()
+            task.done.set()
+
+    def run(self, payload: dict[str, Any]) -> _ForkedTask:
+        task = _ForkedTask()
+        with self._lock:
+            proc = self._ensure_started()
+            self._next_id += 1
+            task_id = self._next_id
+            self._tasks[task_id] = task
+            assert proc.stdin is not None
+            proc.stdin.write((json.dumps({"id": task_id, "payload": payload}) + "\n").encode())
+            proc.stdin.flush()
+        return task
+
+    def close(self) -> None:
+        with self._lock:
+            proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            assert proc.stdin is not None
+            proc.stdin.close()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                _kill_group(proc.pid)
+
+
+class _Popen:
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self._proc = proc
+        self.pid = proc.pid
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        try:
+            return self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def kill(self) -> None:
+        if self._proc.poll() is None:
+            _kill_group(self._proc.pid)
+
+
+def run_command(argv: list[str], *, log_path: str, env: dict[str, str], cwd: str | None) -> _Popen:
+    """A container component's command, run on the host."""
+    with open(log_path, "ab") as log:
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **env},
+                cwd=cwd,
+                start_new_session=True,
+            )
+        except OSError as error:
+            log.write(f"kubelab: cannot start {argv[0]!r}: {error}\n".encode())
+            raise KubelabError(f"cannot start {argv[0]!r}: {error.strerror}") from error
+    return _Popen(proc)
+
+
+def run_python_in(python: str, payload: dict[str, Any], *, payload_path: str) -> _Popen:
+    """A Python component in another interpreter (a cached venv) via `forkserver --run`."""
+    with open(payload_path, "w") as f:
+        json.dump(payload, f, default=str)
+    with open(payload["log_path"], "ab") as log:
+        proc = subprocess.Popen(
+            [python, "-m", "kubelab.pipelines.local.forkserver", "--run", payload_path],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            start_new_session=True,
+        )
+    return _Popen(proc)
+
+
+# -- packages_to_install -----------------------------------------------------------
+
+
+def missing_requirements(requirements: tuple[str, ...]) -> list[str]:
+    """Requirements the current interpreter does not satisfy (so a venv is needed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        from packaging.requirements import InvalidRequirement, Requirement
+    except ImportError:  # pragma: no cover - packaging ships with pip/setuptools
+        Requirement = None  # type: ignore[assignment,misc]
+        InvalidRequirement = ValueError  # type: ignore[assignment,misc]
+    missing: list[str] = []
+    for text in requirements:
+        if Requirement is None:
+            name, spec = text.split("=")[0].strip(), None
+        else:
+            try:
+                req = Requirement(text)
+            except InvalidRequirement:
+                missing.append(text)  # a URL or path: let pip deal with it
+                continue
+            if req.marker is not None and not req.marker.evaluate():
+                continue
+            name, spec = req.name, req.specifier
+        try:
+            installed = version(name)
+        except PackageNotFoundError:
+            missing.append(text)
+            continue
+        if (
+            spec is not None
+            and installed not in spec
+            and not spec.contains(installed, prereleases=True)
+        ):
+            missing.append(text)
+    return missing
+
+
+_venv_locks: dict[str, threading.Lock] = {}
+_venv_locks_guard = threading.Lock()
+
+
+def layered_venv(requirements: tuple[str, ...], *, home: Path, log_path: str) -> str:
+    """Python of a venv (cached per requirement set) that adds `requirements` on top of
+    everything the current interpreter can import; built once, reused by later tasks."""
+    key = hashlib.sha256(json.dumps([sys.executable, sorted(requirements)]).encode()).hexdigest()[
+        :16
+    ]
+    root = home / "venvs" / key
+    python = root / "bin" / "python"
+    with _venv_locks_guard:
+        lock = _venv_locks.setdefault(key, threading.Lock())
+    with lock:
+        if (root / ".complete").exists():
+            return str(python)
+        with open(log_path, "ab") as log:
+            log.write(f"kubelab: installing {' '.join(requirements)} into {root}\n".encode())
+            log.flush()
+            subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
+            site = subprocess.run(
+                [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout.strip()
+            # A .pth appends the current interpreter's paths *after* the venv's own
+            # site-packages, so new versions win and everything else stays importable.
+            parent_paths = [p for p in sys.path if p and os.path.isdir(p)]
+            Path(site, "_kubelab_parent.pth").write_text("\n".join(parent_paths) + "\n")
+            started = time.monotonic()
+            result = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "--target",
+                    site,
+                    "--upgrade",
+                    *requirements,
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+            log.write(f"kubelab: pip finished in {time.monotonic() - started:.1f}s\n".encode())
+        if result.returncode != 0:
+            raise KubelabError(
+                f"pip could not install {', '.join(requirements)} (see the task log {log_path})"
+            )
+        (root / ".complete").touch()
+    return str(python)

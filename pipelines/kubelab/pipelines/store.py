@@ -1,0 +1,383 @@
+"""SQLite record of every local run, step and cache entry.
+
+One file (WAL mode) shared by the engine, the CLI and the jupyter server, so a run
+started in one process can be listed, followed or cancelled from another. Every
+state change is committed as it happens: after a crash the store still tells what
+ran, and `RunStore()` marks runs whose owner process is gone as failed with the
+error ``interrupted: ...`` (we reuse the "failed" state instead of inventing an
+"interrupted" one, so clients only know the six KFP-like states).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from kubelab.pipelines.errors import NotFoundError
+
+STATES = ("pending", "running", "succeeded", "failed", "skipped", "cancelled")
+ACTIVE_STATES = ("pending", "running")
+INTERRUPTED_ERROR = "interrupted: the server stopped while this run was running"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    finished_at REAL,
+    parameters TEXT NOT NULL DEFAULT '{}',
+    metrics TEXT NOT NULL DEFAULT '{}',
+    outputs TEXT NOT NULL DEFAULT '{}',
+    error TEXT,
+    source TEXT,
+    pipeline_root TEXT,
+    owner_pid INTEGER,
+    owner_host TEXT,
+    cancel_requested INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS tasks (
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    display_name TEXT NOT NULL,
+    state TEXT NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    cached INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    inputs TEXT NOT NULL DEFAULT '{}',
+    outputs TEXT NOT NULL DEFAULT '{}',
+    cache_key TEXT,
+    log_path TEXT,
+    metadata TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (run_id, name)
+);
+CREATE TABLE IF NOT EXISTS cache (
+    key TEXT PRIMARY KEY,
+    outputs TEXT NOT NULL,
+    run_id TEXT,
+    task TEXT,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_created ON runs(created_at);
+"""
+
+
+def kubelab_home() -> Path:
+    """Where kubelab keeps its state: $KUBELAB_HOME, else ~/.kubelab."""
+    return Path(os.environ.get("KUBELAB_HOME") or Path.home() / ".kubelab")
+
+
+def default_db_path() -> Path:
+    return kubelab_home() / "kubelab.db"
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def new_run_id() -> str:
+    # Sortable by time, unique across processes.
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+
+class RunStore:
+    """Runs, tasks and cache entries in one SQLite file; safe to share between threads."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = Path(path) if path is not None else default_db_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._conn = sqlite3.connect(
+            str(self.path), check_same_thread=False, isolation_level=None, timeout=30
+        )
+        self._conn.row_factory = sqlite3.Row
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA foreign_keys=ON")
+        with self._lock:
+            self._conn.executescript(_SCHEMA)
+        self.mark_interrupted_runs()
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Cursor]:
+        with self._lock:
+            cur = self._conn.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                yield cur
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            cur.execute("COMMIT")
+
+    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    # -- crash recovery -------------------------------------------------------------
+
+    def mark_interrupted_runs(self) -> list[str]:
+        """Fail runs left active by an owner process that no longer exists."""
+        host = socket.gethostname()
+        rows = self._query(
+            "SELECT id, owner_pid, owner_host FROM runs WHERE state IN ('pending','running')"
+        )
+        dead = [r["id"] for r in rows if r["owner_host"] == host and not _pid_alive(r["owner_pid"])]
+        now = time.time()
+        for run_id in dead:
+            with self._tx() as cur:
+                cur.execute(
+                    "UPDATE runs SET state='failed', error=?, finished_at=? WHERE id=?",
+                    (INTERRUPTED_ERROR, now, run_id),
+                )
+                cur.execute(
+                    "UPDATE tasks SET state='failed', error=?, finished_at=? "
+                    "WHERE run_id=? AND state='running'",
+                    (INTERRUPTED_ERROR, now, run_id),
+                )
+                cur.execute(
+                    "UPDATE tasks SET state='cancelled' WHERE run_id=? AND state='pending'",
+                    (run_id,),
+                )
+        return dead
+
+    # -- runs -----------------------------------------------------------------------
+
+    def create_run(
+        self,
+        name: str,
+        parameters: dict[str, Any],
+        *,
+        run_id: str | None = None,
+        source: str | None = None,
+        pipeline_root: str | None = None,
+    ) -> str:
+        run_id = run_id or new_run_id()
+        with self._tx() as cur:
+            cur.execute(
+                "INSERT INTO runs (id, name, state, created_at, parameters, source, "
+                "pipeline_root, owner_pid, owner_host) VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    run_id,
+                    name,
+                    "pending",
+                    time.time(),
+                    json.dumps(parameters, default=str),
+                    source,
+                    pipeline_root,
+                    os.getpid(),
+                    socket.gethostname(),
+                ),
+            )
+        return run_id
+
+    def update_run(self, run_id: str, **fields: Any) -> None:
+        """Set columns of a run; dict/list values are stored as JSON."""
+        if not fields:
+            return
+        cols = ", ".join(f"{k}=?" for k in fields)
+        values = [
+            json.dumps(v, default=str) if isinstance(v, dict | list) else v for v in fields.values()
+        ]
+        with self._tx() as cur:
+            cur.execute(f"UPDATE runs SET {cols} WHERE id=?", (*values, run_id))
+
+    def request_cancel(self, run_id: str) -> None:
+        """Ask the engine that owns the run (maybe in another process) to cancel it."""
+        self._run_row(run_id)
+        with self._tx() as cur:
+            cur.execute("UPDATE runs SET cancel_requested=1 WHERE id=?", (run_id,))
+
+    def cancel_requested(self, run_id: str) -> bool:
+        rows = self._query("SELECT cancel_requested FROM runs WHERE id=?", (run_id,))
+        return bool(rows and rows[0]["cancel_requested"])
+
+    def _run_row(self, run_id: str) -> sqlite3.Row:
+        rows = self._query("SELECT * FROM runs WHERE id=?", (run_id,))
+        if not rows:
+            # Accept a unique prefix, as git does for commits: ids are long to type.
+            rows = self._query(
+                "SELECT * FROM runs WHERE id LIKE ? ORDER BY created_at DESC LIMIT 2",
+                (run_id.replace("%", "") + "%",),
+            )
+            if len(rows) != 1:
+                raise NotFoundError(f"no run {run_id!r}", run=run_id)
+        return rows[0]
+
+    def resolve_run_id(self, run_id: str) -> str:
+        return str(self._run_row(run_id)["id"])
+
+    def run_info(self, run_id: str) -> dict[str, Any]:
+        """Internal columns of a run (pipeline_root, owner, outputs) for the engine/CLI."""
+        row = self._run_row(run_id)
+        info = dict(row)
+        for key in ("parameters", "metrics", "outputs"):
+            info[key] = json.loads(info[key])
+        return info
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        """The run JSON that the REST API returns."""
+        row = self._run_row(run_id)
+        steps = self._query("SELECT * FROM tasks WHERE run_id=? ORDER BY seq", (row["id"],))
+        return self._run_json(row, steps)
+
+    def list_runs(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Newest first, each in the same JSON as get_run."""
+        rows = self._query("SELECT * FROM runs ORDER BY created_at DESC LIMIT ?", (limit,))
+        if not rows:
+            return []
+        ids = [r["id"] for r in rows]
+        marks = ",".join("?" * len(ids))
+        steps_by_run: dict[str, list[sqlite3.Row]] = {i: [] for i in ids}
+        for t in self._query(
+            f"SELECT * FROM tasks WHERE run_id IN ({marks}) ORDER BY seq", tuple(ids)
+        ):
+            steps_by_run[t["run_id"]].append(t)
+        return [self._run_json(r, steps_by_run[r["id"]]) for r in rows]
+
+    @staticmethod
+    def _step_json(t: sqlite3.Row) -> dict[str, Any]:
+        metadata = json.loads(t["metadata"] or "{}")
+        duration = None
+        if t["started_at"] is not None and t["finished_at"] is not None:
+            duration = round(t["finished_at"] - t["started_at"], 3)
+        return {
+            "name": t["name"],
+            "display_name": t["display_name"],
+            "state": t["state"],
+            "started_at": _iso(t["started_at"]),
+            "finished_at": _iso(t["finished_at"]),
+            "duration_s": duration,
+            "cached": bool(t["cached"]),
+            "attempts": t["attempts"],
+            "error": t["error"],
+            "cells": metadata.get("cells", []),
+            "outputs": json.loads(t["outputs"] or "{}"),
+        }
+
+    def _run_json(self, row: sqlite3.Row, steps: list[sqlite3.Row]) -> dict[str, Any]:
+        return {
+            "id": row["id"],
+            "name": row["name"],
+            "state": row["state"],
+            "created_at": _iso(row["created_at"]),
+            "finished_at": _iso(row["finished_at"]),
+            "parameters": json.loads(row["parameters"]),
+            "metrics": json.loads(row["metrics"]),
+            "error": row["error"],
+            "source": row["source"],
+            "steps": [self._step_json(t) for t in steps],
+        }
+
+    # -- tasks ----------------------------------------------------------------------
+
+    def add_task(
+        self,
+        run_id: str,
+        name: str,
+        *,
+        display_name: str | None = None,
+        state: str = "pending",
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        with self._tx() as cur:
+            seq = cur.execute(
+                "SELECT COALESCE(MAX(seq), -1) + 1 FROM tasks WHERE run_id=?", (run_id,)
+            ).fetchone()[0]
+            cur.execute(
+                "INSERT OR IGNORE INTO tasks (run_id, name, seq, display_name, state, metadata) "
+                "VALUES (?,?,?,?,?,?)",
+                (
+                    run_id,
+                    name,
+                    seq,
+                    display_name or name,
+                    state,
+                    json.dumps(metadata or {}, default=str),
+                ),
+            )
+
+    def update_task(self, run_id: str, name: str, **fields: Any) -> None:
+        if not fields:
+            return
+        cols = ", ".join(f"{k}=?" for k in fields)
+        values = [
+            json.dumps(v, default=str) if isinstance(v, dict | list) else v for v in fields.values()
+        ]
+        with self._tx() as cur:
+            cur.execute(
+                f"UPDATE tasks SET {cols} WHERE run_id=? AND name=?", (*values, run_id, name)
+            )
+
+    def task_info(self, run_id: str, name: str) -> dict[str, Any]:
+        run_id = self.resolve_run_id(run_id)
+        rows = self._query("SELECT * FROM tasks WHERE run_id=? AND name=?", (run_id, name))
+        if not rows:
+            rows = self._query(
+                "SELECT * FROM tasks WHERE run_id=? AND display_name=?", (run_id, name)
+            )
+        if not rows:
+            names = [
+                r["name"]
+                for r in self._query(
+                    "SELECT name FROM tasks WHERE run_id=? ORDER BY seq", (run_id,)
+                )
+            ]
+            raise NotFoundError(
+                f"run {run_id} has no step {name!r}; steps: {', '.join(names) or 'none'}",
+                run=run_id,
+                step=name,
+            )
+        info = dict(rows[0])
+        for key in ("inputs", "outputs", "metadata"):
+            info[key] = json.loads(info[key] or "{}")
+        return info
+
+    # -- cache ----------------------------------------------------------------------
+
+    def cache_get(self, key: str) -> dict[str, Any] | None:
+        rows = self._query("SELECT outputs FROM cache WHERE key=?", (key,))
+        return json.loads(rows[0]["outputs"]) if rows else None
+
+    def cache_put(self, key: str, outputs: dict[str, Any], run_id: str, task: str) -> None:
+        with self._tx() as cur:
+            cur.execute(
+                "INSERT OR REPLACE INTO cache (key, outputs, run_id, task, created_at) "
+                "VALUES (?,?,?,?,?)",
+                (key, json.dumps(outputs, default=str), run_id, task, time.time()),
+            )
+
+    def cache_delete(self, key: str) -> None:
+        with self._tx() as cur:
+            cur.execute("DELETE FROM cache WHERE key=?", (key,))
