@@ -1,0 +1,300 @@
+"""Tagged cells -> a step graph with data edges (pure; no files, no imports of user code).
+
+A name read by step B and last defined (in notebook order) by an earlier step A
+becomes A's output and B's input, and an A -> B edge. `prev:` tags add edges without
+data. Steps with no path between them run in parallel, which is only sound if no
+later step needs a variable both of them define; that case is an error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from kubelab.pipelines.errors import KubelabError
+from kubelab.pipelines.notebook import tags as tagmod
+from kubelab.pipelines.notebook.analysis import (
+    BUILTIN_NAMES,
+    BlockNames,
+    analyze_block,
+    parse_cell,
+)
+from kubelab.pipelines.notebook.magics import translate
+from kubelab.pipelines.notebook.parameters import Parameter, parse_metrics, parse_parameters
+from kubelab.pipelines.notebook.tags import METRICS_STEP, Cell, group_cells
+
+
+@dataclass
+class Step:
+    """One pipeline step made of notebook cells (the public shape is in `to_json`)."""
+
+    name: str
+    cells: list[int]
+    depends_on: list[str] = field(default_factory=list)
+    inputs: list[str] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+    parameters: list[str] = field(default_factory=list)
+    limits: dict[str, str] = field(default_factory=dict)
+    image: str | None = None
+    packages: list[str] = field(default_factory=list)
+    # For code generation: translated code per cell, where each output is last set,
+    # producers of inputs, import statements re-run from earlier steps, magic notes.
+    sources: list[tuple[int, str]] = field(default_factory=list)
+    output_cells: dict[str, int] = field(default_factory=dict)
+    producers: dict[str, str] = field(default_factory=dict)
+    reimports: list[tuple[int, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    is_metrics: bool = False
+
+    @property
+    def function_name(self) -> str:
+        return tagmod.python_name(self.name)
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name,
+            "cells": list(self.cells),
+            "depends_on": list(self.depends_on),
+            "inputs": list(self.inputs),
+            "outputs": list(self.outputs),
+            "parameters": list(self.parameters),
+            "limits": dict(self.limits),
+            "image": self.image,
+        }
+
+
+@dataclass
+class Edge:
+    source: str
+    target: str
+    variables: list[str]
+
+    def to_json(self) -> dict:
+        return {"from": self.source, "to": self.target, "variables": list(self.variables)}
+
+
+@dataclass
+class NotebookGraph:
+    """Everything code generation needs, with no reference to the .ipynb file."""
+
+    steps: list[Step]
+    parameters: dict[str, Parameter]
+    metrics: list[str]
+    edges: list[Edge]
+    prelude: list[tuple[int, str]]  # imports then functions cells: (cell, code)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _where(cell: int, step: str | None) -> str:
+    return f"cell {cell}" + (f" (step {step})" if step else "")
+
+
+def _prepare(cells: list[Cell], step: str | None, packages: list[str], notes: list[str]):
+    """Translate magics and parse each cell: [(cell, code, tree)]."""
+    out = []
+    for cell in cells:
+        translation = translate(cell.source, cell=cell.index, step=step)
+        packages.extend(p for p in translation.packages if p not in packages)
+        notes.extend(f"cell {cell.index}: {note}" for note in translation.notes)
+        tree = parse_cell(translation.source, cell=cell.index, step=step)
+        out.append((cell.index, translation.source, tree))
+    return out
+
+
+def build_graph(cells: list[Cell]) -> NotebookGraph:
+    """Group, analyse and connect the cells; raise KubelabError naming cell and step."""
+    tagged = group_cells(cells)
+    warnings: list[str] = []
+
+    prelude_packages: list[str] = []
+    prelude_notes: list[str] = []
+    prelude = _prepare(tagged.imports + tagged.functions, None, prelude_packages, prelude_notes)
+    global_block = analyze_block([(c, t) for c, _, t in prelude])
+    warnings += prelude_notes
+
+    param_cells = [(c, parse_cell(c.source, cell=c.index, step=None)) for c in tagged.parameters]
+    parameters = parse_parameters(param_cells)
+    known = BUILTIN_NAMES | global_block.bound | set(parameters)
+    star = global_block.star_import
+
+    steps: list[Step] = []
+    blocks: list[BlockNames] = []
+    for spec in tagged.steps:
+        step = Step(spec.name, [c.index for c in spec.cells], limits=dict(spec.limits))
+        step.image = spec.image
+        step.packages = list(prelude_packages)
+        prepared = _prepare(spec.cells, spec.name, step.packages, step.notes)
+        step.sources = [(c, code) for c, code, _ in prepared]
+        steps.append(step)
+        blocks.append(analyze_block([(c, t) for c, _, t in prepared]))
+
+    metric_names: list[str] = []
+    if tagged.metrics:
+        metric_trees = [
+            (c, parse_cell(c.source, cell=c.index, step=METRICS_STEP)) for c in tagged.metrics
+        ]
+        metric_names = parse_metrics(metric_trees)
+        step = Step(METRICS_STEP, [c.index for c, _ in metric_trees], is_metrics=True)
+        step.packages = list(prelude_packages)
+        step.sources = [(c.index, c.source) for c, _ in metric_trees]
+        block = analyze_block([(c.index, t) for c, t in metric_trees])
+        for name in metric_names:  # a listed name is read even if only printed
+            if name not in block.bound:
+                block.uses.setdefault(name, metric_trees[0][0].index)
+        steps.append(step)
+        blocks.append(block)
+
+    by_name = {s.name: s for s in steps}
+    position = {s.name: i for i, s in enumerate(steps)}
+    parents: dict[str, set[str]] = {s.name: set() for s in steps}
+    data: dict[tuple[str, str], list[str]] = {}
+
+    # Explicit prev: edges.
+    for spec in tagged.steps:
+        for prev in spec.prev:
+            if prev not in by_name:
+                cell = spec.prev_cells[prev]
+                raise KubelabError(
+                    f"{_where(cell, spec.name)}: tag prev:{prev} names a step that does not "
+                    f"exist; steps are: {', '.join(s.name for s in steps)}",
+                    cell=cell,
+                    step=spec.name,
+                )
+            parents[spec.name].add(prev)
+
+    # Implicit data edges: producer = last earlier step that touched the name.
+    uses_by_step: list[list[tuple[str, int, str]]] = []
+    for i, (step, block) in enumerate(zip(steps, blocks, strict=True)):
+        resolved: list[tuple[str, int, str]] = []
+        for name, cell in block.uses.items():
+            if name in known:
+                if name in parameters:
+                    step.parameters.append(name)
+                continue
+            producer_index = next(
+                (
+                    j
+                    for j in range(i - 1, -1, -1)
+                    if name in blocks[j].defs
+                    or name in blocks[j].deleted
+                    or name in blocks[j].imported
+                ),
+                None,
+            )
+            if producer_index is None:
+                if star or blocks[i].star_import:
+                    continue  # `from x import *` may provide it; cannot tell statically
+                later = next((s.name for s, b in zip(steps, blocks, strict=True)
+                              if name in b.bound and s is not step), None)  # fmt: skip
+                hint = (
+                    f"; it is defined later, in step {later!r} — move that code up"
+                    if later
+                    else "; define it in an earlier step, an imports/functions cell or the "
+                    "pipeline-parameters cell"
+                )
+                raise KubelabError(
+                    f"{_where(cell, step.name)}: name {name!r} is used but not defined{hint}",
+                    cell=cell,
+                    step=step.name,
+                    variable=name,
+                )
+            producer, pblock = steps[producer_index], blocks[producer_index]
+            if name in pblock.deleted:
+                raise KubelabError(
+                    f"{_where(cell, step.name)}: name {name!r} is used, but step "
+                    f"{producer.name!r} deleted it in cell {pblock.deleted[name]}",
+                    cell=cell,
+                    step=step.name,
+                    variable=name,
+                )
+            if name in pblock.imported:
+                step.reimports.append(pblock.imported[name])
+                continue
+            resolved.append((name, cell, producer.name))
+            parents[step.name].add(producer.name)
+            data.setdefault((producer.name, step.name), []).append(name)
+            step.inputs.append(name)
+            step.producers[name] = producer.name
+            if name not in producer.outputs:
+                producer.outputs.append(name)
+                producer.output_cells[name] = pblock.defs[name]
+        uses_by_step.append(resolved)
+
+    order = _topological_order(steps, parents, position, tagged)
+    ancestors = _ancestors(order, parents)
+
+    # Ambiguity: another ancestor also defines the name, in parallel with the producer.
+    for i, step in enumerate(steps):
+        for name, cell, producer in uses_by_step[i]:
+            for j in range(position[producer]):
+                other = steps[j]
+                if (
+                    name in blocks[j].defs
+                    and other.name in ancestors[step.name]
+                    and other.name not in ancestors[producer]
+                ):
+                    raise KubelabError(
+                        f"{_where(cell, step.name)}: {name!r} is defined by both step "
+                        f"{other.name!r} (cell {blocks[j].defs[name]}) and step {producer!r} "
+                        f"(cell {blocks[position[producer]].defs[name]}), which run in "
+                        f"parallel, so it is unclear which value step {step.name!r} gets; "
+                        f"add prev:{other.name} to step {producer!r} or rename one of them",
+                        cell=cell,
+                        step=step.name,
+                        variable=name,
+                        steps=[other.name, producer],
+                    )
+
+    for step in steps:
+        step.depends_on = sorted(parents[step.name], key=position.__getitem__)
+    edges = [
+        Edge(p, s.name, sorted(data.get((p, s.name), []))) for s in steps for p in s.depends_on
+    ]
+    return NotebookGraph(
+        steps=[by_name[n] for n in order],
+        parameters=parameters,
+        metrics=metric_names,
+        edges=edges,
+        prelude=[(c, code) for c, code, _ in prelude],
+        warnings=warnings + [f"step {s.name}: {n}" for s in steps for n in s.notes],
+    )
+
+
+def _topological_order(
+    steps: list[Step],
+    parents: dict[str, set[str]],
+    position: dict[str, int],
+    tagged: tagmod.TaggedNotebook,
+) -> list[str]:
+    """Steps in an order that respects edges, notebook order breaking ties; cycles raise."""
+    remaining = {s.name: set(parents[s.name]) for s in steps}
+    order: list[str] = []
+    while remaining:
+        ready = sorted((n for n, ps in remaining.items() if not ps), key=position.__getitem__)
+        if not ready:
+            cycle = sorted(remaining, key=position.__getitem__)
+            first = next(s for s in tagged.steps if s.name in remaining)
+            cell = next(iter(first.prev_cells.values()), first.cells[0].index)
+            raise KubelabError(
+                f"{_where(cell, first.name)}: the steps {', '.join(cycle)} depend on each "
+                "other in a cycle (check their prev: tags)",
+                cell=cell,
+                step=first.name,
+                steps=cycle,
+            )
+        name = ready[0]
+        order.append(name)
+        del remaining[name]
+        for ps in remaining.values():
+            ps.discard(name)
+    return order
+
+
+def _ancestors(order: list[str], parents: dict[str, set[str]]) -> dict[str, set[str]]:
+    result: dict[str, set[str]] = {}
+    for name in order:
+        acc: set[str] = set()
+        for parent in parents[name]:
+            acc.add(parent)
+            acc |= result[parent]
+        result[name] = acc
+    return result

@@ -1,0 +1,97 @@
+"""What a generated notebook step calls while it runs (inside the step's process).
+
+Each cell is compiled with a file name such as `<notebook cell 7, step train>` and its
+lines registered in `linecache`, so a traceback in the step log shows the notebook
+cell, the line within it and the line's text, not the generated module.
+"""
+
+from __future__ import annotations
+
+import linecache
+import sys
+import traceback
+from typing import Any
+
+from kubelab.pipelines.errors import KubelabError
+from kubelab.pipelines.notebook import marshal
+
+
+def cell_filename(cell: int, step: str) -> str:
+    return f"<notebook cell {cell}, step {step}>"
+
+
+def namespace(step: str, parameters: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A fresh module-like namespace, as a notebook kernel's would be."""
+    ns: dict[str, Any] = {"__name__": "__main__", "__builtins__": __builtins__}
+    try:
+        from IPython.display import display
+    except ImportError:  # a slim step image: show values the way print would
+        display = print
+    ns["display"] = display
+    ns.update(parameters or {})
+    return ns
+
+
+def run_cell(ns: dict[str, Any], cell: int, step: str, source: str) -> None:
+    """Run one cell's code; on failure say which cell and line, then re-raise."""
+    filename = cell_filename(cell, step)
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    code = compile(source, filename, "exec")
+    try:
+        exec(code, ns)
+    except BaseException as error:
+        if isinstance(error, KeyboardInterrupt | SystemExit):
+            raise
+        frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename == filename]
+        line = frames[-1].lineno if frames else None
+        print(
+            f"kubelab: step {step!r} failed in notebook cell {cell}"
+            + (f", line {line}" if line else "")
+            + f": {type(error).__name__}: {error}",
+            file=sys.stderr,
+        )
+        raise
+
+
+def load(ns: dict[str, Any], name: str, path: str) -> None:
+    ns[name] = marshal.load(path)
+
+
+def save(ns: dict[str, Any], name: str, path: str, *, step: str, cell: int) -> str:
+    """Save a variable for downstream steps; an unsavable value names variable and cell."""
+    if name not in ns:
+        raise KubelabError(
+            f"step {step!r} (cell {cell}) should have defined {name!r} for the steps after "
+            "it, but did not (was the code that sets it skipped by a condition?)",
+            cell=cell,
+            step=step,
+            variable=name,
+        )
+    try:
+        return marshal.save(ns[name], path).name
+    except marshal.MarshalError as error:
+        raise KubelabError(
+            f"variable {name!r} of step {step!r} (cell {cell}) cannot be passed to the next "
+            f"steps: {error}. Create it in the step that uses it, or tag that code 'skip'",
+            cell=cell,
+            step=step,
+            variable=name,
+        ) from error
+
+
+def log_metrics(ns: dict[str, Any], output: Any, names: list[str], *, step: str, cell: int) -> None:
+    """Report the named values as pipeline metrics (a KFP Metrics artifact)."""
+    for name in names:
+        value = ns.get(name)
+        try:
+            number = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise KubelabError(
+                f"metric {name!r} (cell {cell}) must be a number, got "
+                f"{type(value).__name__}: {value!r:.80}",
+                cell=cell,
+                step=step,
+                variable=name,
+            ) from None
+        output.log_metric(name, number)
+        print(f"metric {name} = {number}")
