@@ -1,4 +1,9 @@
-"""Who is using this server: the Jupyter user and, under JupyterHub, the OIDC groups."""
+"""Who is using this server: the Jupyter user and, under JupyterHub, the OIDC groups.
+
+The kubelab spawners write a non-secret JSON file (user, groups, profile) and name it
+in KUBELAB_IDENTITY_FILE; OIDC tokens live as files in KUBELAB_TOKEN_DIR and are never
+read into this API's responses.
+"""
 
 from __future__ import annotations
 
@@ -11,24 +16,39 @@ from jupyter_server.auth.identity import User
 
 # Written by the kubelab spawners: non-secret identity (user, groups, profile) as JSON.
 IDENTITY_FILE_ENV = "KUBELAB_IDENTITY_FILE"
+# Directory with the OIDC token files (access_token, id_token); only presence is reported.
+TOKEN_DIR_ENV = "KUBELAB_TOKEN_DIR"
 
 
 def read_spawner_identity() -> dict[str, Any]:
+    """Re-read on each call: the spawner may rewrite the file while the server runs."""
     path = os.environ.get(IDENTITY_FILE_ENV)
     if not path:
         return {}
     try:
-        return json.loads(Path(path).read_text())
+        data = json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return {}
+    return data if isinstance(data, dict) else {}
+
+
+def token_files() -> dict[str, bool]:
+    """Which OIDC token files exist (never their contents)."""
+    directory = os.environ.get(TOKEN_DIR_ENV)
+    if not directory:
+        return {}
+    return {name: (Path(directory) / name).is_file() for name in ("access_token", "id_token")}
 
 
 def describe_identity(user: User) -> dict[str, Any]:
     from_spawner = read_spawner_identity()
+    hub_user = os.environ.get("JUPYTERHUB_USER")
     return {
         "user": user.username,
         "name": user.display_name or user.name or user.username,
         "groups": list(from_spawner.get("groups", [])),
+        "hub_user": from_spawner.get("user") or hub_user,
+        "tokens": token_files(),
     }
 
 

@@ -121,7 +121,11 @@ class KubelabSpawner(KubelabProfilesMixin, KubeSpawner):
     async def get_pod_manifest(self) -> Any:
         pod = await super().get_pod_manifest()
         return finalize_pod(
-            pod, self.token_secret_name, self.identity_configmap_name, self.user.name
+            pod,
+            self.token_secret_name,
+            self.identity_configmap_name,
+            self.user.name,
+            self.kubelab_profile,
         )
 
     async def get_identity_objects(self, tokens: dict[str, str]) -> tuple[Any, Any]:

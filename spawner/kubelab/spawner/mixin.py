@@ -10,6 +10,7 @@ from typing import Any
 
 from tornado import web
 from traitlets import Float, Unicode, default
+from traitlets.config import LoggingConfigurable
 
 from .objects import make_identity
 from .profiles import ChoiceError, Image, Profile, ProfilesConfig, load_profiles
@@ -27,7 +28,7 @@ def _http_error(status: int, message: str) -> web.HTTPError:
     return error
 
 
-class KubelabProfilesMixin:
+class KubelabProfilesMixin(LoggingConfigurable):
     """Mixed into a JupyterHub Spawner (KubeSpawner or LocalProcessSpawner)."""
 
     profiles_file = Unicode(

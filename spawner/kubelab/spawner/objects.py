@@ -11,7 +11,7 @@ import json
 import re
 from typing import Any
 
-from kubernetes.client import (
+from kubernetes_asyncio.client import (
     V1ConfigMap,
     V1ConfigMapVolumeSource,
     V1KeyToPath,
@@ -193,7 +193,13 @@ def _quantity_string(value: Any) -> str:
     return str(value)
 
 
-def finalize_pod(pod: V1Pod, secret_name: str, configmap_name: str, username: str) -> V1Pod:
+def finalize_pod(
+    pod: V1Pod,
+    secret_name: str,
+    configmap_name: str,
+    username: str,
+    profile: Profile | None = None,
+) -> V1Pod:
     """Make KubeSpawner's pod what an API server accepts and mount the identity volumes.
 
     KubeSpawner copies float CPUs and integer bytes into resources; Kubernetes wants
@@ -213,6 +219,16 @@ def finalize_pod(pod: V1Pod, secret_name: str, configmap_name: str, username: st
             continue
         limits = {k: _quantity_string(v) for k, v in (resources.limits or {}).items()}
         requests = {k: _quantity_string(v) for k, v in (resources.requests or {}).items()}
+        if profile is not None and container is pod.spec.containers[0]:
+            # keep the admin's spelling ("24Gi", "500m") instead of KubeSpawner's bytes/floats
+            for target, key, value in (
+                (limits, "cpu", profile.cpu_limit),
+                (limits, "memory", profile.memory_limit),
+                (requests, "cpu", profile.cpu_guarantee),
+                (requests, "memory", profile.memory_guarantee),
+            ):
+                if value:
+                    target[key] = value
         for key, value in limits.items():
             if "/" in key and not key.startswith("kubernetes.io/"):
                 requests[key] = value
