@@ -54,7 +54,7 @@ $(VENV)/.kubelab-installed: pyproject.toml $(VENV)/.bootstrapped $(LABEXT)/packa
 	$(BIN)/pip install -q --no-build-isolation -e ".[ml,test]"
 	rm -rf $(VENV)/share/jupyter/labextensions/kubelab
 	ln -s $(CURDIR)/$(LABEXT) $(VENV)/share/jupyter/labextensions/kubelab
-	jupyter server extension list 2>&1 | grep -q "kubelab.server.*enabled"
+	jupyter server extension list 2>&1 | grep "kubelab.server.*enabled" >/dev/null
 	touch $@
 
 # Things only the tests need: Debian's Chromium (never a Playwright browser download)
@@ -68,8 +68,11 @@ lint: install
 	ruff format --check .
 	jlpm run lint:check
 
+# Two pytest processes: Playwright's sync API and pytest-jupyter each own an event loop.
+# pytest exits 5 when it collects no test, which fails the target as it should.
 test: test-deps lint
-	pytest
+	pytest tests
+	pytest ui-tests
 
 run: install
 	@mkdir -p .run/work
