@@ -113,3 +113,32 @@ def parse_metrics(cells: list[tuple[Cell, ast.Module]]) -> list[str]:
                 )
             names.extend(n for n in found if n not in names)
     return names
+
+
+def parse_value(text: str, parameter: Parameter) -> Any:
+    """A command-line `--param name=text` value, converted to the parameter's type."""
+    import json
+
+    try:
+        if parameter.type == "str":
+            return text
+        if parameter.type == "bool":
+            lowered = text.strip().lower()
+            if lowered in ("true", "1", "yes"):
+                return True
+            if lowered in ("false", "0", "no"):
+                return False
+            raise ValueError(text)
+        if parameter.type == "int":
+            return int(text)
+        if parameter.type == "float":
+            return float(text)
+        value = json.loads(text)
+        if _type_name(value) != parameter.type:
+            raise ValueError(text)
+        return value
+    except ValueError:
+        raise KubelabError(
+            f"parameter {parameter.name!r} is a {parameter.type}; cannot use {text!r}",
+            parameter=parameter.name,
+        ) from None
