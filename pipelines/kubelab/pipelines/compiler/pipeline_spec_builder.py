@@ -1,0 +1,537 @@
+"""Pure builder: a pipeline (or a single component) → KFP v2 IR as a dict.
+
+Shapes mirror the KFP 2.x compiler: a root DAG, one `comp-*` per task and per
+control-flow group, one `exec-*` per container task, `pipelinechannel--*` inputs
+to carry values into sub-DAGs. The result is round-tripped through the real
+`kfp-pipeline-spec` protobuf, which both validates it and normalises it to what
+KFP itself writes.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from typing import Any
+
+from google.protobuf import json_format
+
+from kubelab.pipelines.compiler import compiler_utils as cu
+from kubelab.pipelines.dsl import types
+from kubelab.pipelines.dsl.base_component import BaseComponent
+from kubelab.pipelines.dsl.graph_component import GraphComponent
+from kubelab.pipelines.dsl.pipeline_channel import Collected, LoopItem, PipelineChannel
+from kubelab.pipelines.dsl.pipeline_context import Pipeline, sanitize_name
+from kubelab.pipelines.dsl.pipeline_task import PipelineTask
+from kubelab.pipelines.dsl.tasks_group import (
+    Condition,
+    ConditionBranches,
+    ParallelFor,
+    RootGroup,
+    TasksGroup,
+)
+from kubelab.pipelines.errors import KubelabError
+
+SCHEMA_VERSION = "2.1.0"
+_PIPELINE_NAME_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789-"
+
+
+def sdk_version() -> str:
+    from kubelab.pipelines import __version__
+
+    return f"kubelab-{__version__}"
+
+
+@dataclasses.dataclass
+class _Graph:
+    """What the builder needs from a pipeline: interface, recorded DAG, outputs."""
+
+    name: str
+    description: str | None
+    display_name: str | None
+    pipeline_root: str | None
+    inputs: dict[str, types.IOSpec]
+    outputs: dict[str, types.IOSpec]
+    pipeline: Pipeline
+    output_channels: dict[str, PipelineChannel]
+
+
+def _as_graph(obj: Any) -> _Graph:
+    if isinstance(obj, GraphComponent):
+        return _Graph(
+            obj.name,
+            obj.description,
+            obj.display_name,
+            obj.pipeline_root,
+            obj.inputs,
+            obj.outputs,
+            obj.pipeline,
+            obj.output_channels,
+        )
+    if isinstance(obj, BaseComponent):
+        # A lone component compiles as a one-task pipeline with the same interface.
+        pipeline = Pipeline(sanitize_name(obj.name))
+        inputs = {
+            n: s for n, s in obj.inputs.items() if s.parameter_type != types.TASK_FINAL_STATUS
+        }
+        with pipeline:
+            task = PipelineTask(
+                obj,
+                {
+                    n: PipelineChannel(
+                        n,
+                        parameter_type=s.parameter_type,
+                        artifact_class=s.artifact_class,
+                        is_list=s.is_list,
+                    )
+                    for n, s in inputs.items()
+                },
+            )
+        outputs = {n: dataclasses.replace(s, passing="value") for n, s in obj.outputs.items()}
+        return _Graph(
+            sanitize_name(obj.name),
+            obj.description,
+            None,
+            None,
+            inputs,
+            outputs,
+            pipeline,
+            dict(task.outputs),
+        )
+    raise KubelabError(
+        "Expected a @dsl.pipeline function or a component, got "
+        f"{type(obj).__name__}. Decorate it with @dsl.pipeline or @dsl.component.",
+    )
+
+
+def _io_definitions(specs: dict[str, types.IOSpec]) -> dict[str, Any]:
+    parameters = {n: s.to_ir() for n, s in specs.items() if not s.is_artifact}
+    artifacts = {n: s.to_ir() for n, s in specs.items() if s.is_artifact}
+    out: dict[str, Any] = {}
+    if parameters:
+        out["parameters"] = parameters
+    if artifacts:
+        out["artifacts"] = artifacts
+    return out
+
+
+def _channel_definition(channel: PipelineChannel, as_list: bool = False) -> dict[str, Any]:
+    if channel.artifact_class is not None:
+        spec: dict[str, Any] = {"artifactType": types.artifact_type_schema(channel.artifact_class)}
+        if channel.is_list or as_list:
+            spec["isArtifactList"] = True
+        return spec
+    ptype = types.LIST if as_list else (channel.parameter_type or types.STRING)
+    return {"parameterType": ptype}
+
+
+class _Builder:
+    """Accumulates components and executors across a pipeline and its sub-pipelines."""
+
+    def __init__(self) -> None:
+        self.components: dict[str, Any] = {}
+        self.executors: dict[str, Any] = {}
+        self.platform_executors: dict[str, Any] = {}
+        self._taken: set[str] = set()
+        # Per group (by id): channels it must expose as DAG outputs.
+        self._exposed: dict[int, dict[str, PipelineChannel]] = {}
+        self._group_component_names: dict[int, str] = {}
+
+    def unique(self, base: str) -> str:
+        name, n = base, 1
+        while name in self._taken:
+            n += 1
+            name = f"{base}-{n}"
+        self._taken.add(name)
+        return name
+
+    # ------------------------------------------------------------ channel refs
+    def _needed_inputs(self, group: TasksGroup) -> dict[str, PipelineChannel]:
+        """Channels a sub-DAG reads from outside itself, by their input key."""
+        found: dict[str, PipelineChannel] = {}
+        used: list[PipelineChannel] = []
+        for sub in group.walk_groups():
+            used.extend(sub.own_channels())
+        for task in group.walk_tasks():
+            used.extend(task.channels())
+        for channel in used:
+            if isinstance(channel, LoopItem):
+                outside = channel.loop is not group and not cu.contains(group, channel.loop)
+            elif channel.task is None:
+                outside = True
+            else:
+                outside = not cu.contains(group, channel.task)
+            if outside:
+                found.setdefault(channel.input_key, channel)
+        return found
+
+    def _source(
+        self, channel: PipelineChannel, group: TasksGroup, consumer: str, exposing: bool = False
+    ) -> tuple[str, str]:
+        """(producer child name, output key) of a channel produced inside `group`."""
+        assert channel.task is not None
+        child = cu.child_containing(group, channel.task)
+        assert child is not None
+        if child is channel.task:
+            if isinstance(channel, Collected) and not exposing:
+                raise KubelabError(
+                    f"{consumer}: dsl.Collected({channel.task.name}...) needs a task inside "
+                    "a dsl.ParallelFor that the consumer is outside of.",
+                    task=channel.task.name,
+                )
+            return child.name, channel.name
+        assert isinstance(child, TasksGroup)
+        if isinstance(child, ParallelFor) and not isinstance(channel, Collected):
+            raise KubelabError(
+                f"{consumer} uses {channel.describe()}, which is produced inside "
+                f"dsl.ParallelFor '{child.name}'; wrap it in dsl.Collected(...) to get "
+                "the list of all values.",
+                task=channel.task.name,
+            )
+        if isinstance(child, (Condition, ConditionBranches)):
+            raise KubelabError(
+                f"{consumer} uses {channel.describe()}, which is produced inside a "
+                "dsl.If/Elif/Else/Condition block and may not exist; use it inside the block.",
+                task=channel.task.name,
+            )
+        self._exposed.setdefault(id(child), {})[channel.input_key] = channel
+        return child.name, channel.input_key
+
+    def _reference(
+        self, channel: PipelineChannel, group: TasksGroup, consumer: str
+    ) -> dict[str, Any]:
+        """The TaskInputsSpec entry that feeds `channel` to a direct child of `group`."""
+        is_root = isinstance(group, RootGroup)
+        artifact = channel.is_artifact
+        if isinstance(channel, LoopItem) or channel.task is None:
+            key = (
+                channel.name
+                if (is_root and not isinstance(channel, LoopItem))
+                else (channel.input_key)
+            )
+            return {"componentInputArtifact": key} if artifact else {"componentInputParameter": key}
+        if not cu.contains(group, channel.task):
+            key = channel.input_key
+            return {"componentInputArtifact": key} if artifact else {"componentInputParameter": key}
+        producer, output_key = self._source(channel, group, consumer)
+        if artifact:
+            return {
+                "taskOutputArtifact": {"producerTask": producer, "outputArtifactKey": output_key}
+            }
+        return {"taskOutputParameter": {"producerTask": producer, "outputParameterKey": output_key}}
+
+    # ------------------------------------------------------------------ tasks
+    def _dependencies(self, node: cu.Node, group: TasksGroup) -> list[str]:
+        upstream: list[Any] = []
+        tasks = [node] if isinstance(node, PipelineTask) else node.walk_tasks()
+        for task in tasks:
+            upstream.extend(task.upstream_tasks())
+            if task.exit_handler is not None:
+                upstream.append(task.exit_handler)
+        if isinstance(node, TasksGroup):
+            for sub in node.walk_groups():
+                upstream.extend(c.task for c in sub.own_channels() if c.task is not None)
+        names: list[str] = []
+        for up in upstream:
+            child = cu.child_containing(group, up)
+            if child is not None and child is not node and child.name not in names:
+                names.append(child.name)
+        return sorted(names)
+
+    def _task_spec(self, task: PipelineTask, group: TasksGroup) -> dict[str, Any]:
+        consumer = f"Task '{task.name}'"
+        parameters: dict[str, Any] = {}
+        artifacts: dict[str, Any] = {}
+        for name, spec in task.component.inputs.items():
+            if spec.parameter_type == types.TASK_FINAL_STATUS:
+                if task.exit_handler is None:
+                    raise KubelabError(
+                        f"{consumer}: input '{name}' is a PipelineTaskFinalStatus, which only "
+                        "an exit task of dsl.ExitHandler receives.",
+                        task=task.name,
+                        input=name,
+                    )
+                parameters[name] = {"taskFinalStatus": {"producerTask": task.exit_handler.name}}
+                continue
+            if name not in task.arguments:
+                continue
+            value = task.arguments[name]
+            target = artifacts if spec.is_artifact else parameters
+            if isinstance(value, PipelineChannel):
+                target[name] = self._reference(value, group, consumer)
+            else:
+                cu.reject_formatted_channels(task, name, value)
+                target[name] = {"runtimeValue": {"constant": value}}
+        spec: dict[str, Any] = {
+            "taskInfo": {"name": task.display_name or task.name},
+            "componentRef": {"name": self._task_component(task)},
+            "cachingOptions": {"enableCache": True} if task.enable_caching else {},
+        }
+        inputs: dict[str, Any] = {}
+        if parameters:
+            inputs["parameters"] = parameters
+        if artifacts:
+            inputs["artifacts"] = artifacts
+        if inputs:
+            spec["inputs"] = inputs
+        deps = self._dependencies(task, group)
+        if deps:
+            spec["dependentTasks"] = deps
+        if task.retry_policy:
+            spec["retryPolicy"] = dict(task.retry_policy)
+        if task.exit_handler is not None:
+            spec["triggerPolicy"] = {"strategy": "ALL_UPSTREAM_TASKS_COMPLETED"}
+        return spec
+
+    def _task_component(self, task: PipelineTask) -> str:
+        component = task.component
+        name = self.unique(f"comp-{task.name}")
+        if isinstance(component, GraphComponent):
+            self.components[name] = self.build_graph(_as_graph(component))
+            return name
+        executor = self.unique(f"exec-{task.name}")
+        body = copy.deepcopy(component.executor_spec())
+        assert body is not None
+        container = body.get("container")
+        if container is not None:
+            if task.env:
+                container["env"] = [{"name": k, "value": v} for k, v in task.env.items()]
+            resources: dict[str, Any] = dict(task.resources)
+            if task.accelerator:
+                resources["accelerator"] = dict(task.accelerator)
+            if resources:
+                container["resources"] = resources
+        self.executors[executor] = body
+        if task.platform_config.get("kubernetes"):
+            self.platform_executors[executor] = copy.deepcopy(task.platform_config["kubernetes"])
+        self.components[name] = {
+            "executorLabel": executor,
+            **self._interface(component.inputs, component.outputs),
+        }
+        return name
+
+    @staticmethod
+    def _interface(
+        inputs: dict[str, types.IOSpec], outputs: dict[str, types.IOSpec]
+    ) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if inputs:
+            out["inputDefinitions"] = _io_definitions(inputs)
+        if outputs:
+            out["outputDefinitions"] = _io_definitions(outputs)
+        return out
+
+    def _group_spec(self, child: TasksGroup, group: TasksGroup) -> dict[str, Any]:
+        consumer = f"Block '{child.name}'"
+        parameters: dict[str, Any] = {}
+        artifacts: dict[str, Any] = {}
+        for key, channel in sorted(self._needed_inputs(child).items()):
+            target = artifacts if channel.is_artifact else parameters
+            target[key] = self._reference(channel, group, consumer)
+        spec: dict[str, Any] = {
+            "taskInfo": {"name": child.name},
+            "componentRef": {"name": self._group_component_names[id(child)]},
+        }
+        inputs: dict[str, Any] = {}
+        if parameters:
+            inputs["parameters"] = parameters
+        if artifacts:
+            inputs["artifacts"] = artifacts
+        if inputs:
+            spec["inputs"] = inputs
+        deps = self._dependencies(child, group)
+        if deps:
+            spec["dependentTasks"] = deps
+        if isinstance(child, ParallelFor):
+            items = (
+                {"raw": child.raw_items}
+                if child.raw_items is not None
+                else {"inputParameter": child.items.input_key}  # type: ignore[union-attr]
+            )
+            spec["parameterIterator"] = {"itemInput": child.item.input_key, "items": items}
+            if child.parallelism:
+                spec["iteratorPolicy"] = {"parallelismLimit": child.parallelism}
+        if isinstance(child, Condition):
+            condition = cu.trigger_condition(child)
+            if condition:
+                spec["triggerPolicy"] = {"condition": condition}
+        return spec
+
+    # ------------------------------------------------------------------- DAGs
+    def _build_group(self, group: TasksGroup, graph: _Graph) -> dict[str, Any]:
+        """DAG of one group; sub-groups become components of their own."""
+        tasks: dict[str, Any] = {}
+        subgroups: list[TasksGroup] = []
+        for child in group.children:
+            if isinstance(child, PipelineTask):
+                tasks[child.name] = self._task_spec(child, group)
+            else:
+                self._group_component_names[id(child)] = self.unique(f"comp-{child.name}")
+                subgroups.append(child)
+        for child in subgroups:
+            tasks[child.name] = self._group_spec(child, group)
+        where = "the pipeline" if isinstance(group, RootGroup) else f"block '{group.name}'"
+        cu.check_acyclic(
+            {name: list(spec.get("dependentTasks", [])) for name, spec in tasks.items()},
+            f"{where} of '{graph.name}'",
+        )
+        dag: dict[str, Any] = {"tasks": tasks}
+        outputs = self._dag_outputs(group, graph)
+        if outputs:
+            dag["outputs"] = outputs
+        for child in subgroups:
+            self.components[self._group_component_names[id(child)]] = self._group_component(
+                child, graph
+            )
+        return dag
+
+    def _dag_outputs(self, group: TasksGroup, graph: _Graph) -> dict[str, Any]:
+        if isinstance(group, RootGroup):
+            wanted = dict(graph.output_channels)
+        else:
+            wanted = dict(self._exposed.get(id(group), {}))
+        parameters: dict[str, Any] = {}
+        artifacts: dict[str, Any] = {}
+        for key, channel in wanted.items():
+            producer, output_key = self._source(
+                channel,
+                group,
+                f"Pipeline output '{key}'",
+                exposing=not isinstance(group, RootGroup),
+            )
+            if channel.is_artifact:
+                artifacts[key] = {
+                    "artifactSelectors": [
+                        {"producerSubtask": producer, "outputArtifactKey": output_key}
+                    ]
+                }
+            else:
+                parameters[key] = {
+                    "valueFromParameter": {
+                        "producerSubtask": producer,
+                        "outputParameterKey": output_key,
+                    }
+                }
+        out: dict[str, Any] = {}
+        if parameters:
+            out["parameters"] = parameters
+        if artifacts:
+            out["artifacts"] = artifacts
+        return out
+
+    def _group_component(self, group: TasksGroup, graph: _Graph) -> dict[str, Any]:
+        dag = self._build_group(group, graph)
+        inputs: dict[str, Any] = {}
+        for key, channel in sorted(self._needed_inputs(group).items()):
+            section = "artifacts" if channel.is_artifact else "parameters"
+            inputs.setdefault(section, {})[key] = _channel_definition(channel)
+        if isinstance(group, ParallelFor):
+            item = group.item
+            inputs.setdefault("parameters", {})[item.input_key] = {
+                "parameterType": item.parameter_type or types.STRING
+            }
+        component: dict[str, Any] = {"dag": dag}
+        if inputs:
+            component["inputDefinitions"] = inputs
+        outputs: dict[str, Any] = {}
+        for key, channel in self._exposed.get(id(group), {}).items():
+            section = "artifacts" if channel.is_artifact else "parameters"
+            outputs.setdefault(section, {})[key] = _channel_definition(
+                channel, as_list=isinstance(channel, Collected)
+            )
+        if outputs:
+            component["outputDefinitions"] = outputs
+        return component
+
+    def build_graph(self, graph: _Graph) -> dict[str, Any]:
+        """The component of a whole pipeline: its DAG plus its interface."""
+        dag = self._build_group(graph.pipeline.root, graph)
+        return {"dag": dag, **self._interface(graph.inputs, graph.outputs)}
+
+
+def _apply_pipeline_parameters(
+    graph: _Graph, parameters: dict[str, Any] | None
+) -> dict[str, types.IOSpec]:
+    inputs = {n: dataclasses.replace(s) for n, s in graph.inputs.items()}
+    for key, value in (parameters or {}).items():
+        spec = inputs.get(key)
+        if spec is None:
+            known = ", ".join(sorted(inputs)) or "none"
+            raise KubelabError(
+                f"Pipeline '{graph.name}' has no parameter '{key}' (its parameters are: {known}).",
+                pipeline=graph.name,
+                parameter=key,
+            )
+        if spec.is_artifact:
+            raise KubelabError(
+                f"Pipeline '{graph.name}': parameter '{key}' is an artifact input and "
+                "cannot take a value.",
+                pipeline=graph.name,
+                parameter=key,
+            )
+        assert spec.parameter_type is not None
+        types.check_constant(graph.name, key, spec.parameter_type, value)
+        spec.default = types.normalise_constant(spec.parameter_type, value)
+    return inputs
+
+
+def _check_pipeline_name(name: str) -> None:
+    if (
+        not name
+        or len(name) > 128
+        or any(c not in _PIPELINE_NAME_CHARS for c in name)
+        or (name[0] == "-")
+    ):
+        raise KubelabError(
+            f"Invalid pipeline name {name!r}: use lower-case letters, digits and '-' "
+            "(at most 128 characters, not starting with '-'), e.g. 'my-pipeline'.",
+            pipeline=name,
+        )
+
+
+def build_specs(
+    pipeline_or_component: Any, pipeline_parameters: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(PipelineSpec dict, PlatformSpec dict or None) for a pipeline or a component."""
+    from kfp.pipeline_spec import pipeline_spec_pb2
+
+    graph = _as_graph(pipeline_or_component)
+    _check_pipeline_name(graph.name)
+    graph.inputs = _apply_pipeline_parameters(graph, pipeline_parameters)
+    builder = _Builder()
+    root = builder.build_graph(graph)
+    info: dict[str, Any] = {"name": graph.name}
+    if graph.description:
+        info["description"] = graph.description
+    if graph.display_name:
+        info["displayName"] = graph.display_name
+    spec: dict[str, Any] = {
+        "pipelineInfo": info,
+        "root": root,
+        "components": builder.components,
+        "deploymentSpec": {"executors": builder.executors},
+        "schemaVersion": SCHEMA_VERSION,
+        "sdkVersion": sdk_version(),
+    }
+    if graph.pipeline_root:
+        spec["defaultPipelineRoot"] = graph.pipeline_root
+    spec = json_format.MessageToDict(
+        json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec(), ignore_unknown_fields=False)
+    )
+    platform = None
+    if builder.platform_executors:
+        platform = {
+            "platforms": {
+                "kubernetes": {"deploymentSpec": {"executors": builder.platform_executors}}
+            }
+        }
+        platform = json_format.MessageToDict(
+            json_format.ParseDict(platform, pipeline_spec_pb2.PlatformSpec())
+        )
+    return spec, platform
+
+
+def build_pipeline_spec(
+    pipeline_or_component: Any, pipeline_parameters: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The PipelineSpec (KFP v2 IR) as a JSON-compatible dict — exactly what compile writes."""
+    return build_specs(pipeline_or_component, pipeline_parameters)[0]
