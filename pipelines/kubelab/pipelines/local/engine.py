@@ -1109,6 +1109,10 @@ def _prepare(
         task_timeout=task_timeout,
         force_rerun=force_rerun or set(),
     )
+    # Steps exist as soon as the run does, so a UI polling right after start sees them.
+    for name, spec in ir["root"].get("dag", {}).get("tasks", {}).items():
+        if run._is_executor_task(spec):
+            run.add_task(name, spec.get("taskInfo", {}).get("name", name))
     with _active_lock:
         _active_runs[run_id] = run
     return run

@@ -41,7 +41,7 @@ def _kill_group(pid: int) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
-@dataclass
+@dataclass(eq=False)
 class _ForkedTask:
     pid: int = 0
     exit_code: int | None = None

@@ -1,0 +1,483 @@
+"""The engine on hand-written IR with shell-command executors (real processes)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from local_ir_helpers import (
+    PipelineBuilder,
+    artifact_from,
+    constant,
+    from_parent,
+    from_task,
+    shell_component,
+)
+
+from kubelab.pipelines.errors import KubelabError
+from kubelab.pipelines.local.engine import cancel_run, run_pipeline, start_run, wait_run
+from kubelab.pipelines.store import RunStore
+
+INC = shell_component(
+    'echo "inc $IN_x"; echo $((IN_x + 1)) > "$OUT_y"',
+    inputs={"x": "NUMBER_INTEGER"},
+    outputs={"y": "NUMBER_INTEGER"},
+)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> RunStore:
+    return RunStore(tmp_path / "runs.db")
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    return tmp_path / "outputs"
+
+
+def chain(n: int) -> dict:
+    p = PipelineBuilder("chain")
+    p.param("x", "NUMBER_INTEGER", 0)
+    comp = p.component("inc", INC)
+    for i in range(n):
+        source = from_parent("x") if i == 0 else from_task(f"inc-{i - 1}", "y")
+        p.task(
+            f"inc-{i}",
+            comp,
+            after=[f"inc-{i - 1}"] if i else None,
+            inputs={"parameters": {"x": source}},
+        )
+    p.output("Output", f"inc-{n - 1}", "y", "NUMBER_INTEGER")
+    return p.spec
+
+
+def steps_by_name(run: dict) -> dict[str, dict]:
+    return {s["name"]: s for s in run["steps"]}
+
+
+def test_chain_passes_outputs_and_records_steps(store: RunStore, root: Path) -> None:
+    result = run_pipeline(
+        chain(3),
+        {"x": 5},
+        store=store,
+        pipeline_root=root,
+        task_metadata={"inc-0": {"cells": [1, 2]}},
+        source="p.ipynb",
+    )
+    assert result.state == "succeeded", result.error
+    assert result.outputs == {"Output": 8}
+    run = store.get_run(result.run_id)
+    assert run["parameters"] == {"x": 5}
+    assert run["source"] == "p.ipynb"
+    steps = steps_by_name(run)
+    assert [s["state"] for s in run["steps"]] == ["succeeded"] * 3
+    assert steps["inc-0"]["cells"] == [1, 2]
+    assert steps["inc-2"]["outputs"] == {"y": 8}
+    assert steps["inc-0"]["attempts"] == 1
+    log = Path(store.task_info(result.run_id, "inc-1")["log_path"]).read_text()
+    assert "inc 6" in log
+    assert "image 'alpine:3' is ignored locally" in log
+    assert (root / result.run_id / "inc-1" / "y").read_text().strip() == "7"
+
+
+def test_second_run_is_cached_and_changed_input_is_not(store: RunStore, root: Path) -> None:
+    first = run_pipeline(chain(3), {"x": 1}, store=store, pipeline_root=root)
+    again = run_pipeline(chain(3), {"x": 1}, store=store, pipeline_root=root)
+    assert again.outputs == first.outputs == {"Output": 4}
+    assert all(s["cached"] for s in again.run()["steps"])
+    other = run_pipeline(chain(3), {"x": 2}, store=store, pipeline_root=root)
+    assert other.outputs == {"Output": 5}
+    # Content-addressed: the steps now see inputs 2, 3, 4; the first run (inputs 1, 2, 3)
+    # already computed `inc` of 2 and 3, so only the last step executes.
+    assert [s["cached"] for s in other.run()["steps"]] == [True, True, False]
+    no_cache = run_pipeline(
+        chain(3), {"x": 1}, store=store, pipeline_root=root, enable_caching=False
+    )
+    assert not any(s["cached"] for s in no_cache.run()["steps"])
+
+
+def test_cache_follows_artifact_content_not_path(
+    store: RunStore, root: Path, tmp_path: Path
+) -> None:
+    p = PipelineBuilder("artifacts")
+    p.param("path", "STRING")
+    make = p.component(
+        "make",
+        shell_component(
+            'cp "$IN_src" "$ART_OUT_data"',
+            inputs={"src": "STRING"},
+            artifacts_out={"data": "system.Dataset"},
+        ),
+    )
+    count = p.component(
+        "count",
+        shell_component(
+            'wc -c < "$ART_IN_data" | tr -d " " > "$OUT_n"',
+            artifacts_in={"data": "system.Dataset"},
+            outputs={"n": "NUMBER_INTEGER"},
+        ),
+    )
+    p.task("make", make, inputs={"parameters": {"src": from_parent("path")}})
+    p.task(
+        "count",
+        count,
+        after=["make"],
+        inputs={"artifacts": {"data": artifact_from("make", "data")}},
+    )
+    p.output("n", "count", "n", "NUMBER_INTEGER")
+    src = tmp_path / "src.txt"
+    src.write_text("abc")
+    assert run_pipeline(p.spec, {"path": str(src)}, store=store, pipeline_root=root).outputs == {
+        "n": 3
+    }
+    # Same parameter, new file content: `make` re-runs (no artifact input, same key → cached!)
+    # so only a changed *input artifact* invalidates `count`; make's key is its parameters.
+    src.write_text("abcdef")
+    second = run_pipeline(
+        p.spec, {"path": str(src)}, store=store, pipeline_root=root, force_rerun={"make"}
+    )
+    steps = steps_by_name(second.run())
+    assert not steps["make"]["cached"]
+    assert not steps["count"]["cached"]
+    assert second.outputs == {"n": 6}
+
+
+def test_failure_skips_downstream_and_fails_run(store: RunStore, root: Path) -> None:
+    p = PipelineBuilder("fails")
+    bad = p.component("bad", shell_component('echo "boom" >&2; exit 3'))
+    ok = p.component("ok", shell_component("echo fine"))
+    p.task("bad", bad)
+    p.task("after-bad", ok, after=["bad"])
+    p.task("independent", ok)
+    result = run_pipeline(p.spec, store=store, pipeline_root=root)
+    assert result.state == "failed"
+    assert "bad" in result.error and "exit code 3" in result.error
+    steps = steps_by_name(result.run())
+    assert steps["bad"]["state"] == "failed"
+    assert steps["after-bad"]["state"] == "skipped"
+    assert steps["independent"]["state"] == "succeeded"
+    assert "boom" in Path(store.task_info(result.run_id, "bad")["log_path"]).read_text()
+
+
+def test_independent_tasks_run_in_parallel(store: RunStore, root: Path) -> None:
+    p = PipelineBuilder("fan")
+    sleep = p.component("sleep", shell_component("sleep 0.5"))
+    for i in range(4):
+        p.task(f"s{i}", sleep, cachingOptions={"enableCache": False})
+    t0 = time.monotonic()
+    result = run_pipeline(p.spec, store=store, pipeline_root=root, parallelism=4)
+    elapsed = time.monotonic() - t0
+    assert result.state == "succeeded"
+    assert elapsed < 1.5, f"4 x 0.5 s with parallelism 4 took {elapsed:.2f}s"
+    t0 = time.monotonic()
+    run_pipeline(p.spec, store=store, pipeline_root=root, parallelism=1)
+    assert time.monotonic() - t0 >= 2.0  # parallelism 1 really serialises
+
+
+def test_retry_until_success(store: RunStore, root: Path, tmp_path: Path) -> None:
+    counter = tmp_path / "count"
+    p = PipelineBuilder("retry")
+    flaky = p.component(
+        "flaky",
+        shell_component(
+            f"n=$(cat {counter} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {counter}; "
+            '[ "$n" -ge 3 ]'
+        ),
+    )
+    p.task("flaky", flaky, retryPolicy={"maxRetryCount": 3, "backoffDuration": "0s"})
+    result = run_pipeline(p.spec, store=store, pipeline_root=root)
+    assert result.state == "succeeded"
+    assert steps_by_name(result.run())["flaky"]["attempts"] == 3
+    counter.write_text("-10")
+    p.spec["root"]["dag"]["tasks"]["flaky"]["retryPolicy"]["maxRetryCount"] = 1
+    failed = run_pipeline(p.spec, store=store, pipeline_root=root, enable_caching=False)
+    assert failed.state == "failed"
+    assert steps_by_name(failed.run())["flaky"]["attempts"] == 2
+
+
+def test_timeout_kills_task(store: RunStore, root: Path) -> None:
+    p = PipelineBuilder("slow")
+    p.task("slow", p.component("slow", shell_component("sleep 30")))
+    t0 = time.monotonic()
+    result = run_pipeline(p.spec, store=store, pipeline_root=root, task_timeout=0.5)
+    assert time.monotonic() - t0 < 5
+    assert result.state == "failed"
+    assert "timed out" in result.error
+
+
+def test_cancel_kills_running_and_cancels_pending(store: RunStore, root: Path) -> None:
+    p = PipelineBuilder("cancel")
+    slow = p.component("slow", shell_component("sleep 30"))
+    p.task("first", slow)
+    p.task("second", slow, after=["first"])
+    run_id = start_run(p.spec, store=store, pipeline_root=root)
+    deadline = time.monotonic() + 10
+    while store.get_run(run_id)["steps"][0]["state"] != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    t0 = time.monotonic()
+    cancel_run(run_id)
+    result = wait_run(run_id, timeout=10)
+    assert result is not None and result.state == "cancelled"
+    assert time.monotonic() - t0 < 5
+    states = {s["name"]: s["state"] for s in store.get_run(run_id)["steps"]}
+    assert states == {"first": "cancelled", "second": "cancelled"}
+
+
+def test_cancel_through_store_flag(store: RunStore, root: Path) -> None:
+    """Another process (the CLI) only sets a flag; the engine polls it."""
+    p = PipelineBuilder("cancel-flag")
+    p.task("slow", p.component("slow", shell_component("sleep 30")))
+    run_id = start_run(p.spec, store=store, pipeline_root=root)
+    RunStore(store.path).request_cancel(run_id)
+    result = wait_run(run_id, timeout=10)
+    assert result is not None and result.state == "cancelled"
+
+
+def test_conditions_skip_and_downstream_of_skipped_condition_runs(
+    store: RunStore, root: Path
+) -> None:
+    p = PipelineBuilder("cond")
+    p.param("n", "NUMBER_INTEGER", 7)
+    echo = p.component(
+        "echo",
+        shell_component('echo "$IN_v" > "$OUT_o"', inputs={"v": "STRING"}, outputs={"o": "STRING"}),
+    )
+    branch_dag: dict = {"tasks": {}}
+    p.task("say", echo, dag=branch_dag, inputs={"parameters": {"v": constant("big")}})
+    cond = p.dag_component(
+        "condition-1",
+        branch_dag,
+        inputDefinitions={
+            "parameters": {"pipelinechannel--n": {"parameterType": "NUMBER_INTEGER"}}
+        },
+    )
+    p.task(
+        "condition-1",
+        cond,
+        inputs={"parameters": {"pipelinechannel--n": from_parent("n")}},
+        triggerPolicy={"condition": "int(inputs.parameter_values['pipelinechannel--n']) > 5"},
+    )
+    p.task("last", echo, after=["condition-1"], inputs={"parameters": {"v": constant("end")}})
+    big = run_pipeline(p.spec, {"n": 7}, store=store, pipeline_root=root)
+    assert big.state == "succeeded"
+    assert steps_by_name(big.run())["condition-1/say"]["state"] == "succeeded"
+    small = run_pipeline(p.spec, {"n": 2}, store=store, pipeline_root=root)
+    assert small.state == "succeeded", small.error
+    steps = steps_by_name(small.run())
+    assert steps["condition-1"]["state"] == "skipped"
+    assert "condition-1/say" not in steps
+    assert steps["last"]["state"] == "succeeded"
+
+
+def test_parallel_for_collects_outputs_and_nested_dag_returns(store: RunStore, root: Path) -> None:
+    p = PipelineBuilder("loop")
+    p.param("items", "LIST", [1, 2, 3])
+    inc = p.component("inc", INC)
+    total = p.component(
+        "total",
+        shell_component(
+            """python3 -c "import json,sys; print(sum(json.loads(sys.argv[1])))" "$IN_xs" > "$OUT_s" """,
+            inputs={"xs": "LIST"},
+            outputs={"s": "NUMBER_INTEGER"},
+        ),
+    )
+    body: dict = {
+        "tasks": {},
+        "outputs": {
+            "parameters": {
+                "pipelinechannel--inc-y": {
+                    "valueFromParameter": {"producerSubtask": "inc", "outputParameterKey": "y"}
+                }
+            }
+        },
+    }
+    p.task(
+        "inc",
+        inc,
+        dag=body,
+        inputs={"parameters": {"x": from_parent("pipelinechannel--items-loop-item")}},
+    )
+    loop = p.dag_component(
+        "for-loop-1",
+        body,
+        inputDefinitions={
+            "parameters": {
+                "pipelinechannel--items": {"parameterType": "LIST"},
+                "pipelinechannel--items-loop-item": {"parameterType": "NUMBER_INTEGER"},
+            }
+        },
+        outputDefinitions={"parameters": {"pipelinechannel--inc-y": {"parameterType": "LIST"}}},
+    )
+    p.task(
+        "for-loop-1",
+        loop,
+        inputs={"parameters": {"pipelinechannel--items": from_parent("items")}},
+        parameterIterator={
+            "itemInput": "pipelinechannel--items-loop-item",
+            "items": {"inputParameter": "pipelinechannel--items"},
+        },
+        iteratorPolicy={"parallelismLimit": 2},
+    )
+    p.task(
+        "total",
+        total,
+        after=["for-loop-1"],
+        inputs={"parameters": {"xs": from_task("for-loop-1", "pipelinechannel--inc-y")}},
+    )
+    p.output("Output", "total", "s", "NUMBER_INTEGER")
+    result = run_pipeline(p.spec, {"items": [10, 20, 30, 40]}, store=store, pipeline_root=root)
+    assert result.state == "succeeded", result.error
+    assert result.outputs == {"Output": 104}
+    names = [s["name"] for s in result.run()["steps"]]
+    assert {"for-loop-1[0]/inc", "for-loop-1[3]/inc", "total"} <= set(names)
+    raw = json.loads(json.dumps(p.spec))
+    raw["root"]["dag"]["tasks"]["for-loop-1"]["parameterIterator"]["items"] = {"raw": "[5, 6]"}
+    assert run_pipeline(raw, store=store, pipeline_root=root).outputs == {"Output": 13}
+
+
+def test_exit_handler_runs_after_failure_with_final_status(store: RunStore, root: Path) -> None:
+    p = PipelineBuilder("exit")
+    bad = p.component("bad", shell_component("exit 1"))
+    report = p.component(
+        "report",
+        shell_component(
+            'echo "$IN_status" > "$OUT_o"',
+            inputs={"status": "TASK_FINAL_STATUS"},
+            outputs={"o": "STRING"},
+        ),
+    )
+    body: dict = {"tasks": {}}
+    p.task("bad", bad, dag=body)
+    handler = p.dag_component("exit-handler-1", body)
+    p.task("exit-handler-1", handler)
+    p.task(
+        "report",
+        report,
+        after=["exit-handler-1"],
+        inputs={"parameters": {"status": {"taskFinalStatus": {"producerTask": "exit-handler-1"}}}},
+        triggerPolicy={"strategy": "ALL_UPSTREAM_TASKS_COMPLETED"},
+    )
+    result = run_pipeline(p.spec, store=store, pipeline_root=root)
+    assert result.state == "failed"
+    steps = steps_by_name(result.run())
+    assert steps["report"]["state"] == "succeeded"
+    status = json.loads(steps["report"]["outputs"]["o"])
+    assert status["state"] == "FAILED"
+    assert status["pipelineTaskName"] == "exit-handler-1"
+    assert status["pipelineJobResourceName"] == result.run_id
+
+
+def test_env_and_metrics_and_importer(store: RunStore, root: Path, tmp_path: Path) -> None:
+    data = tmp_path / "in.csv"
+    data.write_text("a,b\n")
+    p = PipelineBuilder("misc")
+    env_comp = p.component(
+        "env",
+        shell_component(
+            'printf "%s" "$GREETING" > "$OUT_o"', outputs={"o": "STRING"}, env={"GREETING": "hello"}
+        ),
+    )
+    # Writes KFP's ExecutorOutput to {{$.outputs.output_file}}, as a container component may.
+    metrics = p.component("metrics", shell_component("true", artifacts_out={"m": "system.Metrics"}))
+    p.spec["deploymentSpec"]["executors"]["exec-metrics"]["container"].update(
+        command=[
+            "sh",
+            "-c",
+            'echo "$1" > "$0"',
+            "{{$.outputs.output_file}}",
+            json.dumps(
+                {"artifacts": {"m": {"artifacts": [{"metadata": {"accuracy": 0.9, "loss": 2}}]}}}
+            ),
+        ],
+        args=[],
+    )
+    p.spec["components"]["comp-importer"] = {
+        "executorLabel": "exec-importer",
+        "inputDefinitions": {"parameters": {"uri": {"parameterType": "STRING"}}},
+        "outputDefinitions": {
+            "artifacts": {"artifact": {"artifactType": {"schemaTitle": "system.Dataset"}}}
+        },
+    }
+    p.spec["deploymentSpec"]["executors"]["exec-importer"] = {
+        "importer": {
+            "artifactUri": {"runtimeParameter": "uri"},
+            "typeSchema": {"schemaTitle": "system.Dataset"},
+        }
+    }
+    p.task("env", env_comp)
+    p.task("metrics", metrics)
+    p.task("importer", "comp-importer", inputs={"parameters": {"uri": constant(str(data))}})
+    result = run_pipeline(p.spec, store=store, pipeline_root=root)
+    assert result.state == "succeeded", result.error
+    run = result.run()
+    steps = steps_by_name(run)
+    assert steps["env"]["outputs"] == {"o": "hello"}
+    assert run["metrics"] == {"accuracy": 0.9, "loss": 2}
+    assert steps["importer"]["outputs"]["artifact"]["uri"] == str(data)
+
+
+def test_gpu_request_fails_clearly_without_gpus(store: RunStore, root: Path, monkeypatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    p = PipelineBuilder("gpu")
+    p.task(
+        "train",
+        p.component(
+            "train",
+            shell_component(
+                "echo hi",
+                resources={"accelerator": {"resourceType": "nvidia.com/gpu", "resourceCount": "1"}},
+            ),
+        ),
+    )
+    t0 = time.monotonic()
+    result = run_pipeline(p.spec, store=store, pipeline_root=root)
+    assert time.monotonic() - t0 < 5
+    assert result.state == "failed"
+    assert "requests 1 nvidia.com/gpu" in result.error and "0 GPU" in result.error
+
+
+def test_argument_errors_name_the_parameter(store: RunStore, root: Path) -> None:
+    with pytest.raises(KubelabError, match=r"unknown parameter 'y'.*valid parameters: x"):
+        run_pipeline(chain(1), {"y": 1}, store=store, pipeline_root=root)
+    p = PipelineBuilder("req")
+    p.param("needed", "NUMBER_DOUBLE")
+    with pytest.raises(KubelabError, match="missing required parameter 'needed'"):
+        run_pipeline(p.spec, {}, store=store, pipeline_root=root)
+    with pytest.raises(KubelabError, match="parameter 'x': expected int"):
+        run_pipeline(chain(1), {"x": "abc"}, store=store, pipeline_root=root)
+
+
+def test_log_is_readable_while_task_runs(store: RunStore, root: Path) -> None:
+    p = PipelineBuilder("live-log")
+    p.task("talk", p.component("talk", shell_component("echo early; sleep 2; echo late")))
+    run_id = start_run(p.spec, store=store, pipeline_root=root)
+    deadline = time.monotonic() + 10
+    seen = ""
+    while "early" not in seen:
+        assert time.monotonic() < deadline, seen
+        log = store.task_info(run_id, "talk").get("log_path")
+        seen = Path(log).read_text() if log and Path(log).exists() else ""
+        time.sleep(0.05)
+    assert "late" not in seen
+    assert store.get_run(run_id)["state"] == "running"
+    result = wait_run(run_id, timeout=10)
+    assert result is not None and result.state == "succeeded"
+
+
+def test_events_reach_callback_from_threads(store: RunStore, root: Path) -> None:
+    events: list[dict] = []
+    lock = threading.Lock()
+
+    def on_event(event: dict) -> None:
+        with lock:
+            events.append(event)
+
+    run_pipeline(chain(2), store=store, pipeline_root=root, on_event=on_event)
+    states = [(e.get("name"), e["state"]) for e in events]
+    assert (None, "running") in states and (None, "succeeded") in states
+    assert ("inc-1", "succeeded") in states
+    assert states.index(("inc-0", "succeeded")) < states.index(("inc-1", "running"))
