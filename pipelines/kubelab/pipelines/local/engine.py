@@ -329,19 +329,23 @@ class _Run:
             max_workers=max(1, len(tasks)), thread_name_prefix="kubelab-task"
         ) as pool:
             while pending or running:
-                for name in list(pending):
-                    if not deps[name] <= results.keys():
-                        continue
-                    spec = pending.pop(name)
-                    outcome = self._gate(name, spec, results, deps[name], prefix)
-                    if outcome is not None:
-                        results[name] = outcome
-                        self._record_unstarted(prefix + name, spec, outcome)
-                        continue
-                    future = pool.submit(
-                        self._run_task_safely, name, spec, params, artifacts, results, prefix
-                    )
-                    running[future] = name
+                progressed = True
+                while progressed:  # gating a task may make others ready in the same pass
+                    progressed = False
+                    for name in list(pending):
+                        if not deps[name] <= results.keys():
+                            continue
+                        progressed = True
+                        spec = pending.pop(name)
+                        outcome = self._gate(name, spec, results, deps[name], prefix)
+                        if outcome is not None:
+                            results[name] = outcome
+                            self._record_unstarted(prefix + name, spec, outcome)
+                            continue
+                        future = pool.submit(
+                            self._run_task_safely, name, spec, params, artifacts, results, prefix
+                        )
+                        running[future] = name
                 if not running:
                     if pending:  # a dependency cycle: nothing can ever start
                         raise KubelabError(
@@ -545,7 +549,11 @@ class _Run:
             selector = source.get("parameterExpressionSelector")
             if selector:
                 value = irutil.apply_expression_selector(value, selector, task=qname)
-            ptype = definitions.get("parameters", {}).get(key, {}).get("parameterType")
+            # Executors get their declared types; DAG inputs pass values through unchanged,
+            # as on KFP, where a loop item may be declared STRING yet carry a number.
+            ptype = None
+            if "dag" not in component:
+                ptype = definitions.get("parameters", {}).get(key, {}).get("parameterType")
             out_params[key] = irutil.coerce_value(
                 value, ptype, what=f"task {qname!r} input {key!r}"
             )
@@ -610,15 +618,8 @@ class _Run:
                 raise KubelabError(
                     f"task {qname!r}: ParallelFor needs a list, got {items!r}", task=qname
                 )
-            item_type = (
-                component.get("inputDefinitions", {})
-                .get("parameters", {})
-                .get(it["itemInput"], {})
-                .get("parameterType")
-            )
             for item in items:
-                value = irutil.coerce_value(item, item_type, what=f"task {qname!r} loop item")
-                iterations.append(({**params, it["itemInput"]: value}, artifacts))
+                iterations.append(({**params, it["itemInput"]: item}, artifacts))
         else:
             it = spec["artifactIterator"]
             items = artifacts.get(it.get("items", {}).get("inputArtifact"), [])

@@ -44,6 +44,11 @@ def coerce_value(value: Any, parameter_type: str | None, *, what: str) -> Any:
                 if not value.is_integer():
                     raise ValueError(f"{value} is not a whole number")
                 return int(value)
+            if isinstance(value, str) and not value.strip().lstrip("-").isdigit():
+                as_float = float(value)
+                if not as_float.is_integer():
+                    raise ValueError(f"{value} is not a whole number")
+                return int(as_float)
             return int(value)
         if parameter_type == "NUMBER_DOUBLE":
             if isinstance(value, bool):
