@@ -1,0 +1,69 @@
+"""Golden: ParallelFor over a task output, a literal and a parameter; dsl.Collected."""
+# ruff: noqa: B006, UP006, UP014, UP035  -- written as ordinary KFP SDK code
+
+from typing import List, NamedTuple
+
+from kubelab.pipelines import dsl
+from kubelab.pipelines.dsl import Artifact, Input, Output
+
+
+@dsl.component
+def make_items(n: int) -> list:
+    return list(range(1, n + 1))
+
+
+@dsl.component
+def square(x: int) -> int:
+    return x * x
+
+
+@dsl.component
+def total(values: List[int]) -> int:
+    return sum(values)
+
+
+@dsl.component
+def write_number(x: int, out: Output[Artifact]):
+    with open(out.path, "w") as f:
+        f.write(str(x))
+
+
+@dsl.component
+def join_files(files: Input[List[Artifact]]) -> str:
+    texts = []
+    for item in files:
+        with open(item.path) as f:
+            texts.append(f.read())
+    return ",".join(sorted(texts, key=int))
+
+
+@dsl.pipeline(name="golden-parallel-for")
+def pipeline(n: int = 3, xs: list = [1, 2]) -> NamedTuple(
+    "Outputs", [("from_task", int), ("from_literal", int), ("from_param", int), ("joined", str)]
+):
+    items = make_items(n=n)
+    with dsl.ParallelFor(items.output, parallelism=2) as x:
+        squared = square(x=x)
+        written = write_number(x=x)
+    with dsl.ParallelFor([10, 20], parallelism=1) as y:
+        squared_literal = square(x=y)
+    with dsl.ParallelFor(xs) as z:
+        squared_param = square(x=z)
+    from_task = total(values=dsl.Collected(squared.output))
+    from_literal = total(values=dsl.Collected(squared_literal.output))
+    from_param = total(values=dsl.Collected(squared_param.output))
+    joined = join_files(files=dsl.Collected(written.outputs["out"]))
+    outputs = NamedTuple(
+        "Outputs",
+        [("from_task", int), ("from_literal", int), ("from_param", int), ("joined", str)],
+    )
+    return outputs(
+        from_task=from_task.output,
+        from_literal=from_literal.output,
+        from_param=from_param.output,
+        joined=joined.output,
+    )
+
+
+ARGUMENTS = {"n": 4, "xs": [5, 6]}
+EXPECTED_OUTPUTS = {"from_task": 30, "from_literal": 500, "from_param": 61, "joined": "1,2,3,4"}
