@@ -67,4 +67,6 @@ class StatusHandler(KubelabHandler):
 
 
 def default_handlers() -> list[tuple[str, type]]:
-    return [(rf"{API_PREFIX}/status", StatusHandler)]
+    from .runs import run_handlers
+
+    return [(rf"{API_PREFIX}/status", StatusHandler), *run_handlers(API_PREFIX)]
