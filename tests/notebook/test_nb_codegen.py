@@ -1,0 +1,128 @@
+"""The generated module is ordinary DSL code: valid Python, compiled to IR that KFP parses."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import subprocess
+import sys
+import textwrap
+import traceback
+from pathlib import Path
+
+import pytest
+from google.protobuf import json_format
+from kfp.pipeline_spec import pipeline_spec_pb2
+from nbfactory import build_notebook
+
+from kubelab.pipelines.notebook import codegen, compile_notebook, runtime
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO = REPO / "examples" / "demo.ipynb"
+KFP_PYTHON = REPO / ".venv-kfp" / "bin" / "python"
+
+
+def test_generated_module_is_valid_python_and_cached_by_content():
+    nb = compile_notebook(DEMO)
+    tree = ast.parse(nb.python_source)
+    functions = [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
+    assert functions == [
+        "load_data", "train_forest", "train_logreg", "evaluate", "pipeline_metrics",
+        codegen.PIPELINE_FUNCTION,
+    ]  # fmt: skip
+    assert nb.module_path.read_text() == nb.python_source
+    assert compile_notebook(DEMO).module_path == nb.module_path  # same content, same file
+
+
+def test_components_are_inspectable_from_the_module_file():
+    from kubelab.pipelines import compiler
+
+    nb = compile_notebook(DEMO)
+    pipeline = compiler.load_pipeline_file(str(nb.module_path), codegen.PIPELINE_FUNCTION)
+    assert pipeline is not None
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("nbmod", nb.module_path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    func = getattr(module.evaluate, "python_func", module.evaluate)
+    assert "_kl.run_cell(_ns, 11, 'evaluate'" in inspect.getsource(func)
+
+
+def test_ir_parses_as_pipeline_spec_with_dag_matching_the_notebook():
+    nb = compile_notebook(DEMO)
+    ir = nb.pipeline_spec()
+    json_format.ParseDict(ir, pipeline_spec_pb2.PipelineSpec())
+    tasks = ir["root"]["dag"]["tasks"]
+    assert set(tasks) == set(nb.task_metadata())
+    deps = {name: set(t.get("dependentTasks", [])) for name, t in tasks.items()}
+    assert deps["train-forest"] == {"load-data"} and deps["train-logreg"] == {"load-data"}
+    assert deps["evaluate"] == {"load-data", "train-forest", "train-logreg"}
+    params = ir["root"]["inputDefinitions"]["parameters"]
+    assert params["n_estimators"]["parameterType"] == "NUMBER_INTEGER"
+    assert params["test_size"]["defaultValue"] == 0.25
+    metrics_outputs = ir["components"]["comp-pipeline-metrics"]["outputDefinitions"]["artifacts"]
+    assert metrics_outputs["metrics"]["artifactType"]["schemaTitle"] == "system.Metrics"
+
+
+def test_resources_reach_the_ir():
+    nb = compile_notebook(
+        build_notebook(("x = 1", "step:gpu", "limit:nvidia.com/gpu:1", "limit:memory:2Gi")),
+        name="res",
+    )
+    ir = nb.pipeline_spec()
+    json_format.ParseDict(ir, pipeline_spec_pb2.PipelineSpec())
+    executor = ir["deploymentSpec"]["executors"]["exec-gpu"]["container"]
+    resources = executor["resources"]
+    assert resources["accelerator"]["resourceCount"] == "1"
+    assert resources["accelerator"]["resourceType"] == "nvidia.com/gpu"
+    assert resources["resourceMemoryLimit"] == "2Gi"
+
+
+@pytest.mark.skipif(not KFP_PYTHON.exists(), reason="no .venv-kfp with the real kfp SDK")
+def test_generated_module_compiles_with_the_real_kfp_sdk(tmp_path):
+    nb = compile_notebook(DEMO)
+    source = nb.python_source.replace(codegen.DSL_IMPORT, "from kfp import dsl")
+    module = tmp_path / "kfp_pipeline.py"
+    module.write_text(source)
+    script = textwrap.dedent(
+        f"""
+        import importlib.util, yaml
+        from kfp import compiler
+        spec = importlib.util.spec_from_file_location("m", {str(module)!r})
+        m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)
+        compiler.Compiler().compile(m.{codegen.PIPELINE_FUNCTION}, {str(tmp_path / "p.yaml")!r})
+        print(sorted(yaml.safe_load(open({str(tmp_path / "p.yaml")!r}))["root"]["dag"]["tasks"]))
+        """
+    )
+    out = subprocess.run([str(KFP_PYTHON), "-c", script], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == str(sorted(nb.task_metadata()))
+
+
+def test_runtime_error_traceback_points_at_notebook_cell(capsys):
+    ns = runtime.namespace("train")
+    runtime.run_cell(ns, 3, "train", "def f(v):\n    return 1 / v\n")
+    with pytest.raises(ZeroDivisionError) as info:
+        runtime.run_cell(ns, 4, "train", "a = 1\nb = f(0)\n")
+    frames = traceback.extract_tb(info.value.__traceback__)
+    mine = [(f.filename, f.lineno, f.line) for f in frames if f.filename.startswith("<notebook")]
+    assert mine == [
+        ("<notebook cell 4, step train>", 2, "b = f(0)"),
+        ("<notebook cell 3, step train>", 2, "return 1 / v"),
+    ]
+    assert "failed in notebook cell 4, line 2" in capsys.readouterr().err
+
+
+def test_runtime_namespace_pickles_notebook_classes_by_value(tmp_path):
+    ns = runtime.namespace("s")
+    runtime.run_cell(
+        ns, 0, "s", "class Point:\n    def __init__(self, x):\n        self.x = x\np = Point(3)"
+    )
+    runtime.save(ns, "p", str(tmp_path / "p"), step="s", cell=0)
+    code = (
+        "from kubelab.pipelines.notebook import marshal; "
+        f"print(marshal.load({str(tmp_path / 'p')!r}).x)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "3", out.stderr

@@ -1,0 +1,113 @@
+"""validate_notebook and run_notebook on real notebooks, plus the `kubelab validate` CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kubelab.pipelines.cli.main import main
+from kubelab.pipelines.errors import KubelabError
+from kubelab.pipelines.notebook import run_notebook, validate_notebook
+from kubelab.pipelines.store import RunStore
+
+DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo.ipynb"
+
+PLAIN = [
+    ("import json", "imports"),
+    ("n = 3", "pipeline-parameters"),
+    ("items = list(range(n))\ndef square(v):\n    return v * v", "step:make"),
+    ("squares = [square(v) for v in items]", "step:left"),
+    ("total = sum(items)", "step:right"),
+    ("report = json.dumps({'squares': squares, 'total': total})", "step:join"),
+    ("total", "pipeline-metrics"),
+]
+
+
+def test_validate_roundtrips_every_variable(make_notebook):
+    report = validate_notebook(make_notebook(*PLAIN))
+    assert report.ok, report.format_text()
+    checks = {(v.name, v.producer): v for v in report.variables}
+    assert set(checks) == {
+        ("items", "make"), ("square", "make"), ("squares", "left"), ("total", "right"),
+    }  # fmt: skip
+    assert checks[("items", "make")].consumers == ["left", "right"]
+    assert all(v.ok and v.marshaller == "cloudpickle" for v in report.variables)
+    assert report.metrics == {"total": 3.0}
+    assert [s.name for s in report.steps] == ["make", "left", "right", "join", "pipeline-metrics"]
+
+
+def test_validate_reports_unserializable_variable(make_notebook):
+    path = make_notebook(
+        ("rows = (i for i in range(3))", "step:produce"),
+        ("print(list(rows))", "step:consume"),
+    )
+    report = validate_notebook(path)
+    assert not report.ok
+    [check] = report.variables
+    assert (check.name, check.producer, check.ok, check.cell) == ("rows", "produce", False, 0)
+    assert "generator" in check.error
+    error = next(e for e in report.errors if e.get("variable") == "rows")
+    assert error["cell"] == 0 and error["step"] == "produce"
+    assert report.steps[1].skipped
+
+
+def test_validate_reports_runtime_error_with_cell_and_line(make_notebook):
+    path = make_notebook(("x = 1", "step:a"), "md", ("y = x\nz = y / 0", "step:b"))
+    report = validate_notebook(path)
+    assert not report.ok
+    failed = report.steps[1]
+    assert (failed.name, failed.cell, failed.line) == ("b", 2, 2)
+    assert "ZeroDivisionError" in failed.error
+    assert "<notebook cell 2, step b>" in failed.traceback
+
+
+def test_validate_reports_graph_errors_without_raising(make_notebook):
+    report = validate_notebook(make_notebook(("x = nope", "step:a")))
+    assert not report.ok and report.errors[0]["cell"] == 0 and report.errors[0]["step"] == "a"
+
+
+def test_cli_validate_exit_codes_and_json(make_notebook, capsys):
+    good = make_notebook(*PLAIN)
+    assert main(["validate", str(good), "-p", "n=4"]) == 0
+    out = capsys.readouterr().out
+    assert "OK" in out and "total=6" in out
+    bad = make_notebook(("f = open(__file__ if False else 'x.txt', 'w')", "step:a"),
+                        ("f.write('1')", "step:b"))  # fmt: skip
+    assert main(["validate", str(bad), "--output", "json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["ok"] is False
+    assert data["variables"][0]["name"] == "f" and data["variables"][0]["ok"] is False
+    assert main(["validate", str(good), "-p", "n=lots"]) == 2  # bad parameter value
+    assert "n" in capsys.readouterr().err
+
+
+def test_run_notebook_demo_end_to_end(tmp_path):
+    result = run_notebook(DEMO, n_estimators=5, pipeline_root=tmp_path / "out")
+    assert result.state == "succeeded", result.error
+    run = result.run()
+    assert set(run["metrics"]) == {"forest_accuracy", "logreg_accuracy"}
+    assert all(0.5 <= v <= 1.0 for v in run["metrics"].values())
+    assert run["parameters"]["n_estimators"] == 5
+    steps = {s["display_name"]: s for s in run["steps"]}
+    assert steps["train_forest"]["cells"] == [8]
+    # The two training steps ran at the same time.
+    a, b = steps["train_forest"], steps["train_logreg"]
+    assert a["started_at"] < b["finished_at"] and b["started_at"] < a["finished_at"]
+
+
+def test_run_notebook_failure_log_points_at_cell(make_notebook, tmp_path):
+    path = make_notebook(("x = 0", "step:a"), "md", ("y = 1\nz = y / x", "step:b"))
+    result = run_notebook(path, pipeline_root=tmp_path / "out", enable_caching=False)
+    assert result.state == "failed"
+    store = RunStore()
+    log = Path(store.task_info(result.run_id, "b")["log_path"]).read_text()
+    assert 'File "<notebook cell 2, step b>", line 2' in log
+    assert "z = y / x" in log
+    assert "failed in notebook cell 2, line 2" in log
+
+
+def test_run_notebook_rejects_unknown_parameter(make_notebook):
+    with pytest.raises(KubelabError, match="unknown pipeline parameter"):
+        run_notebook(make_notebook(*PLAIN), bogus=1)
