@@ -74,11 +74,16 @@ def cache_key(
     return hashlib.sha256(blob).hexdigest()
 
 
-def outputs_still_exist(outputs: dict[str, Any]) -> bool:
-    """A cache hit is only valid while the artifacts it points at are on disk."""
-    for items in outputs.get("artifacts", {}).values():
-        for artifact in items:
-            uri = str(artifact.get("uri", ""))
-            if "://" not in uri and not os.path.exists(uri):
-                return False
-    return True
+def existing_files(outputs: dict[str, Any]) -> list[str]:
+    """Local artifact paths present when outputs are cached (a Metrics artifact may have none)."""
+    return [
+        str(a["uri"])
+        for items in outputs.get("artifacts", {}).values()
+        for a in items
+        if "://" not in str(a.get("uri", "")) and os.path.exists(str(a.get("uri", "")))
+    ]
+
+
+def outputs_still_exist(entry: dict[str, Any]) -> bool:
+    """A cache hit is only valid while the artifact files it recorded are still on disk."""
+    return all(os.path.exists(path) for path in entry.get("files", []))

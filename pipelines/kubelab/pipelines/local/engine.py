@@ -824,10 +824,10 @@ class _Run:
                     ok, error = False, exc.message
             if ok:
                 self._collect_metrics(out_arts)
-                if use_cache or self.enable_caching:
-                    self.store.cache_put(
-                        key, {"parameters": out_params, "artifacts": out_arts}, self.run_id, qname
-                    )
+                # Written even when reads are off (--no-cache), so later runs can reuse it.
+                entry = {"parameters": out_params, "artifacts": out_arts}
+                entry["files"] = cache_keys.existing_files(entry)
+                self.store.cache_put(key, entry, self.run_id, qname)
                 self.record(
                     qname,
                     state="succeeded",
@@ -1110,6 +1110,10 @@ def _prepare(
         task_timeout=task_timeout,
         force_rerun=force_rerun or set(),
     )
+    executors = ir.get("deploymentSpec", {}).get("executors", {}).values()
+    if any(irutil.python_executor(e.get("container", {})) for e in executors):
+        # Warm the worker while the run is set up, not when the first step needs it.
+        threading.Thread(target=fork_server().start, daemon=True).start()
     # Steps exist as soon as the run does, so a UI polling right after start sees them.
     for name, spec in ir["root"].get("dag", {}).get("tasks", {}).items():
         if run._is_executor_task(spec):
