@@ -328,7 +328,7 @@ class _Builder:
             target = artifacts if channel.is_artifact else parameters
             target[key] = self._reference(channel, group, consumer)
         spec: dict[str, Any] = {
-            "taskInfo": {"name": child.name},
+            "taskInfo": {"name": child.display_name or child.name},
             "componentRef": {"name": self._group_component_names[id(child)]},
         }
         inputs: dict[str, Any] = {}

@@ -46,8 +46,9 @@ class ImporterComponent(BaseComponent):
         spec: dict[str, Any] = {
             "artifactUri": uri,
             "typeSchema": types.artifact_type_schema(self.artifact_class),
-            "reimport": self.reimport,
         }
+        if self.reimport:
+            spec["reimport"] = True
         if self.metadata:
             spec["metadata"] = self.metadata
         return {"importer": spec}
