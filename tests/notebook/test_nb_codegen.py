@@ -60,7 +60,7 @@ def test_ir_parses_as_pipeline_spec_with_dag_matching_the_notebook():
     assert deps["evaluate"] == {"load-data", "train-forest", "train-logreg"}
     params = ir["root"]["inputDefinitions"]["parameters"]
     assert params["n_estimators"]["parameterType"] == "NUMBER_INTEGER"
-    assert params["test_size"]["defaultValue"] == 0.25
+    assert params["test_size"]["defaultValue"] == 0.3
     metrics_outputs = ir["components"]["comp-pipeline-metrics"]["outputDefinitions"]["artifacts"]
     assert metrics_outputs["metrics"]["artifactType"]["schemaTitle"] == "system.Metrics"
 

@@ -209,3 +209,15 @@ def test_bad_limit_and_reserved_step_names():
 
 def test_no_steps():
     assert "no steps" in error_of(("import os", "imports")).message
+
+
+def test_parameter_named_like_a_step():
+    err = error_of(("train = 1", "pipeline-parameters"), ("x = train", "step:train"))
+    assert err.details == {"cell": 0, "step": None}
+
+
+def test_step_names_equal_up_to_case_or_dash():
+    err = error_of(("x = 1", "step:Load"), ("y = 1", "step:load"))
+    assert err.details["step"] == "load" and err.details["cell"] == 1
+    err = error_of(("x = 1", "step:load-data"), ("y = 1", "step:load_data"))
+    assert err.details["step"] == "load_data"

@@ -111,3 +111,23 @@ def test_run_notebook_failure_log_points_at_cell(make_notebook, tmp_path):
 def test_run_notebook_rejects_unknown_parameter(make_notebook):
     with pytest.raises(KubelabError, match="unknown pipeline parameter"):
         run_notebook(make_notebook(*PLAIN), bogus=1)
+
+
+def test_demo_runs_unchanged_in_a_kernel_with_the_pipelines_metrics():
+    """The tags change nothing for Jupyter: the notebook still runs top to bottom, and its
+    values equal what the pipeline's isolated steps compute."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(DEMO, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell("print(forest_accuracy, logreg_accuracy)"))
+    NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(DEMO.parent)}}
+    ).execute()
+    printed = nb.cells[-1].outputs[0]["text"].split()
+    report = validate_notebook(DEMO)
+    assert report.ok, report.format_text()
+    assert [float(v) for v in printed] == [
+        report.metrics["forest_accuracy"],
+        report.metrics["logreg_accuracy"],
+    ]

@@ -143,6 +143,16 @@ def build_graph(cells: list[Cell]) -> NotebookGraph:
         steps.append(step)
         blocks.append(block)
 
+    functions = {s.function_name for s in steps}
+    for param in parameters.values():
+        if param.name in functions or param.name.startswith("task_"):
+            raise KubelabError(
+                f"cell {param.cell}: pipeline parameter {param.name!r} clashes with a step of "
+                "the same name (or the generated task_* names); rename the parameter",
+                cell=param.cell,
+                step=None,
+            )
+
     by_name = {s.name: s for s in steps}
     position = {s.name: i for i, s in enumerate(steps)}
     parents: dict[str, set[str]] = {s.name: set() for s in steps}

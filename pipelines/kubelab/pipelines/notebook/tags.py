@@ -216,10 +216,11 @@ def group_cells(cells: list[Cell]) -> TaggedNotebook:
         )
     seen: dict[str, str] = {}
     for step in nb.steps:
-        other = seen.setdefault(step.function_name, step.name)
+        other = seen.setdefault(step.function_name.lower(), step.name)
         if other != step.name:
             raise KubelabError(
-                f"steps {other!r} and {step.name!r} differ only by '-' versus '_'; "
+                f"steps {other!r} and {step.name!r} differ only by case or '-' versus '_', "
+                "which give the same task name; "
                 "rename one of them",
                 cell=step.cells[0].index,
                 step=step.name,
