@@ -29,6 +29,14 @@ class ConditionOperation:
     def channels(self) -> list[PipelineChannel]:
         return [v for v in (self.left, self.right) if isinstance(v, PipelineChannel)]
 
+    def __bool__(self) -> bool:
+        from kubelab.pipelines.errors import KubelabError
+
+        raise KubelabError(
+            f"A pipeline comparison ({self.operator}) is only decided at run time; use "
+            "`with dsl.If(...)` instead of a Python `if` inside the pipeline function."
+        )
+
 
 class PipelineChannel:
     """A reference to a run-time value: a pipeline input, a task output or a loop item."""
