@@ -221,3 +221,18 @@ def test_step_names_equal_up_to_case_or_dash():
     assert err.details["step"] == "load" and err.details["cell"] == 1
     err = error_of(("x = 1", "step:load-data"), ("y = 1", "step:load_data"))
     assert err.details["step"] == "load_data"
+
+
+def test_parameters_read_by_functions_cells_reach_every_step():
+    nb = compile_cells(
+        ("rate = 0.5", "pipeline-parameters"),
+        ("def scaled(v):\n    return v * rate", "functions"),
+        ("x = scaled(2)", "step:a"),
+        ("y = x + 1", "step:b"),
+    )
+    assert step(nb, "a").parameters == ["rate"] and step(nb, "b").parameters == ["rate"]
+
+
+def test_kernel_only_names_are_reported():
+    err = error_of(("get_ipython().system('ls')", "step:a"))
+    assert err.details["cell"] == 0 and "get_ipython" in err.message

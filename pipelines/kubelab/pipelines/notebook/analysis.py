@@ -22,17 +22,10 @@ from dataclasses import dataclass, field
 
 from kubelab.pipelines.errors import KubelabError
 
-# Names a notebook has without defining them: builtins plus what IPython adds.
-BUILTIN_NAMES = frozenset(dir(builtins)) | {
-    "__name__",
-    "__doc__",
-    "__file__",
-    "__builtins__",
-    "display",
-    "get_ipython",
-    "In",
-    "Out",
-}
+# Names a step has without defining them: builtins plus IPython's `display`, which the
+# step runtime provides. Kernel-only names (get_ipython, In, Out) are left out on
+# purpose: a step has no kernel, so using them is reported at compile time.
+BUILTIN_NAMES = frozenset(dir(builtins)) | {"__name__", "__doc__", "__builtins__", "display"}
 
 # A bare call `x.m(...)` whose result is dropped is taken as mutating `x` (append,
 # fit, update, ...), except for these methods that only read or display.

@@ -114,6 +114,8 @@ def build_graph(cells: list[Cell]) -> NotebookGraph:
     param_cells = [(c, parse_cell(c.source, cell=c.index, step=None)) for c in tagged.parameters]
     parameters = parse_parameters(param_cells)
     known = BUILTIN_NAMES | global_block.bound | set(parameters)
+    # Functions cells run in every step: the parameters they read go to every step.
+    prelude_parameters = [name for name in global_block.uses if name in parameters]
     star = global_block.star_import
 
     steps: list[Step] = []
@@ -122,6 +124,7 @@ def build_graph(cells: list[Cell]) -> NotebookGraph:
         step = Step(spec.name, [c.index for c in spec.cells], limits=dict(spec.limits))
         step.image = spec.image
         step.packages = list(prelude_packages)
+        step.parameters = list(prelude_parameters)
         prepared = _prepare(spec.cells, spec.name, step.packages, step.notes)
         step.sources = [(c, code) for c, code, _ in prepared]
         steps.append(step)
@@ -135,6 +138,7 @@ def build_graph(cells: list[Cell]) -> NotebookGraph:
         metric_names = parse_metrics(metric_trees)
         step = Step(METRICS_STEP, [c.index for c, _ in metric_trees], is_metrics=True)
         step.packages = list(prelude_packages)
+        step.parameters = list(prelude_parameters)
         step.sources = [(c.index, c.source) for c, _ in metric_trees]
         block = analyze_block([(c.index, t) for c, t in metric_trees])
         for name in metric_names:  # a listed name is read even if only printed
@@ -177,7 +181,7 @@ def build_graph(cells: list[Cell]) -> NotebookGraph:
         resolved: list[tuple[str, int, str]] = []
         for name, cell in block.uses.items():
             if name in known:
-                if name in parameters:
+                if name in parameters and name not in step.parameters:
                     step.parameters.append(name)
                 continue
             producer_index = next(

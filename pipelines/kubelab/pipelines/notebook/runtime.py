@@ -22,7 +22,7 @@ def cell_filename(cell: int, step: str) -> str:
 
 def namespace(step: str, parameters: dict[str, Any] | None = None) -> dict[str, Any]:
     """A fresh module-like namespace, as a notebook kernel's would be."""
-    ns: dict[str, Any] = {"__name__": "__main__", "__builtins__": __builtins__}
+    ns: dict[str, Any] = {"__name__": "__main__", "__doc__": None, "__builtins__": __builtins__}
     try:
         from IPython.display import display
     except ImportError:  # a slim step image: show values the way print would
