@@ -71,7 +71,9 @@ def install_snippet(
     ]
     if packages:
         names = [m.group(1) for p in packages if (m := _DIST_NAME.match(p))]
-        check = f"import importlib.metadata as m; [m.distribution(n) for n in {names!r}]"
+        # Distribution names match _DIST_NAME (no quotes), so plain double quotes are safe.
+        listed = ", ".join(f'"{n}"' for n in names)
+        check = f"import importlib.metadata as m; [m.distribution(n) for n in [{listed}]]"
         lines += [
             f"if ! python3 -c {shlex.quote(check)} 2>/dev/null; then",
             f"  {_PIP}{index} " + " ".join(shlex.quote(p) for p in packages),
