@@ -7,7 +7,8 @@ costs hundreds, and each task still gets its own process that can be killed.
 We do not use multiprocessing's forkserver because its children re-import the
 parent's `__main__` (a notebook kernel, a CLI, a benchmark script) for every task.
 
-Protocol, JSON lines: stdin gets `{"id", "payload"}`; stdout answers
+Protocol, JSON lines: stdin gets `{"id", "payload"}` (or `{"preload": [modules]}`
+to import more modules before later forks); stdout answers
 `{"id", "pid"}` after the fork and `{"id", "exit"}` when the child ends.
 `--run PAYLOAD.json` runs one task in this interpreter (used for cached venvs).
 """
@@ -130,6 +131,12 @@ def serve(preload: list[str]) -> None:
             while b"\n" in buffer:
                 line, buffer = buffer.split(b"\n", 1)
                 request = json.loads(line)
+                if "preload" in request:
+                    # Import what the next tasks will import, once, so each fork inherits it.
+                    for name in request["preload"]:
+                        with contextlib.suppress(BaseException):
+                            importlib.import_module(name)
+                    continue
                 pid = os.fork()
                 if pid == 0:
                     _child(request["payload"], (stdin_fd, stdout_fd, wake_r, wake_w))

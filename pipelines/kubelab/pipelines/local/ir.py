@@ -223,6 +223,23 @@ def python_executor(container: dict[str, Any]) -> PythonExecutor | None:
     )
 
 
+def imported_modules(source: str) -> set[str]:
+    """Top-level packages a component's source imports (inside its function too)."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module.split(".")[0])
+    return names
+
+
 def load_ir_file(path: str | Path) -> dict[str, Any]:
     """A compiled pipeline (YAML or JSON); in multi-document YAML the first is the spec."""
     import yaml

@@ -68,11 +68,13 @@ class ForkServer:
         self._tasks: dict[int, _ForkedTask] = {}
         self._next_id = 0
         self._ready = threading.Event()
+        self._preloaded: set[str] = set()
 
     def _ensure_started(self) -> subprocess.Popen[bytes]:
         if self._proc is not None and self._proc.poll() is None:
             return self._proc
         self._ready.clear()
+        self._preloaded = set()
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "kubelab.pipelines.local.forkserver", *self.preload],
             stdin=subprocess.PIPE,
@@ -89,6 +91,18 @@ class ForkServer:
         """Warm the server up ahead of the first task."""
         with self._lock:
             self._ensure_started()
+
+    def import_modules(self, modules: set[str]) -> None:
+        """Have the server import `modules` so that tasks importing them start warm."""
+        with self._lock:
+            new = sorted(modules - self._preloaded)
+            if not new:
+                return
+            proc = self._ensure_started()
+            self._preloaded |= set(new)
+            assert proc.stdin is not None
+            proc.stdin.write((json.dumps({"preload": new}) + "\n").encode())
+            proc.stdin.flush()
 
     def _read(self, proc: subprocess.Popen[bytes]) -> None:
         assert proc.stdout is not None
