@@ -63,6 +63,7 @@ c.GenericOAuthenticator.authorize_url = f"{oidc}/oauth2/authorize"
 c.GenericOAuthenticator.token_url = f"{oidc}/oauth2/token"
 c.GenericOAuthenticator.userdata_url = f"{oidc}/userinfo"
 c.GenericOAuthenticator.login_service = "kubelab demo OIDC"
+c.GenericOAuthenticator.basic_auth = True  # client_secret_basic, also for refresh_token grants
 c.GenericOAuthenticator.scope = ["openid", "profile", "email"]
 c.GenericOAuthenticator.username_claim = "preferred_username"
 # OIDC `groups` claim → JupyterHub groups; the spawner gates profiles on them

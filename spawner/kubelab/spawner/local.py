@@ -32,7 +32,12 @@ from .gpu import GPUAllocator, detect_gpus
 from .mixin import KubelabProfilesMixin, _http_error
 from .objects import kube_name
 from .profiles import Profile, ProfilesConfig, cpu_to_float, memory_to_bytes
-from .tokens import ensure_private_dir, write_identity_file, write_token_files
+from .tokens import (
+    ensure_private_dir,
+    remove_token_files,
+    write_identity_file,
+    write_token_files,
+)
 
 _cpu_rotation = itertools.count()
 
@@ -248,7 +253,7 @@ class LocalKubelabSpawner(KubelabProfilesMixin, SimpleLocalProcessSpawner):
             await super().stop(now=now)
         finally:
             self.gpu_allocator.release(self._owner)
-            write_token_files(self.runtime_dir / "oidc", {})
+            remove_token_files(self.runtime_dir / "oidc")
 
     async def poll(self) -> int | None:
         status = await super().poll()

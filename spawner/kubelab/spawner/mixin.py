@@ -158,6 +158,11 @@ class KubelabProfilesMixin(LoggingConfigurable):
             return
         expires_at = token_expires_at(auth_state)
         authenticator = getattr(self, "authenticator", None)
+        self.log.debug(
+            "kubelab: tokens of %s expire in %s s",
+            self.user.name,
+            None if expires_at is None else round(expires_at - time.time()),
+        )
         if (
             not initial
             and self.token_refresh_margin > 0

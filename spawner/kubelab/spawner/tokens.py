@@ -54,14 +54,21 @@ def ensure_private_dir(path: Path) -> Path:
 
 
 def write_token_files(directory: Path, tokens: dict[str, str]) -> None:
-    """One file per token, mode 0600; a token the provider no longer sends is removed."""
+    """One file per token, mode 0600, replaced atomically.
+
+    A token missing from `tokens` keeps its file: providers often omit the id_token
+    from refresh responses, and the last one still names the user.
+    """
     ensure_private_dir(directory)
     for name in TOKEN_FILES:
-        target = directory / name
         if tokens.get(name):
-            _atomic_write(target, tokens[name], 0o600)
-        else:
-            target.unlink(missing_ok=True)
+            _atomic_write(directory / name, tokens[name], 0o600)
+
+
+def remove_token_files(directory: Path) -> None:
+    """When the server stops, its tokens go too."""
+    for name in TOKEN_FILES:
+        (directory / name).unlink(missing_ok=True)
 
 
 def write_identity_file(path: Path, identity: dict[str, Any]) -> None:
@@ -102,7 +109,10 @@ async def refresh_tokens_now(authenticator: Any, user: Any, auth_state: dict[str
         return None
     params = authenticator.build_refresh_token_request_params(refresh_token)
     token_info = await authenticator.get_token_info(None, params)
-    token_info.setdefault("refresh_token", refresh_token)
+    if not token_info.get("refresh_token"):
+        token_info["refresh_token"] = refresh_token
+    if not token_info.get("id_token") and auth_state.get("id_token"):
+        token_info["id_token"] = auth_state["id_token"]  # refresh responses may omit it
     user_info = await authenticator.token_to_user(token_info)
     new_state = authenticator.build_auth_state_dict(token_info, user_info)
     if isawaitable(new_state):
