@@ -113,6 +113,11 @@ class ExitHandler(TasksGroup):
                 f"Task '{exit_task.name}' is already the exit task of another ExitHandler.",
                 task=exit_task.name,
             )
+        if not isinstance(pipeline.current_group, RootGroup):
+            raise KubelabError(
+                "dsl.ExitHandler can only be used at the top level of a pipeline function "
+                f"(not inside {pipeline.current_group.name}), as in KFP.",
+            )
         self.exit_task = exit_task
         exit_task.exit_handler = self
         self._assign_name(pipeline)
@@ -237,44 +242,45 @@ class If(Condition):
     """`with dsl.If(x == 1):` — may be followed by dsl.Elif / dsl.Else blocks."""
 
     def __init__(self, condition: ConditionOperation, name: str | None = None) -> None:
-        pipeline = _current_pipeline("dsl.If")
-        # KFP reserves the branches' number before the If's own.
-        self._branches_id = pipeline.next_id()
-        self.branches: ConditionBranches | None = None
         super().__init__(condition, name)
+        self.branches: ConditionBranches | None = None
 
 
 class Elif(Condition):
     """A further branch of the preceding dsl.If / dsl.Elif."""
 
     def __init__(self, condition: ConditionOperation | None, name: str | None = None) -> None:
+        pipeline = _current_pipeline(f"dsl.{type(self).__name__}")
+        # Wrap first, then take a number: KFP gives the wrapper the If's number and
+        # renumbers the If, so ids match what the KFP compiler writes.
+        self.branches = self._wrap_previous(pipeline)
         super().__init__(condition, name)
-        self.branches: ConditionBranches | None = None
+        self.previous = [c for c in self.branches.children if isinstance(c, Condition)]
 
-    def __enter__(self) -> Elif:
-        pipeline = self.pipeline
+    def _wrap_previous(self, pipeline: Pipeline) -> ConditionBranches:
         parent = pipeline.current_group
         previous = parent.children[-1] if parent.children else None
         kind = type(self).__name__
-        if not isinstance(previous, (If, Elif, ConditionBranches)) or (
+        if not isinstance(previous, (If, ConditionBranches)) or (
             isinstance(previous, ConditionBranches) and isinstance(previous.children[-1], Else)
         ):
             raise KubelabError(f"dsl.{kind} must directly follow a dsl.If or dsl.Elif block.")
         if isinstance(previous, ConditionBranches):
-            branches = previous
-        else:
-            assert isinstance(previous, If)
-            branches = ConditionBranches()
-            branches.name = f"{ConditionBranches.prefix}-{previous._branches_id}"
-            parent.children[-1] = branches
-            branches.parent = parent
-            previous.parent = branches
-            previous.branches = branches
-            branches.children.append(previous)
-        self.branches = branches
-        self.previous = [c for c in branches.children if isinstance(c, Condition)]
-        pipeline.group_stack.append(branches)
-        pipeline.push_group(self)
+            return previous
+        branches = ConditionBranches()
+        branches.name = previous.name.replace(Condition.prefix, ConditionBranches.prefix, 1)
+        previous._assign_name(pipeline)
+        parent.children[-1] = branches
+        branches.parent = parent
+        previous.parent = branches
+        previous.branches = branches
+        branches.children.append(previous)
+        return branches
+
+    def __enter__(self) -> Elif:
+        assert self.branches is not None
+        self.pipeline.group_stack.append(self.branches)
+        self.pipeline.push_group(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
