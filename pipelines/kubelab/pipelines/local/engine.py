@@ -391,12 +391,18 @@ class _Run:
 
     def _record_unstarted(self, qname: str, spec: dict[str, Any], outcome: Outcome) -> None:
         display = spec.get("taskInfo", {}).get("name", qname.rsplit("/", 1)[-1])
-        if not self._is_executor_task(spec):
-            self.add_task(qname, display, state=outcome.state)
+        self.add_task(qname, display, state=outcome.state)  # no-op if already listed
         fields: dict[str, Any] = {"state": outcome.state}
         if outcome.error and outcome.skip_reason != "condition":
             fields["error"] = outcome.error
         self.record(qname, **fields)
+        if not self._is_executor_task(spec) and not (
+            "parameterIterator" in spec or "artifactIterator" in spec
+        ):
+            # Show the steps of a branch that never ran, not just the branch.
+            component = self.ir["components"][spec["componentRef"]["name"]]
+            for child, child_spec in component.get("dag", {}).get("tasks", {}).items():
+                self._record_unstarted(f"{qname}/{child}", child_spec, outcome)
 
     def _dag_outcome(
         self, component: dict[str, Any], results: dict[str, Outcome], prefix: str
