@@ -73,8 +73,7 @@ def test_cli_validate_exit_codes_and_json(make_notebook, capsys):
     assert main(["validate", str(good), "-p", "n=4"]) == 0
     out = capsys.readouterr().out
     assert "OK" in out and "total=6" in out
-    bad = make_notebook(("f = open(__file__ if False else 'x.txt', 'w')", "step:a"),
-                        ("f.write('1')", "step:b"))  # fmt: skip
+    bad = make_notebook(("f = open('x.txt', 'w')", "step:a"), ("f.write('1')", "step:b"))
     assert main(["validate", str(bad), "--output", "json"]) == 1
     data = json.loads(capsys.readouterr().out)
     assert data["ok"] is False
@@ -106,6 +105,22 @@ def test_run_notebook_failure_log_points_at_cell(make_notebook, tmp_path):
     assert 'File "<notebook cell 2, step b>", line 2' in log
     assert "z = y / x" in log
     assert "failed in notebook cell 2, line 2" in log
+
+
+def test_preload_modules_are_the_notebooks_ml_imports(make_notebook):
+    from kubelab.pipelines.notebook import compile_notebook
+    from kubelab.pipelines.notebook.run import preload_modules
+
+    path = make_notebook(
+        (
+            "import json\nimport numpy as np\nfrom sklearn.svm import SVC\nfrom . import x",
+            "imports",
+        ),
+        ("y = 1", "step:a"),
+    )
+    assert preload_modules(compile_notebook(path)) == [
+        "kubelab.pipelines.notebook.runtime", "numpy", "sklearn.svm",
+    ]  # fmt: skip
 
 
 def test_run_notebook_rejects_unknown_parameter(make_notebook):

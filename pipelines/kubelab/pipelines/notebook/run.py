@@ -2,11 +2,37 @@
 
 from __future__ import annotations
 
+import ast
 import os
 from typing import Any
 
 from kubelab.pipelines.errors import KubelabError
-from kubelab.pipelines.notebook.pipeline import compile_notebook
+from kubelab.pipelines.notebook.pipeline import NotebookPipeline, compile_notebook
+
+# Libraries whose import dominates a short ML step and that are safe to import once in
+# the engine's fork server (no threads or devices at import time).
+PRELOADABLE = frozenset({"numpy", "pandas", "sklearn", "scipy", "joblib", "cloudpickle"})
+
+
+def preload_modules(nb: NotebookPipeline) -> list[str]:
+    """Modules of the notebook's imports cells worth importing once in the fork server."""
+    modules = ["kubelab.pipelines.notebook.runtime"]
+    for _, code in nb.graph.prelude:
+        for node in ast.walk(ast.parse(code)):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names = [node.module]
+            modules += [n for n in names if n.split(".")[0] in PRELOADABLE and n not in modules]
+    return modules
+
+
+def _ask_engine_to_preload(modules: list[str]) -> None:
+    # KUBELAB_PRELOAD is read when the engine starts its fork server (once per
+    # process); later changes are harmless no-ops, so this only ever saves time.
+    current = [m for m in os.environ.get("KUBELAB_PRELOAD", "").split(",") if m]
+    os.environ["KUBELAB_PRELOAD"] = ",".join(current + [m for m in modules if m not in current])
 
 
 def run_notebook(
@@ -40,6 +66,7 @@ def run_notebook(
         )
     if on_event is None:
         on_event = progress.notebook_progress(nb.name)
+    _ask_engine_to_preload(preload_modules(nb))
     return engine.run_pipeline(
         nb.pipeline_spec(),
         arguments,
