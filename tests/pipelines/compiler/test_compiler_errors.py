@@ -240,3 +240,23 @@ def test_bad_package_path(tmp_path: Path) -> None:
 
     with pytest.raises(KubelabError, match=r"\.yaml"):
         compiler.Compiler().compile(p, str(tmp_path / "out.txt"))
+
+
+def test_dependency_into_exit_handler_or_condition_from_outside() -> None:
+    @dsl.pipeline
+    def into_exit_handler():
+        with dsl.ExitHandler(make_number()):
+            inner = make_number()
+        make_number().after(inner)
+
+    with pytest.raises(KubelabError, match=r"inside dsl\.ExitHandler block 'exit-handler-1'"):
+        compiler.build_pipeline_spec(into_exit_handler)
+
+    @dsl.pipeline
+    def into_condition(flag: str):
+        with dsl.If(flag == "a"):
+            inner = make_number()
+        make_number().after(inner)
+
+    with pytest.raises(KubelabError, match=r"depends on task 'make-number', which is inside"):
+        compiler.build_pipeline_spec(into_condition)

@@ -83,6 +83,7 @@ def test_task_methods_chain_and_validate() -> None:
     assert task.retry_policy == {
         "maxRetryCount": 3,
         "backoffDuration": "0s",
+        "backoffFactor": 2.0,
         "backoffMaxDuration": "3600s",
     }
     ir = compiler.build_pipeline_spec(p)

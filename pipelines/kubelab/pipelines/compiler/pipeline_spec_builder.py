@@ -25,6 +25,7 @@ from kubelab.pipelines.dsl.pipeline_task import PipelineTask
 from kubelab.pipelines.dsl.tasks_group import (
     Condition,
     ConditionBranches,
+    ExitHandler,
     ParallelFor,
     RootGroup,
     TasksGroup,
@@ -233,7 +234,17 @@ class _Builder:
         names: list[str] = []
         for up in upstream:
             child = cu.child_containing(group, up)
-            if child is not None and child is not node and child.name not in names:
+            if child is None or child is node:
+                continue
+            if child is not up and isinstance(child, (ExitHandler, Condition, ConditionBranches)):
+                kind = "dsl.ExitHandler" if isinstance(child, ExitHandler) else "dsl.If/Condition"
+                raise KubelabError(
+                    f"'{node.name}' depends on task '{up.name}', which is inside {kind} "
+                    f"block '{child.name}'; KFP only allows that from inside the same block.",
+                    task=node.name,
+                    upstream=up.name,
+                )
+            if child.name not in names:
                 names.append(child.name)
         return sorted(names)
 

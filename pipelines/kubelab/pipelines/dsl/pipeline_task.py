@@ -225,14 +225,15 @@ class PipelineTask:
                 f"{min(duration_seconds(backoff_max_duration or '3600s', 'backoff_max_duration'), 3600)}s"
             ),
         }
-        if backoff_factor is not None:
-            if not isinstance(backoff_factor, (int, float)) or backoff_factor < 0:
-                raise KubelabError(
-                    f"Task '{self.name}': backoff_factor must be a non-negative number.",
-                    task=self.name,
-                    parameter="backoff_factor",
-                )
-            policy["backoffFactor"] = float(backoff_factor)
+        # KFP's default factor is 2.0 and it writes it out explicitly.
+        factor = 2.0 if backoff_factor is None else backoff_factor
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or factor < 0:
+            raise KubelabError(
+                f"Task '{self.name}': backoff_factor must be a non-negative number.",
+                task=self.name,
+                parameter="backoff_factor",
+            )
+        policy["backoffFactor"] = float(factor)
         self.retry_policy = policy
         return self
 
