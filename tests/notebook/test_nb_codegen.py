@@ -65,6 +65,22 @@ def test_ir_parses_as_pipeline_spec_with_dag_matching_the_notebook():
     assert metrics_outputs["metrics"]["artifactType"]["schemaTitle"] == "system.Metrics"
 
 
+def test_task_metadata_keys_are_the_ir_task_names_for_odd_step_names():
+    nb = compile_notebook(
+        build_notebook(
+            ("x = 1", "step:TrainModel"), ("y = x", "step:a__b"), ("z = y", "step:_c-d_"),
+            ("metrics = z", "step:e"), ("metrics", "pipeline-metrics"),
+        ),
+        name="Odd Name!",
+    )  # fmt: skip
+    ir = nb.pipeline_spec()
+    assert sorted(ir["root"]["dag"]["tasks"]) == sorted(nb.task_metadata())
+    assert nb.task_metadata()["trainmodel"]["step"] == "TrainModel"
+    assert ir["pipelineInfo"]["name"] == "odd-name"
+    # A variable named `metrics` does not clash with the Metrics output argument.
+    assert "kubelab_metrics: dsl.Output[dsl.Metrics]" in nb.python_source
+
+
 def test_resources_reach_the_ir():
     nb = compile_notebook(
         build_notebook(("x = 1", "step:gpu", "limit:nvidia.com/gpu:1", "limit:memory:2Gi")),

@@ -96,6 +96,19 @@ def test_run_notebook_demo_end_to_end(tmp_path):
     assert a["started_at"] < b["finished_at"] and b["started_at"] < a["finished_at"]
 
 
+def test_steps_run_in_the_notebooks_directory(make_notebook, tmp_path):
+    path = make_notebook(
+        ("text = open('data.txt').read()", "step:read"),
+        ("size = len(text)", "step:measure"),
+        ("size", "pipeline-metrics"),
+    )
+    (path.parent / "data.txt").write_text("twelve chars")
+    assert Path.cwd() != path.parent
+    result = run_notebook(path, pipeline_root=tmp_path / "out", enable_caching=False)
+    assert result.state == "succeeded", result.error
+    assert result.run()["metrics"] == {"size": 12.0}
+
+
 def test_run_notebook_failure_log_points_at_cell(make_notebook, tmp_path):
     path = make_notebook(("x = 0", "step:a"), "md", ("y = 1\nz = y / x", "step:b"))
     result = run_notebook(path, pipeline_root=tmp_path / "out", enable_caching=False)

@@ -51,7 +51,9 @@ def metrics_argument(step: Step) -> str:
     return arg
 
 
-def _component(graph: NotebookGraph, step: Step, default_image: str) -> list[str]:
+def _component(
+    graph: NotebookGraph, step: Step, default_image: str, workdir: str | None
+) -> list[str]:
     outs = output_arguments(step)
     args = [f"{v}: dsl.Input[dsl.Artifact]" for v in step.inputs]
     args += [f"{p}: {graph.parameters[p].type}" for p in step.parameters]
@@ -73,7 +75,9 @@ def _component(graph: NotebookGraph, step: Step, default_image: str) -> list[str
         "    from kubelab.pipelines.notebook import runtime as _kl",
         "",
         "    _ns = _kl.namespace(",
-        f"        {name!r}, {{{', '.join(f'{p!r}: {p}' for p in step.parameters)}}}",
+        f"        {name!r},",
+        f"        {{{', '.join(f'{p!r}: {p}' for p in step.parameters)}}},",
+        f"        workdir={workdir!r},",
         "    )",
     ]
     for cell, code in graph.prelude:
@@ -102,6 +106,7 @@ def generate(
     description: str = "",
     default_image: str = DEFAULT_IMAGE,
     source: str = "",
+    workdir: str | None = None,
 ) -> str:
     """The DSL module's text."""
     by_name = {s.name: s for s in graph.steps}
@@ -115,7 +120,7 @@ def generate(
         "",
     ]
     for step in graph.steps:
-        lines += ["", *_component(graph, step, default_image), ""]
+        lines += ["", *_component(graph, step, default_image, workdir), ""]
     params = [f"{p.name}: {p.type} = {p.default!r}" for p in graph.parameters.values()]
     lines += [
         "",

@@ -158,6 +158,7 @@ def compile_notebook(
         description=kale.get("pipeline_description", "") or "",
         default_image=kale.get("docker_image") or codegen.DEFAULT_IMAGE,
         source=path or "",
+        workdir=str(Path(path).resolve().parent) if path else None,
     )
     return NotebookPipeline(
         name=name,

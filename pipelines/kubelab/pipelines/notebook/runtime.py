@@ -8,6 +8,7 @@ cell, the line within it and the line's text, not the generated module.
 from __future__ import annotations
 
 import linecache
+import os
 import sys
 import traceback
 from typing import Any
@@ -20,13 +21,35 @@ def cell_filename(cell: int, step: str) -> str:
     return f"<notebook cell {cell}, step {step}>"
 
 
-def namespace(step: str, parameters: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A fresh module-like namespace, as a notebook kernel's would be."""
-    ns: dict[str, Any] = {"__name__": "__main__", "__doc__": None, "__builtins__": __builtins__}
+# The directory the step process started in: artifact paths are relative to it even
+# after `namespace` moves into the notebook's directory.
+_start_dir = os.getcwd()
+
+
+def display(*objects: Any, **kwargs: Any) -> None:
+    """IPython's display when available (imported on first use), else print."""
     try:
-        from IPython.display import display
-    except ImportError:  # a slim step image: show values the way print would
-        display = print
+        from IPython.display import display as ipython_display
+    except ImportError:  # a slim step image
+        print(*objects)
+        return
+    ipython_display(*objects, **kwargs)
+
+
+def namespace(
+    step: str, parameters: dict[str, Any] | None = None, workdir: str | None = None
+) -> dict[str, Any]:
+    """A fresh module-like namespace, as a notebook kernel's would be.
+
+    `workdir` is the notebook's directory: relative paths in cells (`pd.read_csv("data.csv")`)
+    resolve as they do in Jupyter. Where it does not exist (another machine, a cluster
+    pod) the step stays in its own working directory.
+    """
+    global _start_dir
+    _start_dir = os.getcwd()
+    if workdir and os.path.isdir(workdir):
+        os.chdir(workdir)
+    ns: dict[str, Any] = {"__name__": "__main__", "__doc__": None, "__builtins__": __builtins__}
     ns["display"] = display
     ns.update(parameters or {})
     return ns
@@ -54,7 +77,7 @@ def run_cell(ns: dict[str, Any], cell: int, step: str, source: str) -> None:
 
 
 def load(ns: dict[str, Any], name: str, path: str) -> None:
-    ns[name] = marshal.load(path)
+    ns[name] = marshal.load(os.path.join(_start_dir, path))
 
 
 def save(ns: dict[str, Any], name: str, path: str, *, step: str, cell: int) -> str:
@@ -68,7 +91,7 @@ def save(ns: dict[str, Any], name: str, path: str, *, step: str, cell: int) -> s
             variable=name,
         )
     try:
-        return marshal.save(ns[name], path).name
+        return marshal.save(ns[name], os.path.join(_start_dir, path)).name
     except marshal.MarshalError as error:
         raise KubelabError(
             f"variable {name!r} of step {step!r} (cell {cell}) cannot be passed to the next "
