@@ -163,7 +163,7 @@ def test_parallel_for_and_collected() -> None:
     ir = ir_of("parallel_for")
     tasks = ir["root"]["dag"]["tasks"]
     loops = {name: t for name, t in tasks.items() if name.startswith("for-loop-")}
-    assert len(loops) == 3
+    assert len(loops) == 4
     over_task = next(t for t in loops.values() if "make-items" in t.get("dependentTasks", []))
     assert over_task["iteratorPolicy"] == {"parallelismLimit": 2}
     assert over_task["parameterIterator"] == {
@@ -173,8 +173,11 @@ def test_parallel_for_and_collected() -> None:
     assert over_task["inputs"]["parameters"]["pipelinechannel--make-items-Output"] == {
         "taskOutputParameter": {"producerTask": "make-items", "outputParameterKey": "Output"}
     }
-    literal = next(t for t in loops.values() if "raw" in t["parameterIterator"]["items"])
-    assert json.loads(literal["parameterIterator"]["items"]["raw"]) == [10, 20]
+    literal = next(
+        t
+        for t in loops.values()
+        if json.loads(t["parameterIterator"]["items"].get("raw", "null")) == [10, 20]
+    )
     assert literal["iteratorPolicy"] == {"parallelismLimit": 1}
     over_param = next(
         t
@@ -201,6 +204,16 @@ def test_parallel_for_and_collected() -> None:
     ]
     assert loop_comp["dag"]["tasks"]["square"]["inputs"]["parameters"]["x"] == {
         "componentInputParameter": "pipelinechannel--make-items-Output-loop-item"
+    }
+    dicts = next(
+        (n, t) for n, t in loops.items() if "base" in t["parameterIterator"]["items"].get("raw", "")
+    )
+    item_key = dicts[1]["parameterIterator"]["itemInput"]
+    dict_comp = ir["components"][dicts[1]["componentRef"]["name"]]
+    assert dict_comp["inputDefinitions"]["parameters"][item_key] == {"parameterType": "STRUCT"}
+    assert dict_comp["dag"]["tasks"]["power"]["inputs"]["parameters"]["exponent"] == {
+        "componentInputParameter": item_key,
+        "parameterExpressionSelector": 'parseJson(string_value)["exp"]',
     }
     total = tasks["total"]
     assert total["dependentTasks"] == [loop_name]

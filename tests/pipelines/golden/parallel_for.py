@@ -18,6 +18,11 @@ def square(x: int) -> int:
 
 
 @dsl.component
+def power(base: int, exponent: int) -> int:
+    return base**exponent
+
+
+@dsl.component
 def total(values: List[int]) -> int:
     return sum(values)
 
@@ -39,7 +44,14 @@ def join_files(files: Input[List[Artifact]]) -> str:
 
 @dsl.pipeline(name="golden-parallel-for")
 def pipeline(n: int = 3, xs: list = [1, 2]) -> NamedTuple(
-    "Outputs", [("from_task", int), ("from_literal", int), ("from_param", int), ("joined", str)]
+    "Outputs",
+    [
+        ("from_task", int),
+        ("from_literal", int),
+        ("from_param", int),
+        ("from_fields", int),
+        ("joined", str),
+    ],
 ):
     items = make_items(n=n)
     with dsl.ParallelFor(items.output, parallelism=2) as x:
@@ -49,21 +61,38 @@ def pipeline(n: int = 3, xs: list = [1, 2]) -> NamedTuple(
         squared_literal = square(x=y)
     with dsl.ParallelFor(xs) as z:
         squared_param = square(x=z)
+    with dsl.ParallelFor([{"base": 1, "exp": 2}, {"base": 3, "exp": 3}]) as cfg:
+        powered = power(base=cfg.base, exponent=cfg.exp)
     from_task = total(values=dsl.Collected(squared.output))
     from_literal = total(values=dsl.Collected(squared_literal.output))
     from_param = total(values=dsl.Collected(squared_param.output))
+    from_fields = total(values=dsl.Collected(powered.output))
     joined = join_files(files=dsl.Collected(written.outputs["out"]))
     outputs = NamedTuple(
         "Outputs",
-        [("from_task", int), ("from_literal", int), ("from_param", int), ("joined", str)],
+        [
+            ("from_task", int),
+            ("from_literal", int),
+            ("from_param", int),
+            ("from_fields", int),
+            ("joined", str),
+        ],
     )
     return outputs(
         from_task=from_task.output,
         from_literal=from_literal.output,
         from_param=from_param.output,
+        from_fields=from_fields.output,
         joined=joined.output,
     )
 
 
 ARGUMENTS = {"n": 4, "xs": [5, 6]}
-EXPECTED_OUTPUTS = {"from_task": 30, "from_literal": 500, "from_param": 61, "joined": "1,2,3,4"}
+# 1+4+9+16, 100+400, 25+36, 1**2 + 3**3
+EXPECTED_OUTPUTS = {
+    "from_task": 30,
+    "from_literal": 500,
+    "from_param": 61,
+    "from_fields": 28,
+    "joined": "1,2,3,4",
+}

@@ -19,7 +19,12 @@ from kubelab.pipelines.compiler import compiler_utils as cu
 from kubelab.pipelines.dsl import types
 from kubelab.pipelines.dsl.base_component import BaseComponent
 from kubelab.pipelines.dsl.graph_component import GraphComponent
-from kubelab.pipelines.dsl.pipeline_channel import Collected, LoopItem, PipelineChannel
+from kubelab.pipelines.dsl.pipeline_channel import (
+    Collected,
+    LoopItem,
+    LoopItemField,
+    PipelineChannel,
+)
 from kubelab.pipelines.dsl.pipeline_context import Pipeline, sanitize_name
 from kubelab.pipelines.dsl.pipeline_task import PipelineTask
 from kubelab.pipelines.dsl.tasks_group import (
@@ -155,6 +160,8 @@ class _Builder:
         for task in group.walk_tasks():
             used.extend(task.channels())
         for channel in used:
+            if isinstance(channel, LoopItemField):
+                channel = channel.item
             if isinstance(channel, LoopItem):
                 outside = channel.loop is not group and not cu.contains(group, channel.loop)
             elif channel.task is None:
@@ -209,6 +216,11 @@ class _Builder:
                 if (is_root and not isinstance(channel, LoopItem))
                 else (channel.input_key)
             )
+            if isinstance(channel, LoopItemField):
+                return {
+                    "componentInputParameter": key,
+                    "parameterExpressionSelector": channel.selector,
+                }
             return {"componentInputArtifact": key} if artifact else {"componentInputParameter": key}
         if not cu.contains(group, channel.task):
             key = channel.input_key

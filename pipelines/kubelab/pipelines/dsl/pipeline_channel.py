@@ -138,6 +138,36 @@ class LoopItem(PipelineChannel):
     def full_name(self) -> str:
         return self.name
 
+    def __getattr__(self, field: str) -> LoopItemField:
+        # Only called for missing attributes: `item.a` selects a field of a dict item.
+        if field.startswith("_"):
+            raise AttributeError(field)
+        return LoopItemField(self, field)
+
+
+class LoopItemField(LoopItem):
+    """`item.field` of a ParallelFor over dicts (KFP's parameterExpressionSelector)."""
+
+    def __init__(self, item: LoopItem, field: str) -> None:
+        super().__init__(item.loop, item.name, _field_type(item, field))
+        self.item = item
+        self.field = field
+
+    @property
+    def selector(self) -> str:
+        return f'parseJson(string_value)["{self.field}"]'
+
+
+def _field_type(item: LoopItem, field: str) -> str | None:
+    """The field's type when every literal item agrees on it, else unknown (None)."""
+    from kubelab.pipelines.dsl.types import constant_parameter_type
+
+    raw = getattr(item.loop, "items", None)
+    if not isinstance(raw, (list, tuple)) or not all(isinstance(v, dict) for v in raw):
+        return None
+    found = {constant_parameter_type(v.get(field)) for v in raw}
+    return found.pop() if len(found) == 1 else None
+
 
 class Collected(PipelineChannel):
     """All values of a task output produced inside a ParallelFor, as one list."""
