@@ -481,3 +481,88 @@ def test_events_reach_callback_from_threads(store: RunStore, root: Path) -> None
     assert (None, "running") in states and (None, "succeeded") in states
     assert ("inc-1", "succeeded") in states
     assert states.index(("inc-0", "succeeded")) < states.index(("inc-1", "running"))
+
+
+def test_cpu_limits_bound_the_scheduler(store: RunStore, root: Path) -> None:
+    """Two tasks that each need 2 CPUs cannot share 2 slots: they run one after the other."""
+    p = PipelineBuilder("cpu")
+    heavy = p.component("heavy", shell_component("sleep 0.5", resources={"cpuLimit": 2.0}))
+    p.task("h1", heavy, cachingOptions={"enableCache": False})
+    p.task("h2", heavy, cachingOptions={"enableCache": False})
+    t0 = time.monotonic()
+    assert run_pipeline(p.spec, store=store, pipeline_root=root, parallelism=2).succeeded
+    assert time.monotonic() - t0 >= 1.0
+    q = PipelineBuilder("cpu-light")
+    light = q.component(
+        "light", shell_component("sleep 0.5", resources={"resourceCpuLimit": "500m"})
+    )
+    q.task("l1", light, cachingOptions={"enableCache": False})
+    q.task("l2", light, cachingOptions={"enableCache": False})
+    t0 = time.monotonic()
+    assert run_pipeline(q.spec, store=store, pipeline_root=root, parallelism=2).succeeded
+    assert time.monotonic() - t0 < 0.95
+
+
+def test_start_from_task_reruns_it_and_downstream_only(store: RunStore, root: Path) -> None:
+    from kubelab.pipelines.local.engine import start_from_task
+
+    run_pipeline(chain(3), {"x": 1}, store=store, pipeline_root=root)
+    result = start_from_task(chain(3), {"x": 1}, "inc-1", store=store, pipeline_root=root)
+    assert result.outputs == {"Output": 4}
+    cached = {s["name"]: s["cached"] for s in result.run()["steps"]}
+    assert cached == {"inc-0": True, "inc-1": False, "inc-2": False}
+    with pytest.raises(KubelabError, match="no step 'nope'"):
+        start_from_task(chain(3), {"x": 1}, "nope", store=store, pipeline_root=root)
+
+
+def test_loop_over_dicts_with_expression_selector(store: RunStore, root: Path) -> None:
+    """`with dsl.ParallelFor([{"a": 1}, ...]) as item: comp(x=item.a)` as KFP compiles it."""
+    p = PipelineBuilder("selector")
+    inc = p.component("inc", INC)
+    body: dict = {
+        "tasks": {},
+        "outputs": {
+            "parameters": {
+                "ys": {"valueFromParameter": {"producerSubtask": "inc", "outputParameterKey": "y"}}
+            }
+        },
+    }
+    p.task(
+        "inc",
+        inc,
+        dag=body,
+        inputs={
+            "parameters": {
+                "x": {
+                    "componentInputParameter": "pipelinechannel--loop-item-param-1",
+                    "parameterExpressionSelector": 'parseJson(string_value)["a"]',
+                }
+            }
+        },
+    )
+    loop = p.dag_component(
+        "for-loop-1",
+        body,
+        inputDefinitions={
+            "parameters": {"pipelinechannel--loop-item-param-1": {"parameterType": "STRUCT"}}
+        },
+        outputDefinitions={"parameters": {"ys": {"parameterType": "LIST"}}},
+    )
+    p.task(
+        "for-loop-1",
+        loop,
+        parameterIterator={
+            "itemInput": "pipelinechannel--loop-item-param-1",
+            "items": {"raw": '[{"a": 1, "b": "x"}, {"a": 41, "b": "y"}]'},
+        },
+    )
+    p.spec["root"]["dag"]["outputs"] = {
+        "parameters": {
+            "ys": {
+                "valueFromParameter": {"producerSubtask": "for-loop-1", "outputParameterKey": "ys"}
+            }
+        }
+    }
+    result = run_pipeline(p.spec, store=store, pipeline_root=root)
+    assert result.state == "succeeded", result.error
+    assert result.outputs == {"ys": [2, 42]}

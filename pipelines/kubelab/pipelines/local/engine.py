@@ -1152,14 +1152,17 @@ def _warm_worker(executors: list[irutil.PythonExecutor]) -> None:
     for executor in executors:
         if not executor.packages:  # a venv task runs in another interpreter
             wanted |= irutil.imported_modules(executor.source)
-    wanted -= {"kubelab", "kfp", "__future__"}
+    wanted -= {"kfp", "__future__"}
     found = set()
     for name in wanted:
+        top = name.split(".")[0]
         try:
-            if importlib.util.find_spec(name) is not None:
+            # Only top-level lookups: find_spec("a.b") would import `a` into this process.
+            if importlib.util.find_spec(top) is not None:
                 found.add(name)
         except (ImportError, ValueError):
             continue
+    # The server imports them and ignores failures (e.g. `a.b.c` naming a function).
     server.import_modules(found)
 
 
@@ -1186,7 +1189,14 @@ def run_pipeline(
     task_timeout: float | None = None,
     force_rerun: set[str] | None = None,
 ) -> RunResult:
-    """Run a pipeline to the end and return its result (a failed run does not raise)."""
+    """Run a pipeline to the end and return its result (a failed run does not raise).
+
+    In a Jupyter kernel, without an `on_event` of its own, it shows a live widget.
+    """
+    if on_event is None:
+        from kubelab.pipelines.local.progress import notebook_progress
+
+        on_event = notebook_progress(run_name or irutil.pipeline_name(ir))
     run = _prepare(
         ir,
         arguments,

@@ -224,7 +224,11 @@ def python_executor(container: dict[str, Any]) -> PythonExecutor | None:
 
 
 def imported_modules(source: str) -> set[str]:
-    """Top-level packages a component's source imports (inside its function too)."""
+    """Modules a component's source imports (inside its function too).
+
+    Third-party imports are reduced to their top-level package; `from a.b import c`
+    also yields `a.b` and `a.b.c`, so kubelab's own runtime modules get preloaded.
+    """
     import ast
 
     try:
@@ -234,9 +238,13 @@ def imported_modules(source: str) -> set[str]:
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
+            for alias in node.names:
+                names.add(alias.name.split(".")[0])
+                names.add(alias.name)
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             names.add(node.module.split(".")[0])
+            names.add(node.module)
+            names.update(f"{node.module}.{a.name}" for a in node.names if a.name != "*")
     return names
 
 
