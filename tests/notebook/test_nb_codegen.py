@@ -142,3 +142,26 @@ def test_runtime_namespace_pickles_notebook_classes_by_value(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "3", out.stderr
+
+
+def test_kale_notebook_metadata_and_cache_tags():
+    nb_node = build_notebook(
+        ("n = 3", "pipeline-parameters"),
+        ("m = [1] * n", "step:make", "cache:enabled"),
+        ("s = sum(m)", "step:total", "prev:make"),
+        ("print(n)\nprint(s)", "pipeline-metrics"),
+    )
+    nb_node.metadata["kubeflow_notebook"] = {
+        "pipeline_name": "kale-style",
+        "pipeline_description": "from Kale",
+        "base_image": "python:3.12-slim",
+        "enable_caching": False,
+    }
+    nb = compile_notebook(nb_node)
+    assert nb.name == "kale-style" and "base_image='python:3.12-slim'" in nb.python_source
+    tasks = nb.pipeline_spec()["root"]["dag"]["tasks"]
+    caching = {
+        name: t.get("cachingOptions", {}).get("enableCache", False) for name, t in tasks.items()
+    }
+    assert caching == {"make": True, "total": False, "pipeline-metrics": False}
+    assert nb.metrics == ["n", "s"]  # a parameter may be reported as a metric

@@ -236,3 +236,8 @@ def test_parameters_read_by_functions_cells_reach_every_step():
 def test_kernel_only_names_are_reported():
     err = error_of(("get_ipython().system('ls')", "step:a"))
     assert err.details["cell"] == 0 and "get_ipython" in err.message
+
+
+def test_bad_cache_tag():
+    err = error_of(("x = 1", "step:a"), ("y = 1", "step:b", "cache:sometimes"))
+    assert err.details == {"cell": 1, "step": "b"}

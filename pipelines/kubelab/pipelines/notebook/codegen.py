@@ -107,6 +107,7 @@ def generate(
     default_image: str = DEFAULT_IMAGE,
     source: str = "",
     workdir: str | None = None,
+    enable_caching: bool | None = None,
 ) -> str:
     """The DSL module's text."""
     by_name = {s.name: s for s in graph.steps}
@@ -145,6 +146,9 @@ def generate(
         for parent in step.depends_on:
             if parent not in data_parents:
                 lines.append(f"    {task}.after(task_{by_name[parent].function_name})")
+        cache = step.cache if step.cache is not None else enable_caching
+        if cache is not None:
+            lines.append(f"    {task}.set_caching_options({cache})")
         limits = step.limits
         if "cpu" in limits:
             lines.append(f"    {task}.set_cpu_limit({limits['cpu']!r})")

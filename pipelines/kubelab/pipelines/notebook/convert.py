@@ -35,6 +35,7 @@ class Step:
     parameters: list[str] = field(default_factory=list)
     limits: dict[str, str] = field(default_factory=dict)
     image: str | None = None
+    cache: bool | None = None
     packages: list[str] = field(default_factory=list)
     # For code generation: translated code per cell, where each output is last set,
     # producers of inputs, import statements re-run from earlier steps, magic notes.
@@ -123,6 +124,7 @@ def build_graph(cells: list[Cell]) -> NotebookGraph:
     for spec in tagged.steps:
         step = Step(spec.name, [c.index for c in spec.cells], limits=dict(spec.limits))
         step.image = spec.image
+        step.cache = spec.cache
         step.packages = list(prelude_packages)
         step.parameters = list(prelude_parameters)
         prepared = _prepare(spec.cells, spec.name, step.packages, step.notes)

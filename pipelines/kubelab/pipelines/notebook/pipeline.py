@@ -156,9 +156,12 @@ def compile_notebook(
         graph,
         name=name,
         description=kale.get("pipeline_description", "") or "",
-        default_image=kale.get("docker_image") or codegen.DEFAULT_IMAGE,
+        default_image=kale.get("base_image") or kale.get("docker_image") or codegen.DEFAULT_IMAGE,
         source=path or "",
         workdir=str(Path(path).resolve().parent) if path else None,
+        enable_caching=kale.get("enable_caching")
+        if isinstance(kale.get("enable_caching"), bool)
+        else None,
     )
     return NotebookPipeline(
         name=name,

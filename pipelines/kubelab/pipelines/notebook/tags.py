@@ -7,7 +7,8 @@ follow Kale so that a Kale user's notebook works unchanged:
   cell's role; `step:NAME` (or Kale's older `block:NAME`) starts or continues step NAME;
 * an untagged code cell continues whatever the previous code cell was (so a cell
   after `skip` is skipped too, as in Kale);
-* `prev:NAME`, `limit:KEY:VALUE`, `image:REF` configure the step of the cell;
+* `prev:NAME`, `limit:KEY:VALUE`, `image:REF`, `cache:enabled|disabled` configure the
+  step of the cell;
 * other tags (Kale's `annotation:`/`label:`, papermill's `parameters`, ...) are kept
   out of the way rather than rejected, since notebooks carry tags for other tools.
 """
@@ -59,6 +60,7 @@ class StepSpec:
     prev: list[str] = field(default_factory=list)
     limits: dict[str, str] = field(default_factory=dict)
     image: str | None = None
+    cache: bool | None = None  # `cache:enabled` / `cache:disabled` (Kale); None: default
     # Cell that first declared each `prev:` (to point errors at it).
     prev_cells: dict[str, int] = field(default_factory=dict)
 
@@ -187,6 +189,16 @@ def group_cells(cells: list[Cell]) -> TaggedNotebook:
                 elif tag.startswith("limit:"):
                     key, value = _parse_limit(tag, cell.index, current_step.name)
                     current_step.limits[key] = value
+                elif tag.startswith("cache:"):
+                    value = tag.split(":", 1)[1].strip().lower()
+                    if value not in ("enabled", "disabled"):
+                        raise KubelabError(
+                            f"cell {cell.index}: tag {tag!r} must be cache:enabled or "
+                            "cache:disabled",
+                            cell=cell.index,
+                            step=current_step.name,
+                        )
+                    current_step.cache = value == "enabled"
                 elif tag.startswith("image:"):
                     image = tag.split(":", 1)[1].strip()
                     if not image:
