@@ -88,7 +88,10 @@ c.LocalKubelabSpawner.welcome_notebooks = [str(REPO / "examples" / "demo.ipynb")
 if env("KUBELAB_GPU_IDS") is not None:
     c.LocalKubelabSpawner.gpu_ids = [g for g in env("KUBELAB_GPU_IDS", "").split(",") if g]
 c.Spawner.default_url = "/lab"
-c.Spawner.args = ["--LabApp.news_url=None"]  # no "Jupyter news" pop-up
+c.LocalKubelabSpawner.default_lab_settings = {
+    # no "Jupyter news" pop-up in fresh demo homes
+    "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False}
+}
 c.Spawner.start_timeout = 60
 c.Spawner.http_timeout = 60
 c.Spawner.poll_interval = int(env("KUBELAB_POLL_INTERVAL", "30"))

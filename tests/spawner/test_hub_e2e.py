@@ -74,6 +74,7 @@ def test_login_spawn_and_status_show_identity_and_profile(hub: HubStack, alice: 
     assert status.status_code == 200
     body = status.json()
     assert body["identity"]["user"] == "alice"
+    assert body["identity"]["name"] == "Alice Example"  # the OIDC name claim
     assert body["identity"]["groups"] == ["data-science", "gpu-users"]
     assert body["identity"]["tokens"] == {"access_token": True, "id_token": True}
     profile = body["profile"]

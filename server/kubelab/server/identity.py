@@ -45,7 +45,7 @@ def describe_identity(user: User) -> dict[str, Any]:
     hub_user = os.environ.get("JUPYTERHUB_USER")
     return {
         "user": user.username,
-        "name": user.display_name or user.name or user.username,
+        "name": from_spawner.get("name") or user.display_name or user.name or user.username,
         "groups": list(from_spawner.get("groups", [])),
         "hub_user": from_spawner.get("user") or hub_user,
         "tokens": token_files(),

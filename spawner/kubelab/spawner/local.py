@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import html
 import itertools
+import json
 import math
 import os
 import resource
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyterhub.spawner import SimpleLocalProcessSpawner
-from traitlets import Bool, List, Unicode, default
+from traitlets import Bool, Dict, List, Unicode, default
 
 from .gpu import GPUAllocator, detect_gpus
 from .mixin import KubelabProfilesMixin, _http_error
@@ -142,6 +143,15 @@ class LocalKubelabSpawner(KubelabProfilesMixin, SimpleLocalProcessSpawner):
         help="Files copied into a new user's home on first spawn (e.g. examples/demo.ipynb).",
     )
 
+    default_lab_settings = Dict(
+        config=True,
+        help=(
+            "JupyterLab user settings written into a home that lacks them, keyed by "
+            "plugin id, e.g. {'@jupyterlab/apputils-extension:notification': "
+            "{'fetchNews': 'false'}} to skip the news pop-up. Users can change them later."
+        ),
+    )
+
     enforce_limits = Bool(
         True,
         config=True,
@@ -219,6 +229,13 @@ class LocalKubelabSpawner(KubelabProfilesMixin, SimpleLocalProcessSpawner):
         home = Path(self.home_dir)
         fresh = not home.exists()
         home.mkdir(parents=True, exist_ok=True)
+        settings_root = home / ".jupyter" / "lab" / "user-settings"
+        for plugin_id, settings in self.default_lab_settings.items():
+            package, _, plugin = plugin_id.partition(":")
+            target = settings_root / package / f"{plugin}.jupyterlab-settings"
+            if not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(json.dumps(settings, indent=2))
         if fresh:
             for source in self.welcome_notebooks:
                 src = Path(source)

@@ -141,7 +141,10 @@ class KubelabProfilesMixin(LoggingConfigurable):
     async def kubelab_identity(self) -> dict[str, Any]:
         assert self.kubelab_profile is not None and self.kubelab_image is not None
         groups = sorted(await self.kubelab_groups())
-        return make_identity(self.user.name, groups, self.kubelab_profile, self.kubelab_image)
+        auth_state = await self.user.get_auth_state() or {}
+        claims = auth_state.get("oauth_user") or {}
+        name = claims.get("name") if isinstance(claims.get("name"), str) else None
+        return make_identity(self.user.name, groups, self.kubelab_profile, self.kubelab_image, name)
 
     # ---- tokens --------------------------------------------------------------------
 

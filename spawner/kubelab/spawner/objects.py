@@ -106,10 +106,19 @@ def make_profile_list(config: ProfilesConfig, groups: set[str]) -> list[dict[str
 
 
 def make_identity(
-    username: str, groups: list[str], profile: Profile, image: Image
+    username: str,
+    groups: list[str],
+    profile: Profile,
+    image: Image,
+    display_name: str | None = None,
 ) -> dict[str, Any]:
     """The non-secret identity document the notebook server reads (KUBELAB_IDENTITY_FILE)."""
-    return {"user": username, "groups": sorted(groups), "profile": profile.summary(image)}
+    return {
+        "user": username,
+        "name": display_name or username,
+        "groups": sorted(groups),
+        "profile": profile.summary(image),
+    }
 
 
 def _metadata(name: str, namespace: str, username: str, labels: dict[str, str]) -> V1ObjectMeta:
