@@ -80,6 +80,17 @@ def test_cli_validate_exit_codes_and_json(make_notebook, capsys):
     assert data["variables"][0]["name"] == "f" and data["variables"][0]["ok"] is False
     assert main(["validate", str(good), "-p", "n=lots"]) == 2  # bad parameter value
     assert "n" in capsys.readouterr().err
+    # Static checks only: the unsavable file handle is not noticed, undefined names are.
+    assert main(["validate", str(bad), "--no-execute"]) == 0
+    capsys.readouterr()
+    assert main(["validate", str(make_notebook(("y = x", "step:a"))), "--no-execute"]) == 1
+    assert "'x' is used but not defined" in capsys.readouterr().out
+
+
+def test_top_level_kubelab_run_notebook_is_this_function():
+    import kubelab
+
+    assert kubelab.run_notebook is run_notebook
 
 
 def test_run_notebook_demo_end_to_end(tmp_path):
