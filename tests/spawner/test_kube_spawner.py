@@ -165,3 +165,14 @@ async def test_allowed_form_choice_passes(make_user: Any) -> None:
         {"profile": ["large"], "profile-option-large--image": ["pytorch"]}
     )
     assert options == {"profile": "large", "image": "pytorch"}
+
+
+@pytest.mark.asyncio
+async def test_choice_survives_a_hub_restart(make_user: Any) -> None:
+    spawner, _ = await pod_for(make_user, "gpu-1", "pytorch")
+    state = spawner.get_state()
+    assert (state["kubelab_profile"], state["kubelab_image"]) == ("gpu-1", "pytorch")
+    restored = make_user("carol", [], KubelabSpawner).spawner
+    restored.load_state(state)
+    assert restored.kubelab_profile.slug == "gpu-1"
+    assert restored.kubelab_image.name == "pytorch"

@@ -168,6 +168,17 @@ class KubelabSpawner(KubelabProfilesMixin, KubeSpawner):
             await self.kubelab_sync_tokens(initial=True)
         return await super()._make_create_pod_request(pod, request_timeout)
 
+    def get_state(self) -> dict[str, Any]:
+        return self.kubelab_state(super().get_state())
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)
+        self.kubelab_load_state(state)
+
+    def clear_state(self) -> None:
+        super().clear_state()
+        self.kubelab_profile = self.kubelab_image = None
+
     async def poll(self) -> Any:
         status = await super().poll()
         if status is None and self.kubelab_profile is not None:

@@ -288,12 +288,15 @@ class LocalKubelabSpawner(KubelabProfilesMixin, SimpleLocalProcessSpawner):
 
     def get_state(self) -> dict[str, Any]:
         state = super().get_state()
-        if self.pid and getattr(self, "_gpus", None):
-            state["kubelab_gpus"] = list(self._gpus)
+        if self.pid:
+            self.kubelab_state(state)
+            if getattr(self, "_gpus", None):
+                state["kubelab_gpus"] = list(self._gpus)
         return state
 
     def load_state(self, state: dict[str, Any]) -> None:
         super().load_state(state)
+        self.kubelab_load_state(state)
         if state.get("kubelab_gpus"):
             self._gpus = list(state["kubelab_gpus"])
             self.gpu_allocator.restore(self._owner, self._gpus)

@@ -146,6 +146,23 @@ class KubelabProfilesMixin(LoggingConfigurable):
         name = claims.get("name") if isinstance(claims.get("name"), str) else None
         return make_identity(self.user.name, groups, self.kubelab_profile, self.kubelab_image, name)
 
+    def kubelab_state(self, state: dict[str, Any]) -> dict[str, Any]:
+        """Remember the choice so token refresh keeps working after a hub restart."""
+        if self.kubelab_profile is not None and self.kubelab_image is not None:
+            state["kubelab_profile"] = self.kubelab_profile.slug
+            state["kubelab_image"] = self.kubelab_image.name
+        return state
+
+    def kubelab_load_state(self, state: dict[str, Any]) -> None:
+        slug, image = state.get("kubelab_profile"), state.get("kubelab_image")
+        if not slug or not image:
+            return
+        try:  # checked at spawn; the admin may have edited the file since
+            config = self.kubelab_profiles
+            self.kubelab_profile, self.kubelab_image = config.profile(slug), config.image(image)
+        except (KeyError, ValueError, OSError):
+            self.log.warning("kubelab: profile %s of %s no longer exists", slug, self.user.name)
+
     # ---- tokens --------------------------------------------------------------------
 
     async def deliver_tokens(self, tokens: dict[str, str]) -> None:
