@@ -260,3 +260,36 @@ def test_dependency_into_exit_handler_or_condition_from_outside() -> None:
 
     with pytest.raises(KubelabError, match=r"depends on task 'make-number', which is inside"):
         compiler.build_pipeline_spec(into_condition)
+
+
+def test_one_of_needs_every_branch_and_an_else() -> None:
+    with pytest.raises(KubelabError, match=r"every branch"):
+
+        @dsl.pipeline
+        def no_else(flag: str):
+            with dsl.If(flag == "a"):
+                a = echo(text="a")
+            with dsl.Elif(flag == "b"):
+                b = echo(text="b")
+            echo(text=dsl.OneOf(a.output, b.output))
+
+    with pytest.raises(KubelabError, match=r"same branch"):
+
+        @dsl.pipeline
+        def same_branch(flag: str):
+            with dsl.If(flag == "a"):
+                a = echo(text="a")
+                b = echo(text="b")
+            with dsl.Else():
+                echo(text="c")
+            echo(text=dsl.OneOf(a.output, b.output))
+
+    with pytest.raises(KubelabError, match=r"share one type"):
+
+        @dsl.pipeline
+        def mixed(flag: str):
+            with dsl.If(flag == "a"):
+                a = echo(text="a")
+            with dsl.Else():
+                b = make_number()
+            echo(text=dsl.OneOf(a.output, b.output))

@@ -259,6 +259,24 @@ def test_if_elif_else_and_condition() -> None:
     assert single["inputs"]["parameters"] == {
         "pipelinechannel--value": {"componentInputParameter": "value"}
     }
+    # dsl.OneOf: the branches group exposes whichever branch's output exists.
+    oneof_key = f"pipelinechannel--{branches_name}-oneof-1"
+    branches_comp = ir["components"][branches["componentRef"]["name"]]
+    selectors = branches_comp["dag"]["outputs"]["parameters"][oneof_key]["valueFromOneof"][
+        "parameterSelectors"
+    ]
+    assert [s["outputParameterKey"] for s in selectors] == [
+        "pipelinechannel--say-Output",
+        "pipelinechannel--say-2-Output",
+        "pipelinechannel--say-3-Output",
+    ]
+    for selector in selectors:
+        branch = ir["components"][inner[selector["producerSubtask"]]["componentRef"]["name"]]
+        assert selector["outputParameterKey"] in branch["dag"]["outputs"]["parameters"]
+    assert tasks["say-5"]["inputs"]["parameters"]["message"] == {
+        "taskOutputParameter": {"producerTask": branches_name, "outputParameterKey": oneof_key}
+    }
+    assert tasks["say-5"]["dependentTasks"] == [branches_name]
     # Display names reach taskInfo; task keys stay unique.
     names = {
         t["taskInfo"]["name"]

@@ -1,4 +1,6 @@
-"""Golden: dsl.If / dsl.Elif / dsl.Else and the older dsl.Condition."""
+"""Golden: dsl.If / dsl.Elif / dsl.Else, dsl.OneOf, and the older dsl.Condition."""
+
+from typing import NamedTuple
 
 from kubelab.pipelines import dsl
 
@@ -14,21 +16,25 @@ def say(message: str) -> str:
 
 
 @dsl.pipeline(name="golden-conditions")
-def pipeline(value: int = 2, threshold: int = 5) -> str:
+def pipeline(value: int = 2, threshold: int = 5) -> NamedTuple(
+    "Outputs", [("coin", str), ("message", str)]
+):
     coin = flip(value=value)
     with dsl.If(coin.output == "heads"):
-        say(message="got heads").set_display_name("say-heads")
+        heads = say(message="got heads").set_display_name("say-heads")
     with dsl.Elif(value > threshold):
-        say(message="big tails").set_display_name("say-big-tails")
+        big = say(message="big tails").set_display_name("say-big-tails")
     with dsl.Else():
-        say(message="small tails").set_display_name("say-small-tails")
+        small = say(message="small tails").set_display_name("say-small-tails")
     with dsl.Condition(value == 3):
         say(message="exactly three").set_display_name("say-three")
-    return coin.output
+    message = say(message=dsl.OneOf(heads.output, big.output, small.output))
+    outputs = NamedTuple("Outputs", [("coin", str), ("message", str)])  # noqa: UP014
+    return outputs(coin=coin.output, message=message.output)
 
 
 ARGUMENTS = {"value": 3, "threshold": 1}
-EXPECTED_OUTPUTS = {"Output": "tails"}
+EXPECTED_OUTPUTS = {"coin": "tails", "message": "big tails"}
 # By display name: value 3 is odd (tails), above the threshold, and exactly three.
 EXPECTED_TASK_STATES = {
     "flip": "SUCCEEDED",

@@ -19,6 +19,7 @@ from kubelab.pipelines.compiler import compiler_utils as cu
 from kubelab.pipelines.dsl import types
 from kubelab.pipelines.dsl.base_component import BaseComponent
 from kubelab.pipelines.dsl.graph_component import GraphComponent
+from kubelab.pipelines.dsl.one_of import OneOf
 from kubelab.pipelines.dsl.pipeline_channel import (
     Collected,
     LoopItem,
@@ -59,6 +60,13 @@ class _Graph:
     outputs: dict[str, types.IOSpec]
     pipeline: Pipeline
     output_channels: dict[str, PipelineChannel]
+
+
+def _producer(channel: PipelineChannel) -> PipelineTask | TasksGroup | None:
+    """The task (or, for dsl.OneOf, the If/Elif/Else group) that produces a channel."""
+    if isinstance(channel, OneOf):
+        return channel.branches
+    return channel.task
 
 
 def _as_graph(obj: Any) -> _Graph:
@@ -164,10 +172,9 @@ class _Builder:
                 channel = channel.item
             if isinstance(channel, LoopItem):
                 outside = channel.loop is not group and not cu.contains(group, channel.loop)
-            elif channel.task is None:
-                outside = True
             else:
-                outside = not cu.contains(group, channel.task)
+                producer = _producer(channel)
+                outside = producer is None or not cu.contains(group, producer)
             if outside:
                 found.setdefault(channel.input_key, channel)
         return found
@@ -176,9 +183,13 @@ class _Builder:
         self, channel: PipelineChannel, group: TasksGroup, consumer: str, exposing: bool = False
     ) -> tuple[str, str]:
         """(producer child name, output key) of a channel produced inside `group`."""
-        assert channel.task is not None
-        child = cu.child_containing(group, channel.task)
+        producer = _producer(channel)
+        assert producer is not None
+        child = cu.child_containing(group, producer)
         assert child is not None
+        if isinstance(channel, OneOf) and child is producer:
+            self._exposed.setdefault(id(child), {})[channel.input_key] = channel
+            return child.name, channel.input_key
         if child is channel.task:
             if isinstance(channel, Collected) and not exposing:
                 raise KubelabError(
@@ -193,13 +204,14 @@ class _Builder:
                 f"{consumer} uses {channel.describe()}, which is produced inside "
                 f"dsl.ParallelFor '{child.name}'; wrap it in dsl.Collected(...) to get "
                 "the list of all values.",
-                task=channel.task.name,
+                task=producer.name,
             )
         if isinstance(child, (Condition, ConditionBranches)):
             raise KubelabError(
                 f"{consumer} uses {channel.describe()}, which is produced inside a "
-                "dsl.If/Elif/Else/Condition block and may not exist; use it inside the block.",
-                task=channel.task.name,
+                "dsl.If/Elif/Else/Condition block and may not exist; use it inside the block "
+                "or combine the branches' outputs with dsl.OneOf(...).",
+                task=producer.name,
             )
         self._exposed.setdefault(id(child), {})[channel.input_key] = channel
         return child.name, channel.input_key
@@ -210,7 +222,8 @@ class _Builder:
         """The TaskInputsSpec entry that feeds `channel` to a direct child of `group`."""
         is_root = isinstance(group, RootGroup)
         artifact = channel.is_artifact
-        if isinstance(channel, LoopItem) or channel.task is None:
+        producer = _producer(channel)
+        if isinstance(channel, LoopItem) or producer is None:
             key = (
                 channel.name
                 if (is_root and not isinstance(channel, LoopItem))
@@ -222,7 +235,7 @@ class _Builder:
                     "parameterExpressionSelector": channel.selector,
                 }
             return {"componentInputArtifact": key} if artifact else {"componentInputParameter": key}
-        if not cu.contains(group, channel.task):
+        if not cu.contains(group, producer):
             key = channel.input_key
             return {"componentInputArtifact": key} if artifact else {"componentInputParameter": key}
         producer, output_key = self._source(channel, group, consumer)
@@ -238,6 +251,7 @@ class _Builder:
         tasks = [node] if isinstance(node, PipelineTask) else node.walk_tasks()
         for task in tasks:
             upstream.extend(task.upstream_tasks())
+            upstream.extend(c.branches for c in task.channels() if isinstance(c, OneOf))
             if task.exit_handler is not None:
                 upstream.append(task.exit_handler)
         if isinstance(node, TasksGroup):
@@ -415,6 +429,24 @@ class _Builder:
         parameters: dict[str, Any] = {}
         artifacts: dict[str, Any] = {}
         for key, channel in wanted.items():
+            if isinstance(channel, OneOf) and channel.branches is group:
+                selectors = self._one_of_selectors(channel, group)
+                if channel.is_artifact:
+                    artifacts[key] = {
+                        "artifactSelectors": [
+                            {"producerSubtask": p, "outputArtifactKey": k} for p, k in selectors
+                        ]
+                    }
+                else:
+                    parameters[key] = {
+                        "valueFromOneof": {
+                            "parameterSelectors": [
+                                {"producerSubtask": p, "outputParameterKey": k}
+                                for p, k in selectors
+                            ]
+                        }
+                    }
+                continue
             producer, output_key = self._source(
                 channel,
                 group,
@@ -440,6 +472,17 @@ class _Builder:
         if artifacts:
             out["artifacts"] = artifacts
         return out
+
+    def _one_of_selectors(self, channel: OneOf, group: TasksGroup) -> list[tuple[str, str]]:
+        """(branch, key) per member; each branch exposes its member's output."""
+        selectors = []
+        for member in channel.members:
+            assert member.task is not None
+            branch = cu.child_containing(group, member.task)
+            assert isinstance(branch, Condition)
+            self._exposed.setdefault(id(branch), {})[member.input_key] = member
+            selectors.append((branch.name, member.input_key))
+        return selectors
 
     def _group_component(self, group: TasksGroup, graph: _Graph) -> dict[str, Any]:
         dag = self._build_group(group, graph)

@@ -22,6 +22,7 @@ from kubelab.pipelines.dsl.container_component import (
 )
 from kubelab.pipelines.dsl.graph_component import GraphComponent
 from kubelab.pipelines.dsl.importer_node import importer
+from kubelab.pipelines.dsl.one_of import OneOf
 from kubelab.pipelines.dsl.pipeline_channel import Collected, PipelineChannel
 from kubelab.pipelines.dsl.pipeline_context import pipeline
 from kubelab.pipelines.dsl.pipeline_task import PipelineTask
@@ -74,6 +75,7 @@ __all__ = [
     "Markdown",
     "Metrics",
     "Model",
+    "OneOf",
     "Output",
     "OutputPath",
     "ParallelFor",

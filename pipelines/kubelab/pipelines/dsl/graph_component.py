@@ -13,6 +13,7 @@ from kubelab.pipelines.dsl.base_component import (
     interface_from_function,
     short_description,
 )
+from kubelab.pipelines.dsl.one_of import OneOf
 from kubelab.pipelines.dsl.pipeline_channel import PipelineChannel
 from kubelab.pipelines.dsl.pipeline_context import Pipeline, sanitize_name
 from kubelab.pipelines.dsl.pipeline_task import PipelineTask
@@ -86,18 +87,20 @@ class GraphComponent(BaseComponent):
         for key, channel in values.items():
             if isinstance(channel, PipelineTask):
                 channel = channel.output
-            if not isinstance(channel, PipelineChannel) or channel.task is None:
+            is_one_of = isinstance(channel, OneOf)
+            if not isinstance(channel, PipelineChannel) or (channel.task is None and not is_one_of):
                 raise KubelabError(
                     f"Pipeline '{self.name}': output '{key}' must be a task output, "
                     f"got {channel!r}.",
                     pipeline=self.name,
                     output=key,
                 )
-            if channel.task.parent is not self.pipeline.root and not _is_collected(channel):
+            producer = channel.branches if is_one_of else channel.task
+            if producer.parent is not self.pipeline.root and not _is_collected(channel):
                 raise KubelabError(
                     f"Pipeline '{self.name}': output '{key}' comes from task "
-                    f"'{channel.task.name}' inside a control-flow block; pipeline outputs "
-                    "must come from the top level (or dsl.Collected of a ParallelFor).",
+                    f"'{producer.name}' inside a control-flow block; pipeline outputs "
+                    "must come from the top level (or dsl.Collected / dsl.OneOf).",
                     pipeline=self.name,
                     output=key,
                 )
