@@ -66,6 +66,16 @@ def with_numpy(n: int) -> float:
     return float(np.arange(n).sum())
 
 
+@dsl.component(packages_to_install=["tabulate"])
+def with_tabulate(n: int) -> str:
+    import sys
+
+    import tabulate
+
+    print("interpreter", sys.executable)
+    return tabulate.tabulate([[n, n * n]], tablefmt="plain")
+
+
 @dsl.pipeline(name="text-flow")
 def text_flow(text: str = "hello") -> str:
     made = write_text(text=text)
@@ -259,3 +269,21 @@ def test_notebook_widget_renders_steps() -> None:
     html = widget.widget.value
     assert "prep" in html and "succeeded (cached)" in html
     assert "boom &lt;b&gt;" in html
+
+
+def test_missing_package_gets_a_cached_layered_venv(session: RunStore, kubelab_home: Path) -> None:
+    """tabulate is not in the kubelab venv: the task installs it into a venv of its own,
+    built once and reused, while the current interpreter's packages stay importable."""
+    pytest.importorskip("pip")
+    with pytest.raises(ImportError):
+        __import__("tabulate")
+    assert with_tabulate(n=3).output == "3  9"
+    venvs = list((kubelab_home / "venvs").iterdir())
+    assert len(venvs) == 1
+    t0 = time.monotonic()
+    assert with_tabulate(n=4).output == "4  16"
+    assert time.monotonic() - t0 < 2.0  # no second install
+    assert list((kubelab_home / "venvs").iterdir()) == venvs
+    run = session.list_runs()[0]
+    log = Path(session.task_info(run["id"], "with-tabulate")["log_path"]).read_text()
+    assert f"interpreter {venvs[0]}" in log

@@ -566,3 +566,27 @@ def test_loop_over_dicts_with_expression_selector(store: RunStore, root: Path) -
     result = run_pipeline(p.spec, store=store, pipeline_root=root)
     assert result.state == "succeeded", result.error
     assert result.outputs == {"ys": [2, 42]}
+
+
+def test_interrupting_run_pipeline_cancels_the_run(store: RunStore, root: Path) -> None:
+    """Ctrl-C (or "interrupt kernel") while run_pipeline blocks must not orphan the run."""
+    import _thread
+
+    p = PipelineBuilder("interrupt")
+    p.task("slow", p.component("slow", shell_component("sleep 30")))
+
+    def interrupt_when_running() -> None:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            runs = store.list_runs()
+            if runs and runs[0]["steps"][0]["state"] == "running":
+                break
+            time.sleep(0.05)
+        _thread.interrupt_main()
+
+    threading.Thread(target=interrupt_when_running, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        run_pipeline(p.spec, store=store, pipeline_root=root)
+    run = store.list_runs()[0]
+    assert run["state"] == "cancelled"
+    assert run["steps"][0]["state"] == "cancelled"

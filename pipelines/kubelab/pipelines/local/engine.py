@@ -1211,7 +1211,22 @@ def run_pipeline(
         task_timeout=task_timeout,
         force_rerun=force_rerun,
     )
-    return _finish(run)
+    # The run executes in a worker thread so that Ctrl-C / "interrupt kernel" here
+    # cancels it cleanly (processes killed, store updated) instead of orphaning it.
+    thread = threading.Thread(
+        target=_finish, args=(run,), name=f"kubelab-run-{run.run_id}", daemon=True
+    )
+    thread.start()
+    try:
+        while not run.finished.wait(0.2):
+            pass
+    except KeyboardInterrupt:
+        run.cancel()
+        run.finished.wait(30)
+        raise
+    thread.join()
+    assert run.result is not None
+    return run.result
 
 
 def start_run(
