@@ -51,6 +51,8 @@ $(LABEXT)/package.json: node_modules/.yarn-state.yml tsconfig.json $(TS_SOURCES)
 # 4. kubelab itself, editable, with its Python dependencies; the labextension is
 #    linked so that a rebuild shows up on reload.
 $(VENV)/.kubelab-installed: pyproject.toml $(VENV)/.bootstrapped $(LABEXT)/package.json
+	@# pip must not write its copy through an old link into the build output
+	rm -rf $(VENV)/share/jupyter/labextensions/kubelab $(LABEXT)/install.json
 	$(BIN)/pip install -q --no-build-isolation -e ".[ml,test]"
 	rm -rf $(VENV)/share/jupyter/labextensions/kubelab
 	ln -s $(CURDIR)/$(LABEXT) $(VENV)/share/jupyter/labextensions/kubelab
