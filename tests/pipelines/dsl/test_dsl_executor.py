@@ -258,7 +258,11 @@ def test_remote_uris_map_to_mounts() -> None:
 
 
 def test_command_line_entry_point_runs_the_compiled_command(tmp_path: Path) -> None:
-    """Run the exact sh command the compiler emits, as a KFP pod would."""
+    """Run the exact sh command the compiler emits, as a KFP pod would.
+
+    `python3` here sees only the standard library and kubelab's source tree
+    (`-S`: no site-packages), as in a slim image with kubelab installed --no-deps.
+    """
     ir = compiler.build_pipeline_spec(add)
     container = ir["deploymentSpec"]["executors"]["exec-add"]["container"]
     executor_input = {
@@ -266,7 +270,17 @@ def test_command_line_entry_point_runs_the_compiled_command(tmp_path: Path) -> N
         "outputs": outputs_spec(tmp_path, ["Output"], {}),
     }
     args = [json.dumps(executor_input) if arg == "{{$}}" else arg for arg in container["args"]]
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    shim = bin_dir / "python3"
+    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -S "$@"\n')
+    shim.chmod(0o755)
+    pipelines_src = Path(__file__).resolve().parents[3] / "pipelines"
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONPATH": str(pipelines_src),
+    }
     done = subprocess.run(
         [*container["command"], *args],
         capture_output=True,

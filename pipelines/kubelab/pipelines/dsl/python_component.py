@@ -66,7 +66,8 @@ def install_snippet(
         index += "".join(f" --extra-index-url {shlex.quote(u)}" for u in pip_index_urls[1:])
     lines = [
         'if ! python3 -c "import kubelab.pipelines.executor_main" 2>/dev/null; then',
-        f"  {_PIP}{index} {shlex.quote(kubelab_package_path)}",
+        # The runtime (dsl + executor) needs only the standard library, like kfp's.
+        f"  {_PIP}{index} {shlex.quote(kubelab_package_path)} --no-deps",
         "fi",
     ]
     if packages:
