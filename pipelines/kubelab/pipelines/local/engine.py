@@ -9,7 +9,6 @@ without this scheduler.
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import os
@@ -26,9 +25,10 @@ from typing import Any
 from kubelab.pipelines.errors import KubelabError
 from kubelab.pipelines.local import cache as cache_keys
 from kubelab.pipelines.local import ir as irutil
-from kubelab.pipelines.local import workers
+from kubelab.pipelines.local import task_io, workers
 from kubelab.pipelines.local.conditions import evaluate_condition
-from kubelab.pipelines.local.placeholders import resolve_command, resolve_string
+from kubelab.pipelines.local.placeholders import resolve_command
+from kubelab.pipelines.local.resources import Resources, cpu_cores, gpu_count
 from kubelab.pipelines.store import RunStore, kubelab_home
 
 EventCallback = Callable[[dict[str, Any]], None]
@@ -88,42 +88,6 @@ def fork_server() -> workers.ForkServer:
         return _fork_server
 
 
-def _gpu_count() -> int:
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:
-        return len([d for d in visible.split(",") if d.strip() and d.strip() != "-1"])
-    return len(list(Path("/dev").glob("nvidia[0-9]*")))
-
-
-class _Resources:
-    """CPU slots (the run's parallelism) and GPU ids; tasks wait for what they need."""
-
-    def __init__(self, slots: int, gpus: int) -> None:
-        self.slots = slots
-        self.free_slots = slots
-        self.free_gpus = list(range(gpus))
-        self.total_gpus = gpus
-        self.cond = threading.Condition()
-
-    def acquire(self, cpu: int, gpus: int, cancelled: threading.Event) -> list[int] | None:
-        cpu = max(1, min(cpu, self.slots))
-        with self.cond:
-            while self.free_slots < cpu or len(self.free_gpus) < gpus:
-                if cancelled.is_set():
-                    return None
-                self.cond.wait(0.2)
-            self.free_slots -= cpu
-            taken, self.free_gpus = self.free_gpus[:gpus], self.free_gpus[gpus:]
-            return taken
-
-    def release(self, cpu: int, gpu_ids: list[int]) -> None:
-        cpu = max(1, min(cpu, self.slots))
-        with self.cond:
-            self.free_slots += cpu
-            self.free_gpus.extend(gpu_ids)
-            self.cond.notify_all()
-
-
 def _safe_segment(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "task"
 
@@ -138,16 +102,6 @@ def _duration_seconds(text: Any, default: float = 0.0) -> float:
         return default
     value = float(m.group(1))
     return value * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[m.group(2)]
-
-
-def _quantity(text: Any) -> float:
-    """A CPU quantity ("2", "500m", 1.5) as cores."""
-    if text is None or text == "":
-        return 0.0
-    s = str(text)
-    if s.endswith("m"):
-        return float(s[:-1]) / 1000
-    return float(s)
 
 
 def _task_deps(spec: dict[str, Any]) -> set[str]:
@@ -189,7 +143,7 @@ class _Run:
         self.on_event = on_event
         self.task_timeout = task_timeout
         self.force_rerun = force_rerun
-        self.resources = _Resources(parallelism, _gpu_count())
+        self.resources = Resources(parallelism, gpu_count())
         self.cancelled = threading.Event()
         self.finished = threading.Event()
         self.processes: set[workers.TaskProcess] = set()
@@ -668,48 +622,6 @@ class _Run:
 
     # -- executors ----------------------------------------------------------------
 
-    def _executor_input(
-        self,
-        task_dir: Path,
-        component: dict[str, Any],
-        params: dict[str, Any],
-        artifacts: dict[str, list[dict[str, Any]]],
-    ) -> dict[str, Any]:
-        out_defs = component.get("outputDefinitions", {})
-        executor_input: dict[str, Any] = {
-            "inputs": {
-                "parameterValues": dict(params),
-                "artifacts": {k: {"artifacts": v} for k, v in artifacts.items()},
-            },
-            "outputs": {
-                "parameters": {
-                    k: {"outputFile": str(task_dir / k)} for k in out_defs.get("parameters", {})
-                },
-                "artifacts": {
-                    k: {
-                        "artifacts": [
-                            {
-                                "name": k,
-                                "type": spec.get(
-                                    "artifactType", {"schemaTitle": "system.Artifact"}
-                                ),
-                                "uri": str(task_dir / k),
-                                "metadata": {},
-                            }
-                        ]
-                    }
-                    for k, spec in out_defs.get("artifacts", {}).items()
-                },
-                "outputFile": str(task_dir / "executor_output.json"),
-            },
-        }
-        # f-string inputs refer to other inputs through placeholders; resolve them.
-        values = executor_input["inputs"]["parameterValues"]
-        for k, v in list(values.items()):
-            if isinstance(v, str) and "{{$" in v:
-                values[k] = resolve_string(v, executor_input, {})
-        return executor_input
-
     def _task_dir(self, qname: str) -> Path:
         parts = [_safe_segment(p.replace("[", "-").replace("]", "")) for p in qname.split("/")]
         return self.root.joinpath(*parts)
@@ -733,17 +645,17 @@ class _Run:
             raise KubelabError(f"task {qname!r}: executor {label!r} has no container or importer")
         task_dir = self._task_dir(qname)
         task_dir.mkdir(parents=True, exist_ok=True)
-        executor_input = self._executor_input(task_dir, component, params, artifacts)
+        executor_input = task_io.executor_input(task_dir, component, params, artifacts)
         env = {e["name"]: str(e.get("value", "")) for e in container.get("env", [])}
         resources = container.get("resources", {})
-        cpu = _quantity(
+        cpu = cpu_cores(
             resources.get("resourceCpuLimit")
             or resources.get("cpuLimit")
             or resources.get("resourceCpuRequest")
             or resources.get("cpuRequest")
         )
         accel = resources.get("accelerator", {})
-        gpus = int(_quantity(accel.get("resourceCount") or accel.get("count") or 0))
+        gpus = int(cpu_cores(accel.get("resourceCount") or accel.get("count") or 0))
         if gpus > self.resources.total_gpus:
             kind = accel.get("resourceType") or accel.get("type") or "GPU"
             raise KubelabError(
@@ -776,7 +688,7 @@ class _Run:
                     cached=1,
                     started_at=now,
                     finished_at=now,
-                    outputs=self._public_outputs(hit["parameters"], hit["artifacts"]),
+                    outputs=task_io.public_outputs(hit["parameters"], hit["artifacts"]),
                 )
                 return Outcome("succeeded", hit["parameters"], hit["artifacts"])
         python = irutil.python_executor(container)
@@ -799,7 +711,7 @@ class _Run:
                     "runs on this machine\n"
                 )
             log_path.write_text(header)
-            self._clear_outputs(executor_input)
+            task_io.clear_outputs(executor_input)
             gpu_ids = self.resources.acquire(math.ceil(cpu) if cpu else 1, gpus, self.cancelled)
             if gpu_ids is None:
                 break
@@ -823,7 +735,7 @@ class _Run:
                 self.resources.release(math.ceil(cpu) if cpu else 1, gpu_ids)
             if ok:
                 try:
-                    out_params, out_arts = self._read_outputs(
+                    out_params, out_arts = task_io.read_outputs(
                         qname, component, executor_input, result
                     )
                 except KubelabError as exc:
@@ -839,7 +751,7 @@ class _Run:
                     state="succeeded",
                     finished_at=time.time(),
                     error=None,
-                    outputs=self._public_outputs(out_params, out_arts),
+                    outputs=task_io.public_outputs(out_params, out_arts),
                 )
                 return Outcome("succeeded", out_params, out_arts)
             if attempt <= max_retries and not self.cancelled.is_set():
@@ -935,73 +847,6 @@ class _Run:
             return False, result["error"], result
         return True, "", result
 
-    @staticmethod
-    def _clear_outputs(executor_input: dict[str, Any]) -> None:
-        for p in executor_input["outputs"]["parameters"].values():
-            Path(p["outputFile"]).unlink(missing_ok=True)
-        Path(executor_input["outputs"]["outputFile"]).unlink(missing_ok=True)
-
-    def _read_outputs(
-        self,
-        qname: str,
-        component: dict[str, Any],
-        executor_input: dict[str, Any],
-        result: dict[str, Any],
-    ) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
-        executor_output: dict[str, Any] = result.get("output") or {}
-        output_file = Path(executor_input["outputs"]["outputFile"])
-        if not executor_output and output_file.exists():
-            try:
-                executor_output = json.loads(output_file.read_text() or "{}")
-            except json.JSONDecodeError as exc:
-                raise KubelabError(f"task {qname!r}: {output_file} is not JSON: {exc}") from exc
-        out_defs = component.get("outputDefinitions", {})
-        params: dict[str, Any] = dict(executor_output.get("parameterValues", {}))
-        for name, pdef in out_defs.get("parameters", {}).items():
-            path = Path(executor_input["outputs"]["parameters"][name]["outputFile"])
-            ptype = pdef.get("parameterType")
-            if path.exists():
-                text = path.read_text()
-                try:
-                    if ptype == "STRING":
-                        params[name] = text
-                    elif ptype == "BOOLEAN":
-                        params[name] = json.loads(text.strip().lower())
-                    else:
-                        params[name] = json.loads(text)
-                except json.JSONDecodeError as exc:
-                    raise KubelabError(
-                        f"task {qname!r}: output {name!r} file holds {text[:80]!r}, not "
-                        f"{irutil.type_name(ptype or '')}"
-                    ) from exc
-            if name in params:
-                params[name] = irutil.coerce_value(
-                    params[name], ptype, what=f"task {qname!r} output {name!r}"
-                )
-            elif not pdef.get("isOptional"):
-                raise KubelabError(
-                    f"task {qname!r} did not produce its output {name!r}", task=qname
-                )
-        arts: dict[str, list[dict[str, Any]]] = {}
-        produced = executor_output.get("artifacts", {})
-        for name, section in executor_input["outputs"]["artifacts"].items():
-            declared = copy.deepcopy(section["artifacts"])
-            overrides = produced.get(name, {}).get("artifacts", [])
-            if overrides:
-                merged = []
-                for i, art in enumerate(overrides):
-                    base = declared[min(i, len(declared) - 1)]
-                    merged.append(
-                        {
-                            **base,
-                            **{k: v for k, v in art.items() if v not in (None, "")},
-                            "type": base["type"],
-                        }
-                    )
-                declared = merged
-            arts[name] = declared
-        return params, arts
-
     def _run_importer(
         self,
         qname: str,
@@ -1040,33 +885,17 @@ class _Run:
             qname,
             state="succeeded",
             finished_at=time.time(),
-            outputs=self._public_outputs({}, arts),
+            outputs=task_io.public_outputs({}, arts),
         )
         return Outcome("succeeded", {}, arts)
 
     # -- outputs ------------------------------------------------------------------
 
-    @staticmethod
-    def _public_outputs(
-        params: dict[str, Any], arts: dict[str, list[dict[str, Any]]]
-    ) -> dict[str, Any]:
-        out: dict[str, Any] = dict(params)
-        for name, items in arts.items():
-            out[name] = items[0] if len(items) == 1 else items
-        return out
-
-    def _collect_metrics(self, arts: dict[str, list[dict[str, Any]]]) -> None:
-        changed = False
-        for items in arts.values():
-            for art in items:
-                if art.get("type", {}).get("schemaTitle") == "system.Metrics":
-                    for k, v in (art.get("metadata") or {}).items():
-                        if isinstance(v, int | float) and not isinstance(v, bool):
-                            with self.lock:
-                                self.metrics[k] = v
-                            changed = True
-        if changed:
+    def _collect_metrics(self, arts: task_io.Artifacts) -> None:
+        found = task_io.metrics_of(arts)
+        if found:
             with self.lock:
+                self.metrics.update(found)
                 snapshot = dict(self.metrics)
             self.store.update_run(self.run_id, metrics=snapshot)
 
