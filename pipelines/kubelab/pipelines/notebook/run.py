@@ -52,7 +52,7 @@ def run_notebook(
     or, when a name clashes with an option here, `parameters={...}`. Inside a notebook the
     engine shows a live progress widget.
     """
-    from kubelab.pipelines.local import engine, progress
+    from kubelab.pipelines.local import engine
 
     nb = compile_notebook(path)
     arguments = {**(parameters or {}), **params}
@@ -64,8 +64,6 @@ def run_notebook(
             f"pipeline-parameters cell defines: {known}",
             parameters=unknown,
         )
-    if on_event is None:
-        on_event = progress.notebook_progress(nb.name)
     _ask_engine_to_preload(preload_modules(nb))
     return engine.run_pipeline(
         nb.pipeline_spec(),
@@ -75,5 +73,5 @@ def run_notebook(
         enable_caching=enable_caching,
         source=os.fspath(path),
         task_metadata=nb.task_metadata(),
-        on_event=on_event,
+        on_event=on_event,  # None: the engine shows its live widget inside a kernel
     )
