@@ -314,3 +314,28 @@ def test_pipeline_output_from_control_flow_is_rejected() -> None:
             with dsl.If(flag == "a"):
                 inner = step()
             return inner.output
+
+
+def test_ignore_upstream_failure_and_image_override() -> None:
+    @dsl.pipeline
+    def p():
+        first = step()
+        step(x=first.output).ignore_upstream_failure().set_container_image("python:3.12-slim")
+
+    ir = compiler.build_pipeline_spec(p)
+    task = ir["root"]["dag"]["tasks"]["step-2"]
+    assert task["triggerPolicy"] == {"strategy": "ALL_UPSTREAM_TASKS_COMPLETED"}
+    assert task["dependentTasks"] == ["step"]
+    executors = ir["deploymentSpec"]["executors"]
+    assert executors["exec-step-2"]["container"]["image"] == "python:3.12-slim"
+    assert executors["exec-step"]["container"]["image"] == "python:3.11"
+
+    @dsl.component
+    def needs(x: int) -> int:
+        return x
+
+    with pytest.raises(KubelabError, match=r"input 'x' comes from task 'step' and has no default"):
+
+        @dsl.pipeline
+        def q():
+            needs(x=step().output).ignore_upstream_failure()

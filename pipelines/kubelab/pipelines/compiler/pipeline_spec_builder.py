@@ -315,7 +315,7 @@ class _Builder:
             spec["dependentTasks"] = deps
         if task.retry_policy:
             spec["retryPolicy"] = dict(task.retry_policy)
-        if task.exit_handler is not None:
+        if task.exit_handler is not None or task.ignore_upstream_failure_tag:
             spec["triggerPolicy"] = {"strategy": "ALL_UPSTREAM_TASKS_COMPLETED"}
         return spec
 
@@ -330,6 +330,8 @@ class _Builder:
         assert body is not None
         container = body.get("container")
         if container is not None:
+            if task.container_image:
+                container["image"] = task.container_image
             if task.env:
                 container["env"] = [{"name": k, "value": v} for k, v in task.env.items()]
             resources: dict[str, Any] = dict(task.resources)

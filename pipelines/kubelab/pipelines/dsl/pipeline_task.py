@@ -56,6 +56,8 @@ class PipelineTask:
         self.accelerator: dict[str, str] = {}
         self.env: dict[str, str] = {}
         self.explicit_dependencies: list[PipelineTask] = []
+        self.ignore_upstream_failure_tag = False
+        self.container_image: str | None = None
         # Kubernetes-only settings, emitted in the PlatformSpec document.
         self.platform_config: dict[str, Any] = {}
         self.arguments = self._check_arguments(arguments)
@@ -291,6 +293,40 @@ class PipelineTask:
                 task=self.name,
             )
         self.accelerator["resourceCount"] = str(int(text))
+        return self
+
+    def add_node_selector_constraint(self, accelerator: str) -> PipelineTask:
+        """Deprecated KFP spelling of set_accelerator_type."""
+        return self.set_accelerator_type(accelerator)
+
+    def set_container_image(self, name: str) -> PipelineTask:
+        """Run this task in `name` instead of the component's image."""
+        self._require_container("set_container_image")
+        if not isinstance(name, str) or not name:
+            raise KubelabError(
+                f"Task '{self.name}': set_container_image takes a non-empty image name "
+                "(run-time values are not supported).",
+                task=self.name,
+            )
+        self.container_image = name
+        return self
+
+    def ignore_upstream_failure(self) -> PipelineTask:
+        """Run once upstream tasks finish, even if they failed (KFP semantics).
+
+        Inputs fed by upstream tasks must have defaults, since a failed task
+        produces no output.
+        """
+        for name, spec in self.component.inputs.items():
+            value = self.arguments.get(name)
+            if isinstance(value, PipelineChannel) and value.task is not None and spec.required:
+                raise KubelabError(
+                    f"Task '{self.name}' cannot ignore upstream failures: input '{name}' comes "
+                    f"from task '{value.task.name}' and has no default value.",
+                    task=self.name,
+                    input=name,
+                )
+        self.ignore_upstream_failure_tag = True
         return self
 
     def set_gpu_limit(self, gpu: int | str) -> PipelineTask:
