@@ -590,3 +590,14 @@ def test_interrupting_run_pipeline_cancels_the_run(store: RunStore, root: Path) 
     run = store.list_runs()[0]
     assert run["state"] == "cancelled"
     assert run["steps"][0]["state"] == "cancelled"
+
+
+def test_tasks_run_in_workdir_and_outputs_default_under_it(store: RunStore, tmp_path: Path) -> None:
+    p = PipelineBuilder("workdir")
+    p.task(
+        "where", p.component("where", shell_component('pwd > "$OUT_d"', outputs={"d": "STRING"}))
+    )
+    p.output("d", "where", "d")
+    result = run_pipeline(p.spec, store=store, workdir=tmp_path)
+    assert result.outputs == {"d": f"{tmp_path}\n"}
+    assert Path(result.pipeline_root) == tmp_path / "local_outputs" / result.run_id

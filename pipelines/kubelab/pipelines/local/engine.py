@@ -132,6 +132,7 @@ class _Run:
         on_event: EventCallback | None,
         task_timeout: float | None,
         force_rerun: set[str],
+        workdir: str,
     ) -> None:
         self.ir = ir
         self.arguments = arguments
@@ -142,6 +143,7 @@ class _Run:
         self.task_metadata = task_metadata
         self.on_event = on_event
         self.task_timeout = task_timeout
+        self.workdir = workdir
         self.force_rerun = force_rerun
         self.resources = Resources(parallelism, gpu_count())
         self.cancelled = threading.Event()
@@ -789,7 +791,7 @@ class _Run:
                 "log_path": str(log_path),
                 "result_path": str(result_path),
                 "env": env,
-                "cwd": os.getcwd(),
+                "cwd": self.workdir,
             }
             missing = workers.missing_requirements(python.packages) if python.packages else []
             if missing:
@@ -817,7 +819,7 @@ class _Run:
             )
             if not argv:
                 raise KubelabError(f"task {qname!r}: the container has no command or args")
-            proc = workers.run_command(argv, log_path=str(log_path), env=env, cwd=os.getcwd())
+            proc = workers.run_command(argv, log_path=str(log_path), env=env, cwd=self.workdir)
         with self.lock:
             self.processes.add(proc)
         if self.cancelled.is_set():
@@ -921,6 +923,7 @@ def _prepare(
     on_event: EventCallback | None,
     task_timeout: float | None,
     force_rerun: set[str] | None = None,
+    workdir: str | os.PathLike[str] | None = None,
 ) -> _Run:
     if not isinstance(ir, dict) or "root" not in ir:
         raise KubelabError("not a compiled pipeline: the IR has no 'root' DAG")
@@ -928,7 +931,9 @@ def _prepare(
     if parallelism is not None and parallelism < 1:
         raise KubelabError(f"parallelism must be at least 1, got {parallelism}")
     store = store or RunStore()
-    root = Path(pipeline_root or "./local_outputs").resolve()
+    workdir = os.path.abspath(workdir or os.getcwd())
+    # kfp.local's default, relative to where the tasks run.
+    root = Path(workdir, pipeline_root or "local_outputs").resolve()
     root.mkdir(parents=True, exist_ok=True)
     name = run_name or irutil.pipeline_name(ir)
     run_id = store.create_run(name, resolved, source=source, pipeline_root=str(root))
@@ -944,6 +949,7 @@ def _prepare(
         on_event=on_event,
         task_timeout=task_timeout,
         force_rerun=force_rerun or set(),
+        workdir=workdir,
     )
     python_executors = [
         executor
@@ -1017,10 +1023,13 @@ def run_pipeline(
     on_event: EventCallback | None = None,
     task_timeout: float | None = None,
     force_rerun: set[str] | None = None,
+    workdir: str | os.PathLike[str] | None = None,
 ) -> RunResult:
     """Run a pipeline to the end and return its result (a failed run does not raise).
 
-    In a Jupyter kernel, without an `on_event` of its own, it shows a live widget.
+    Tasks run with `workdir` (default: the current directory) as their working
+    directory. In a Jupyter kernel, without an `on_event` of its own, it shows a live
+    widget.
     """
     if on_event is None:
         from kubelab.pipelines.local.progress import notebook_progress
@@ -1039,6 +1048,7 @@ def run_pipeline(
         on_event=on_event,
         task_timeout=task_timeout,
         force_rerun=force_rerun,
+        workdir=workdir,
     )
     # The run executes in a worker thread so that Ctrl-C / "interrupt kernel" here
     # cancels it cleanly (processes killed, store updated) instead of orphaning it.
