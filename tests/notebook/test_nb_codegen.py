@@ -165,3 +165,39 @@ def test_kale_notebook_metadata_and_cache_tags():
     }
     assert caching == {"make": True, "total": False, "pipeline-metrics": False}
     assert nb.metrics == ["n", "s"]  # a parameter may be reported as a metric
+
+
+def test_step_runtime_needs_only_stdlib_and_cloudpickle(tmp_path):
+    """Pods install kubelab with --no-deps and each notebook step adds cloudpickle."""
+    import shutil
+
+    import cloudpickle
+
+    libs = tmp_path / "libs"
+    shutil.copytree(Path(cloudpickle.__file__).parent, libs / "cloudpickle")
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from kubelab.pipelines.notebook import runtime, marshal
+        ns = runtime.namespace("s", {{"n": 3}})
+        runtime.run_cell(ns, 0, "s", "def sq(v):\\n    return v * v\\nout = [sq(i) for i in range(n)]")
+        runtime.save(ns, "out", {str(tmp_path / "out")!r}, step="s", cell=0)
+        runtime.save(ns, "sq", {str(tmp_path / "sq")!r}, step="s", cell=0)
+        ns2 = runtime.namespace("t")
+        runtime.load(ns2, "out", {str(tmp_path / "out")!r})
+        runtime.load(ns2, "sq", {str(tmp_path / "sq")!r})
+        print(ns2["out"], ns2["sq"](4), "nbformat" in sys.modules, "numpy" in sys.modules)
+        """
+    )
+    env = {"PYTHONPATH": f"{libs}:{REPO / 'pipelines'}", "PATH": "/usr/bin:/bin"}
+    out = subprocess.run(
+        [sys.executable, "-S", "-c", script], capture_output=True, text=True, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["[0,", "1,", "4]", "16", "False", "False"]
+
+
+def test_every_step_asks_for_cloudpickle():
+    nb = compile_notebook(DEMO)
+    assert all(s.packages[0] == "cloudpickle" for s in nb.steps)
+    assert "packages_to_install=['cloudpickle']" in nb.python_source

@@ -83,6 +83,7 @@ def test_packages_reach_the_component_decorator():
     nb = compile_notebook(
         build_notebook(("!pip install tabulate\nx = 1", "step:a"), ("y = x", "step:b")), name="m"
     )
-    assert nb.steps[0].packages == ["tabulate"] and nb.steps[1].packages == []
-    assert "packages_to_install=['tabulate']" in nb.python_source
+    assert nb.steps[0].packages == ["cloudpickle", "tabulate"]
+    assert nb.steps[1].packages == ["cloudpickle"]
+    assert "packages_to_install=['cloudpickle', 'tabulate']" in nb.python_source
     assert any("packages_to_install" in w for w in nb.warnings)

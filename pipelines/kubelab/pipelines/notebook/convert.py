@@ -22,6 +22,10 @@ from kubelab.pipelines.notebook.magics import translate
 from kubelab.pipelines.notebook.parameters import Parameter, parse_metrics, parse_parameters
 from kubelab.pipelines.notebook.tags import METRICS_STEP, Cell, group_cells
 
+# What the step runtime needs besides kubelab, which pods install with --no-deps
+# (already installed ones are skipped, locally and in pods).
+RUNTIME_PACKAGES = ("cloudpickle",)
+
 
 @dataclass
 class Step:
@@ -125,7 +129,7 @@ def build_graph(cells: list[Cell]) -> NotebookGraph:
         step = Step(spec.name, [c.index for c in spec.cells], limits=dict(spec.limits))
         step.image = spec.image
         step.cache = spec.cache
-        step.packages = list(prelude_packages)
+        step.packages = list(RUNTIME_PACKAGES) + prelude_packages
         step.parameters = list(prelude_parameters)
         prepared = _prepare(spec.cells, spec.name, step.packages, step.notes)
         step.sources = [(c, code) for c, code, _ in prepared]
@@ -139,7 +143,7 @@ def build_graph(cells: list[Cell]) -> NotebookGraph:
         ]
         metric_names = parse_metrics(metric_trees)
         step = Step(METRICS_STEP, [c.index for c, _ in metric_trees], is_metrics=True)
-        step.packages = list(prelude_packages)
+        step.packages = list(RUNTIME_PACKAGES) + prelude_packages
         step.parameters = list(prelude_parameters)
         step.sources = [(c.index, c.source) for c, _ in metric_trees]
         block = analyze_block([(c.index, t) for c, t in metric_trees])
