@@ -130,19 +130,25 @@ def test_cache_follows_artifact_content_not_path(
     p.output("n", "count", "n", "NUMBER_INTEGER")
     src = tmp_path / "src.txt"
     src.write_text("abc")
-    assert run_pipeline(p.spec, {"path": str(src)}, store=store, pipeline_root=root).outputs == {
-        "n": 3
-    }
-    # Same parameter, new file content: `make` re-runs (no artifact input, same key → cached!)
-    # so only a changed *input artifact* invalidates `count`; make's key is its parameters.
-    src.write_text("abcdef")
-    second = run_pipeline(
+    first = run_pipeline(p.spec, {"path": str(src)}, store=store, pipeline_root=root)
+    assert first.outputs == {"n": 3}
+    # `make` re-runs into a new directory with the same bytes: `count` is still cached.
+    same = run_pipeline(
         p.spec, {"path": str(src)}, store=store, pipeline_root=root, force_rerun={"make"}
     )
-    steps = steps_by_name(second.run())
-    assert not steps["make"]["cached"]
-    assert not steps["count"]["cached"]
-    assert second.outputs == {"n": 6}
+    steps = steps_by_name(same.run())
+    assert not steps["make"]["cached"] and steps["count"]["cached"]
+    assert (
+        steps["make"]["outputs"]["data"]["uri"]
+        != steps_by_name(first.run())["make"]["outputs"]["data"]["uri"]
+    )
+    # New bytes under the same parameter: only the artifact digest changed, `count` re-runs.
+    src.write_text("abcdef")
+    changed = run_pipeline(
+        p.spec, {"path": str(src)}, store=store, pipeline_root=root, force_rerun={"make"}
+    )
+    assert not steps_by_name(changed.run())["count"]["cached"]
+    assert changed.outputs == {"n": 6}
 
 
 def test_failure_skips_downstream_and_fails_run(store: RunStore, root: Path) -> None:
