@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -386,58 +385,25 @@ def test_single_output_pipeline() -> None:
     }
 
 
-KFP_PYTHON = REPO / ".venv-kfp" / "bin" / "python"
-KFP_SCRIPT = """
-import json, pathlib, sys, types
-from google.protobuf import json_format
-out = {}
-for path in sys.argv[1:]:
-    src = pathlib.Path(path).read_text()
-    src = src.replace("from kubelab.pipelines.dsl import", "from kfp.dsl import")
-    src = src.replace("from kubelab.pipelines import dsl", "from kfp import dsl")
-    mod = types.ModuleType("g_" + pathlib.Path(path).stem)
-    mod.__file__ = path
-    sys.modules[mod.__name__] = mod
-    exec(compile(src, path, "exec"), mod.__dict__)
-    out[pathlib.Path(path).stem] = json_format.MessageToDict(mod.pipeline.pipeline_spec)
-print(json.dumps(out))
-"""
+def _load_reference() -> Any:
+    path = Path(__file__).resolve().parent / "kfp_reference.py"
+    spec = importlib.util.spec_from_file_location("kubelab_kfp_reference", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def _comparable(ir: dict[str, Any]) -> dict[str, Any]:
-    """Drop what legitimately differs: the Python launcher command and the SDK version."""
-    ir = json.loads(json.dumps(ir))
-    ir.pop("sdkVersion", None)
-    for executor in ir["deploymentSpec"]["executors"].values():
-        container = executor.get("container")
-        if container and len(container.get("command", [])) == 7:
-            container["command"] = "python-launcher"
-        resources = (container or {}).get("resources", {})
-        for legacy in ("cpuLimit", "cpuRequest", "memoryLimit", "memoryRequest"):
-            resources.pop(legacy, None)
-        for legacy in ("count", "type"):
-            resources.get("accelerator", {}).pop(legacy, None)
-    return ir
+reference = _load_reference()
 
 
-@pytest.mark.skipif(not KFP_PYTHON.exists(), reason="no .venv-kfp with the real kfp SDK")
+@pytest.mark.skipif(not reference.KFP_PYTHON.exists(), reason="no .venv-kfp with the real kfp SDK")
 def test_goldens_match_real_kfp_compiler() -> None:
     """Same code through the real KFP SDK gives the same IR (bar the launcher command)."""
-    paths = [str(GOLDEN_DIR / f"{name}.py") for name in golden.GOLDEN_NAMES]
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    done = subprocess.run(
-        [str(KFP_PYTHON), "-c", KFP_SCRIPT, *paths],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.fail(f"kfp compile failed:\n{done.stderr[-3000:]}")
-    theirs = json.loads(done.stdout.strip().splitlines()[-1])
-    for name in golden.GOLDEN_NAMES:
-        assert _comparable(ir_of(name)) == _comparable(theirs[name]), name
+    paths = [GOLDEN_DIR / f"{name}.py" for name in golden.GOLDEN_NAMES]
+    theirs = reference.compile_with_kfp(paths)
+    for name, path in zip(golden.GOLDEN_NAMES, paths, strict=True):
+        assert reference.comparable(ir_of(name)) == reference.comparable(theirs[str(path)]), name
 
 
 def test_golden_helper_is_importable_as_package() -> None:

@@ -118,8 +118,38 @@ def interface_from_function(
     return inputs, outputs
 
 
-def short_description(func: Callable) -> str | None:
+def describe_from_docstring(
+    func: Callable,
+    inputs: dict[str, types.IOSpec],
+    outputs: dict[str, types.IOSpec],
+) -> str | None:
+    """KFP's docstring handling: Args/Returns → parameter descriptions; returns the
+    short + long description (used as the pipeline description).
+
+    Needs `docstring_parser` at definition time only; the run-time executor never
+    calls this, so components still run on the standard library alone.
+    """
     doc = inspect.getdoc(func)
     if not doc:
         return None
-    return doc.strip().split("\n\n")[0].replace("\n", " ")
+    try:
+        import docstring_parser
+    except ImportError:  # a slim runtime image: descriptions are cosmetic
+        return doc.strip().split("\n\n")[0]
+    parsed = docstring_parser.parse(doc)
+
+    def assign(specs: dict[str, types.IOSpec], params: list) -> None:
+        by_name = {p.arg_name: p for p in params}
+        for name, spec in specs.items():
+            # KFP only records descriptions of parameters, not of artifacts.
+            if name in by_name and not spec.is_artifact and by_name[name].description:
+                spec.description = by_name[name].description
+
+    assign(inputs, parsed.params)
+    for keyword in ("Returns:\n", "Returns\n", "Return:\n", "Return\n"):
+        if keyword in doc:
+            assign(outputs, docstring_parser.parse(doc.replace(keyword.strip(), "Args:")).params)
+            break
+    short, long = parsed.short_description, parsed.long_description
+    text = f"{short}\n{long}" if short and long else short
+    return text.strip() if text else None

@@ -13,8 +13,8 @@ from typing import Any
 from kubelab.pipelines.dsl import placeholders as ph
 from kubelab.pipelines.dsl.base_component import (
     BaseComponent,
+    describe_from_docstring,
     interface_from_function,
-    short_description,
 )
 from kubelab.pipelines.errors import KubelabError
 
@@ -48,7 +48,7 @@ class ContainerComponent(BaseComponent):
     def __init__(self, func: Callable) -> None:
         name = func.__name__
         inputs, outputs = interface_from_function(func, name)
-        super().__init__(name, inputs, outputs, short_description(func))
+        super().__init__(name, inputs, outputs, describe_from_docstring(func, inputs, outputs))
         self.python_func = func
         kwargs: dict[str, Any] = {}
         for spec in inputs.values():

@@ -10,8 +10,8 @@ from typing import Any
 from kubelab.pipelines.dsl import types
 from kubelab.pipelines.dsl.base_component import (
     BaseComponent,
+    describe_from_docstring,
     interface_from_function,
-    short_description,
 )
 from kubelab.pipelines.dsl.one_of import OneOf
 from kubelab.pipelines.dsl.pipeline_channel import PipelineChannel
@@ -44,7 +44,8 @@ class GraphComponent(BaseComponent):
                 "not pipelines.",
                 pipeline=pipeline_name,
             )
-        super().__init__(pipeline_name, inputs, outputs, description or short_description(func))
+        doc_description = describe_from_docstring(func, inputs, outputs)
+        super().__init__(pipeline_name, inputs, outputs, description or doc_description)
         self.python_func = func
         self.pipeline_root = pipeline_root
         self.display_name = display_name

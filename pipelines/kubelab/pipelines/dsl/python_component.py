@@ -18,8 +18,8 @@ from typing import Any
 
 from kubelab.pipelines.dsl.base_component import (
     BaseComponent,
+    describe_from_docstring,
     interface_from_function,
-    short_description,
 )
 from kubelab.pipelines.errors import KubelabError
 
@@ -97,7 +97,7 @@ class PythonComponent(BaseComponent):
     ) -> None:
         name = func.__name__
         inputs, outputs = interface_from_function(func, name)
-        super().__init__(name, inputs, outputs, short_description(func))
+        super().__init__(name, inputs, outputs, describe_from_docstring(func, inputs, outputs))
         self.python_func = func
         self.base_image = base_image or DEFAULT_BASE_IMAGE
         self.packages_to_install = list(packages_to_install or [])

@@ -117,7 +117,7 @@ class IOSpec:
                 spec["defaultValue"] = self.default
             if self.optional or self.has_default or self.parameter_type == TASK_FINAL_STATUS:
                 spec["isOptional"] = True
-        if self.description:
+        if self.description and self.artifact_class is None:
             spec["description"] = self.description
         return spec
 

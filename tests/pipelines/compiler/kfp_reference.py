@@ -1,0 +1,64 @@
+"""Compile pipeline files with the real kfp SDK (in .venv-kfp) to compare IR shapes.
+
+The kfp SDK is never a kubelab dependency: it lives in a separate venv, and the
+comparisons skip when that venv is absent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[3]
+KFP_PYTHON = REPO / ".venv-kfp" / "bin" / "python"
+
+_SCRIPT = """
+import json, pathlib, sys, types
+from google.protobuf import json_format
+out = {}
+for path in sys.argv[1:]:
+    src = pathlib.Path(path).read_text()
+    src = src.replace("from kubelab.pipelines.dsl import", "from kfp.dsl import")
+    src = src.replace("from kubelab.pipelines import dsl", "from kfp import dsl")
+    mod = types.ModuleType("kfp_sample_" + pathlib.Path(path).stem)
+    mod.__file__ = path
+    sys.modules[mod.__name__] = mod
+    exec(compile(src, path, "exec"), mod.__dict__)
+    out[path] = json_format.MessageToDict(mod.pipeline.pipeline_spec)
+print(json.dumps(out))
+"""
+
+
+def compile_with_kfp(paths: list[Path]) -> dict[str, dict[str, Any]]:
+    """IR dicts keyed by path, from the real kfp SDK after swapping the imports."""
+    done = subprocess.run(
+        [str(KFP_PYTHON), "-c", _SCRIPT, *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        check=False,
+    )
+    if done.returncode != 0:
+        raise AssertionError(f"kfp compile failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def comparable(ir: dict[str, Any]) -> dict[str, Any]:
+    """Drop what legitimately differs: the Python launcher command, the SDK version
+    and KFP's deprecated numeric resource fields."""
+    ir = json.loads(json.dumps(ir))
+    ir.pop("sdkVersion", None)
+    for executor in ir["deploymentSpec"]["executors"].values():
+        container = executor.get("container")
+        if container and len(container.get("command", [])) == 7:
+            container["command"] = "python-launcher"
+        resources = (container or {}).get("resources", {})
+        for legacy in ("cpuLimit", "cpuRequest", "memoryLimit", "memoryRequest"):
+            resources.pop(legacy, None)
+        for legacy in ("count", "type"):
+            resources.get("accelerator", {}).pop(legacy, None)
+    return ir
