@@ -339,3 +339,27 @@ def test_ignore_upstream_failure_and_image_override() -> None:
         @dsl.pipeline
         def q():
             needs(x=step().output).ignore_upstream_failure()
+
+
+def test_pipelines_defined_in_threads_do_not_mix() -> None:
+    import threading
+
+    barrier = threading.Barrier(4)
+    results: dict[int, list[str]] = {}
+
+    def define(index: int) -> None:
+        def body(x: int = 0):
+            barrier.wait(timeout=10)  # all four pipeline bodies run at the same time
+            for _ in range(index + 1):
+                step(x=x)
+
+        body.__name__ = f"threaded_{index}"
+        graph = dsl.pipeline(body)
+        results[index] = sorted(graph.pipeline.tasks)
+
+    threads = [threading.Thread(target=define, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert {i: len(names) for i, names in results.items()} == {0: 1, 1: 2, 2: 3, 3: 4}

@@ -7,8 +7,9 @@ of running it; groups (`with dsl.ParallelFor(...)`) nest through `group_stack`.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from kubelab.pipelines.dsl.tasks_group import RootGroup, TasksGroup
 from kubelab.pipelines.errors import KubelabError
@@ -24,10 +25,18 @@ def sanitize_name(name: str) -> str:
     return re.sub(r"-+", "-", name).strip("-")
 
 
+_local = threading.local()
+
+
+def _stack() -> list[Pipeline]:
+    """Pipelines being defined in this thread (the server may compile in threads)."""
+    if not hasattr(_local, "stack"):
+        _local.stack = []
+    return _local.stack
+
+
 class Pipeline:
     """Recorder for one pipeline definition."""
-
-    _stack: ClassVar[list[Pipeline]] = []
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -39,14 +48,15 @@ class Pipeline:
 
     @classmethod
     def get_default_pipeline(cls) -> Pipeline | None:
-        return cls._stack[-1] if cls._stack else None
+        stack = _stack()
+        return stack[-1] if stack else None
 
     def __enter__(self) -> Pipeline:
-        Pipeline._stack.append(self)
+        _stack().append(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        Pipeline._stack.pop()
+        _stack().pop()
 
     @property
     def current_group(self) -> TasksGroup:
