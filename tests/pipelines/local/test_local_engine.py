@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -607,3 +608,58 @@ def test_tasks_run_in_workdir_and_outputs_default_under_it(store: RunStore, tmp_
     result = run_pipeline(p.spec, store=store, workdir=tmp_path)
     assert result.outputs == {"d": f"{tmp_path}\n"}
     assert Path(result.pipeline_root) == tmp_path / "local_outputs" / result.run_id
+
+
+def test_engine_crash_kills_its_python_tasks_and_store_says_interrupted(tmp_path: Path) -> None:
+    """A process running a pipeline dies: its forked task dies too, the run is interrupted."""
+    import os
+    import subprocess
+    import sys
+
+    from kubelab.pipelines.store import INTERRUPTED_ERROR
+
+    pid_file = tmp_path / "task.pid"
+    script = textwrap.dedent(f"""
+        from kubelab.pipelines import dsl
+        from kubelab.pipelines.local.engine import start_run
+        from kubelab.pipelines import compiler
+        from kubelab.pipelines.store import RunStore
+        import time
+
+        @dsl.component
+        def hang(path: str):
+            import os, time
+            open(path, "w").write(str(os.getpid()))
+            time.sleep(120)
+
+        @dsl.pipeline(name="hang")
+        def p(path: str):
+            hang(path=path)
+
+        start_run(compiler.build_pipeline_spec(p), {{"path": {str(pid_file)!r}}},
+                  store=RunStore({str(tmp_path / "runs.db")!r}), pipeline_root={str(tmp_path)!r})
+        time.sleep(120)
+    """)
+    (tmp_path / "crash.py").write_text(script)
+    engine_proc = subprocess.Popen([sys.executable, str(tmp_path / "crash.py")], cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 30
+        while not (pid_file.exists() and pid_file.read_text()):
+            assert time.monotonic() < deadline and engine_proc.poll() is None
+            time.sleep(0.05)
+        task_pid = int(pid_file.read_text())
+        engine_proc.kill()
+        engine_proc.wait()
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                os.kill(task_pid, 0)
+            except ProcessLookupError:
+                break
+            assert time.monotonic() < deadline, "the task outlived its engine"
+            time.sleep(0.05)
+        run = RunStore(tmp_path / "runs.db").list_runs()[0]
+        assert run["state"] == "failed" and run["error"] == INTERRUPTED_ERROR
+    finally:
+        if engine_proc.poll() is None:
+            engine_proc.kill()

@@ -125,7 +125,12 @@ def serve(preload: list[str]) -> None:
         if open_input and stdin_fd in readable:
             chunk = os.read(stdin_fd, 1 << 16)
             if not chunk:
+                # The engine is gone (exited or crashed): its runs are over, and the store
+                # will call them interrupted, so stop their tasks instead of orphaning them.
                 open_input = False
+                for pid in list(children):
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.killpg(pid, signal.SIGKILL)
                 continue
             buffer += chunk
             while b"\n" in buffer:
