@@ -187,3 +187,21 @@ def test_annotations_and_decorators_are_read_at_definition():
     r = names("@deco\ndef f(a: T = dflt) -> R:\n    pass\nv: Ann = 3\nw: OnlyAnn")
     assert {"deco", "T", "dflt", "R", "Ann", "OnlyAnn"} <= set(r.uses)
     assert "w" not in r.defs and "v" in r.defs
+
+
+def test_bare_call_on_last_line_is_display_unless_known_mutator():
+    r = names("df.sort_values('a')")
+    assert "df" not in r.defs  # shown, not changed
+    r = names("df.sort_values('a')\nx = 1")
+    assert "df" in r.defs  # not shown: called for its effect
+    r = names("model.fit(X, y)")
+    assert "model" in r.defs
+    r = names("df.drop(columns=['a'], inplace=True)")
+    assert "df" in r.defs
+
+
+def test_last_line_rule_is_per_cell():
+    r = analyze_block(
+        [(0, ast.parse("df.rename(columns=str)")), (1, ast.parse("lst.append(1)\nprint(lst)"))]
+    )
+    assert "df" not in r.defs and r.defs["lst"] == 1

@@ -28,7 +28,9 @@ from kubelab.pipelines.errors import KubelabError
 BUILTIN_NAMES = frozenset(dir(builtins)) | {"__name__", "__doc__", "__builtins__", "display"}
 
 # A bare call `x.m(...)` whose result is dropped is taken as mutating `x` (append,
-# fit, update, ...), except for these methods that only read or display.
+# fit, update, ...), except for these methods that only read or display. As the last
+# line of a cell a bare call is usually there to show its result (`df.sort_values("a")`),
+# so there only MUTATING_METHODS (or `inplace=True`) count.
 READ_ONLY_METHODS = frozenset(
     {
         "head", "tail", "describe", "info", "show", "plot", "hist", "boxplot", "summary",
@@ -38,6 +40,16 @@ READ_ONLY_METHODS = frozenset(
         "to_pickle", "to_excel", "to_dict", "to_list", "tolist", "savefig", "save", "dump",
         "write", "predict", "predict_proba", "score", "evaluate", "get_params", "item",
         "numpy", "close", "flush", "format", "join", "split", "startswith", "endswith",
+    }
+)  # fmt: skip
+
+MUTATING_METHODS = frozenset(
+    {
+        "fit", "partial_fit", "fit_transform", "fit_predict", "set_params", "append", "extend",
+        "insert", "remove", "pop", "popitem", "clear", "update", "setdefault", "add", "discard",
+        "sort", "reverse", "load_state_dict", "train", "eval", "to", "zero_grad", "step",
+        "requires_grad_", "seed", "shuffle", "apply_", "fill_", "zero_", "set_index",
+        "compile", "build", "load", "load_weights", "__setitem__", "__delitem__",
     }
 )  # fmt: skip
 
@@ -207,6 +219,7 @@ class BlockAnalyzer:
         self._bound_now: set[str] = set()
         self._deferred: list[tuple[str, int]] = []  # reads inside functions/lambdas
         self._cell = -1
+        self._last_stmt: ast.stmt | None = None
 
     # -- events -----------------------------------------------------------------
     def _use(self, name: str) -> None:
@@ -242,6 +255,7 @@ class BlockAnalyzer:
     # -- entry points -------------------------------------------------------------
     def add_cell(self, cell: int, tree: ast.Module) -> None:
         self._cell = cell
+        self._last_stmt = tree.body[-1] if tree.body else None
         for stmt in tree.body:
             self._stmt(stmt)
 
@@ -344,13 +358,18 @@ class BlockAnalyzer:
         elif isinstance(node, ast.Expr):
             self._expr(node.value)
             call = node.value
-            if (
-                isinstance(call, ast.Call)
-                and isinstance(call.func, ast.Attribute)
-                and call.func.attr not in READ_ONLY_METHODS
-            ):
+            if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute):
+                method = call.func.attr
+                inplace = any(
+                    k.arg == "inplace" and isinstance(k.value, ast.Constant) and k.value.value
+                    for k in call.keywords
+                )
+                if node is self._last_stmt:
+                    mutates = method in MUTATING_METHODS or inplace
+                else:
+                    mutates = method not in READ_ONLY_METHODS or inplace
                 root = _root_name(call.func.value)
-                if root is not None:
+                if mutates and root is not None:
                     self._mutate(root)
         elif isinstance(node, ast.Global | ast.Nonlocal | ast.Pass | ast.Break | ast.Continue):
             pass
