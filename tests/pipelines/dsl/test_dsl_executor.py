@@ -185,6 +185,11 @@ def test_artifacts_and_metrics(tmp_path: Path) -> None:
     }
     written = json.loads((tmp_path / "executor_output.json").read_text())
     assert written == result
+    # KFP's launcher reads this file as an ExecutorOutput message.
+    from google.protobuf import json_format
+    from kfp.pipeline_spec import pipeline_spec_pb2
+
+    json_format.ParseDict(written, pipeline_spec_pb2.ExecutorOutput(), ignore_unknown_fields=False)
 
 
 def test_input_output_paths(tmp_path: Path) -> None:
