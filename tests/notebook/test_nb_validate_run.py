@@ -170,3 +170,53 @@ def test_demo_runs_unchanged_in_a_kernel_with_the_pipelines_metrics():
         report.metrics["forest_accuracy"],
         report.metrics["logreg_accuracy"],
     ]
+
+
+FEATURES = [
+    ("import math\nimport collections", "imports"),
+    ("n = 5\nfactor = 2.0", "pipeline-parameters"),
+    ("def scale(v):\n    return v * factor", "functions"),
+    (
+        "data = list(range(n))\ncounts = collections.Counter()\n"
+        "class Acc:\n    def __init__(self):\n        self.total = 0\n"
+        "    def add(self, v):\n        self.total += v\nacc = Acc()",
+        "step:source",
+    ),
+    ("for v in data:\n    acc.add(v)\n    counts[v % 2] += 1", "step:fill"),
+    ("squares = [scale(v) ** 2 for v in data]\ntmp = sum(squares)\nbig = tmp\ndel tmp",
+     "step:squares", "prev:source"),
+    ("import statistics\nevens = [v for v in data if v % 2 == 0]\ntotal = 0\n"
+     "def bump(k):\n    global total\n    total += k\nfor e in evens:\n    bump(e)",
+     "step:evens"),
+    ("mean_even = statistics.mean(evens)\nalias = squares\nalias.append(acc.total)\n"
+     "result = big + total + counts[1] + len(alias) + math.floor(mean_even)", "step:combine"),
+    ("result\nbig\ntotal", "pipeline-metrics"),
+]  # fmt: skip
+
+
+def test_language_features_give_the_kernels_values(make_notebook):
+    """Aliasing, mutation through methods and items, a class and functions defined in
+    steps, loops, comprehensions, del, global and imports inside steps: the isolated
+    steps compute what the notebook computes in one kernel."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    from kubelab.pipelines.notebook import compile_notebook
+
+    path = make_notebook(*FEATURES)
+    nb = compile_notebook(path)
+    deps = {s.name: set(s.depends_on) for s in nb.steps}
+    assert deps["squares"] == {"source"} and deps["evens"] == {"source"}  # parallel
+    assert deps["fill"] == {"source"}
+    assert deps["combine"] == {"fill", "squares", "evens"}
+    combine = next(s for s in nb.steps if s.name == "combine")
+    assert sorted(combine.inputs) == ["acc", "big", "counts", "evens", "squares", "total"]
+    assert combine.producers["acc"] == "fill" and combine.producers["counts"] == "fill"
+
+    node = nbformat.read(path, as_version=4)
+    node.cells.append(nbformat.v4.new_code_cell("print(result, big, total)"))
+    NotebookClient(node, timeout=60, kernel_name="python3").execute()
+    kernel = [float(v) for v in node.cells[-1].outputs[0]["text"].split()]
+    report = validate_notebook(path)
+    assert report.ok, report.format_text()
+    assert [report.metrics[k] for k in ("result", "big", "total")] == kernel
