@@ -118,6 +118,14 @@ def test_resources_not_allowed_on_sub_pipelines() -> None:
             inner().set_cpu_limit("1")
 
 
+def test_unknown_output_name() -> None:
+    with pytest.raises(KubelabError, match=r"Task 'two-outputs' has no output 'out_c'.*out_a"):
+
+        @dsl.pipeline
+        def p():
+            step(x=two_outputs().outputs["out_c"])
+
+
 def test_output_property_needs_a_single_output() -> None:
     with pytest.raises(KubelabError, match=r"has 2 outputs \(out_a, out_b\)"):
 

@@ -38,6 +38,28 @@ def duration_seconds(value: str | int | float, what: str) -> int:
     )
 
 
+class _Outputs(dict):
+    """`task.outputs`: a dict whose missing keys name the task and its outputs."""
+
+    def __init__(self, task_name: str) -> None:
+        super().__init__()
+        self.task_name = task_name
+
+    def __or__(self, other: dict) -> _Outputs:  # type: ignore[override]
+        merged = _Outputs(self.task_name)
+        merged.update(self)
+        merged.update(other)
+        return merged
+
+    def __missing__(self, key: str) -> PipelineChannel:
+        known = ", ".join(sorted(self)) or "none"
+        raise KubelabError(
+            f"Task '{self.task_name}' has no output '{key}' (its outputs are: {known}).",
+            task=self.task_name,
+            output=key,
+        )
+
+
 class PipelineTask:
     """A component invocation in a pipeline; methods return the task for chaining."""
 
@@ -62,7 +84,7 @@ class PipelineTask:
         self.platform_config: dict[str, Any] = {}
         self.arguments = self._check_arguments(arguments)
         self.name = pipeline.add_task(self, component.name)
-        self.outputs: dict[str, PipelineChannel] = {
+        self.outputs: dict[str, PipelineChannel] = _Outputs(self.name) | {
             spec.name: PipelineChannel(
                 spec.name,
                 task=self,
