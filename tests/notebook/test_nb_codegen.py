@@ -201,3 +201,11 @@ def test_every_step_asks_for_cloudpickle():
     nb = compile_notebook(DEMO)
     assert all(s.packages[0] == "cloudpickle" for s in nb.steps)
     assert "packages_to_install=['cloudpickle']" in nb.python_source
+
+
+@pytest.mark.parametrize(
+    "code",
+    ["", "x = 1", "a\nb\n", "s = '''q'''\r\nt = \"\\\\\"\n", "u = 'é\u2028'\x0cv = 1", "\n\n"],
+)
+def test_code_literal_reads_back_exactly(code):
+    assert eval(codegen.code_literal(code)) == code

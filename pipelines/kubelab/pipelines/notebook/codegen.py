@@ -30,6 +30,15 @@ def task_name(step_name: str) -> str:
     return re.sub(r"-+", "-", cleaned).strip("-")
 
 
+def code_literal(code: str, indent: str = "    ") -> str:
+    """A cell's code as a readable string literal: one `'line\\n'` piece per line."""
+    lines = code.splitlines(keepends=True)
+    if len(lines) <= 1:
+        return repr(code)
+    pieces = "".join(f"{indent}    {line!r}\n" for line in lines)
+    return f"(\n{pieces}{indent})"
+
+
 def output_arguments(step: Step) -> dict[str, str]:
     """Variable -> output argument name; `x_out` when `x` is also an input or parameter."""
     taken = set(step.inputs) | set(step.parameters)
@@ -81,13 +90,13 @@ def _component(
         "    )",
     ]
     for cell, code in graph.prelude:
-        lines.append(f"    _kl.run_cell(_ns, {cell}, {name!r}, {code!r})")
+        lines.append(f"    _kl.run_cell(_ns, {cell}, {name!r}, {code_literal(code)})")
     for cell, statement in step.reimports:
         lines.append(f"    _kl.run_cell(_ns, {cell}, {name!r}, {statement!r})")
     for var in step.inputs:
         lines.append(f"    _kl.load(_ns, {var!r}, {var}.path)  # from step {step.producers[var]}")
     for cell, code in step.sources:
-        lines.append(f"    _kl.run_cell(_ns, {cell}, {name!r}, {code!r})")
+        lines.append(f"    _kl.run_cell(_ns, {cell}, {name!r}, {code_literal(code)})")
     for var in step.outputs:
         cell = step.output_cells[var]
         lines.append(f"    _kl.save(_ns, {var!r}, {outs[var]}.path, step={name!r}, cell={cell})")
