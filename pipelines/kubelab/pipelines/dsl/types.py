@@ -231,16 +231,13 @@ def io_spec_from_annotation(
 
 def output_specs_from_return(component: str, annotation: Any) -> list[IOSpec]:
     """Outputs declared by a return annotation (single value or NamedTuple)."""
-    if annotation in (None, type(None), typing.Any) or annotation is _EMPTY:
+    if annotation in (None, type(None), typing.Any):
         return []
     fields = getattr(annotation, "_fields", None)
     if fields is not None and hasattr(annotation, "__annotations__"):
         hints = typing.get_type_hints(annotation)
         return [_single_output(component, f, hints.get(f, str)) for f in fields]
     return [_single_output(component, "Output", annotation)]
-
-
-_EMPTY = object()
 
 
 def _single_output(component: str, name: str, annotation: Any) -> IOSpec:
