@@ -241,3 +241,10 @@ def test_kernel_only_names_are_reported():
 def test_bad_cache_tag():
     err = error_of(("x = 1", "step:a"), ("y = 1", "step:b", "cache:sometimes"))
     assert err.details == {"cell": 1, "step": "b"}
+
+
+def test_changing_a_parameter_in_a_step_is_a_warning():
+    nb = compile_cells(("n = 1", "pipeline-parameters"), ("n += 1\nm = n", "step:a"),
+                       ("k = n + m", "step:b"))  # fmt: skip
+    assert nb.steps[1].parameters == ["n"] and nb.steps[1].inputs == ["m"]
+    assert any("changes pipeline parameter 'n'" in w and "cell 1" in w for w in nb.warnings)

@@ -238,6 +238,11 @@ def build_graph(cells: list[Cell]) -> NotebookGraph:
                 producer.outputs.append(name)
                 producer.output_cells[name] = pblock.defs[name]
         uses_by_step.append(resolved)
+        for name in sorted(set(block.defs) & set(parameters)):
+            warnings.append(
+                f"step {step.name}: cell {block.defs[name]} changes pipeline parameter "
+                f"{name!r}; the change stays in this step (later steps get the run's value)"
+            )
 
     order = _topological_order(steps, parents, position, tagged)
     ancestors = _ancestors(order, parents)
