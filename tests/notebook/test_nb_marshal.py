@@ -104,8 +104,7 @@ def test_registry_order_custom_marshaller_wins(tmp_path):
         lambda obj: isinstance(obj, str),
         lambda obj, path: path.write_text(obj.upper()),
         lambda path: path.read_text(),
-        ".txt",
-    )
+    )  # Marshaller(name, matches, save, load): the data file suffix is optional
     marshal.register(custom)
     try:
         name, back = roundtrip("hello", tmp_path)

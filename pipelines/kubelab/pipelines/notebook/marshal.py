@@ -31,7 +31,7 @@ class Marshaller:
     matches: Callable[[Any], bool]
     save: Callable[[Any, Path], None]  # path: the data file to write
     load: Callable[[Path], Any]
-    suffix: str  # extension of the data file
+    suffix: str = ".bin"  # extension of the data file
 
 
 class MarshalError(Exception):
