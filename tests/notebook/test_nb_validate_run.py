@@ -147,6 +147,21 @@ def test_preload_modules_are_the_notebooks_ml_imports(make_notebook):
     ]  # fmt: skip
 
 
+def test_run_notebook_unsavable_value_fails_naming_variable_step_and_cell(make_notebook, tmp_path):
+    path = make_notebook(
+        ("import threading", "imports"),
+        ("x = 1", "step:first"),
+        ("lock = threading.Lock()", "step:produce"),
+        ("print(lock, x)", "step:consume"),
+    )
+    result = run_notebook(path, pipeline_root=tmp_path / "out", enable_caching=False)
+    assert result.state == "failed"
+    log = Path(RunStore().task_info(result.run_id, "produce")["log_path"]).read_text()
+    assert "variable 'lock' of step 'produce' (cell 2) cannot be passed" in log
+    states = {s["display_name"]: s["state"] for s in result.run()["steps"]}
+    assert states["first"] == "succeeded" and states["produce"] == "failed"
+
+
 def test_run_notebook_rejects_unknown_parameter(make_notebook):
     with pytest.raises(KubelabError, match="unknown pipeline parameter"):
         run_notebook(make_notebook(*PLAIN), bogus=1)
