@@ -21,19 +21,25 @@ from google.protobuf import json_format
 out = {}
 for path in sys.argv[1:]:
     src = pathlib.Path(path).read_text()
+    src = src.replace("from kubelab.pipelines.dsl import kubernetes", "from kfp import kubernetes")
     src = src.replace("from kubelab.pipelines.dsl import", "from kfp.dsl import")
     src = src.replace("from kubelab.pipelines import dsl", "from kfp import dsl")
     mod = types.ModuleType("kfp_sample_" + pathlib.Path(path).stem)
     mod.__file__ = path
     sys.modules[mod.__name__] = mod
     exec(compile(src, path, "exec"), mod.__dict__)
-    out[path] = json_format.MessageToDict(mod.pipeline.pipeline_spec)
+    platform = json_format.MessageToDict(mod.pipeline.platform_spec)
+    out[path] = {
+        "spec": json_format.MessageToDict(mod.pipeline.pipeline_spec),
+        "platform": platform or None,
+    }
 print(json.dumps(out))
 """
 
 
 def compile_with_kfp(paths: list[Path]) -> dict[str, dict[str, Any]]:
-    """IR dicts keyed by path, from the real kfp SDK after swapping the imports."""
+    """{"spec": IR, "platform": PlatformSpec or None} by path, from the real kfp SDK
+    after swapping the imports."""
     done = subprocess.run(
         [str(KFP_PYTHON), "-c", _SCRIPT, *map(str, paths)],
         capture_output=True,

@@ -38,5 +38,7 @@ def test_samples_match_real_kfp_compiler() -> None:
     theirs = reference.compile_with_kfp(SAMPLES)
     assert len(SAMPLES) >= 8
     for path in SAMPLES:
-        ours = compiler.build_pipeline_spec(_load(path, f"kfp_sample_{path.stem}").pipeline)
-        assert reference.comparable(ours) == reference.comparable(theirs[str(path)]), path.stem
+        spec, platform = compiler.build_specs(_load(path, f"kfp_sample_{path.stem}").pipeline)
+        expected = theirs[str(path)]
+        assert reference.comparable(spec) == reference.comparable(expected["spec"]), path.stem
+        assert platform == expected["platform"], path.stem

@@ -371,3 +371,32 @@ def test_pipelines_defined_in_threads_do_not_mix() -> None:
     for thread in threads:
         thread.join(timeout=30)
     assert {i: len(names) for i, names in results.items()} == {0: 1, 1: 2, 2: 3, 3: 4}
+
+
+def test_kubernetes_settings_validation() -> None:
+    from kubelab.pipelines.dsl import kubernetes
+
+    @dsl.pipeline
+    def p():
+        task = step()
+        assert kubernetes.add_node_selector(task, "gpu", "a100") is task
+        with pytest.raises(KubelabError, match="policy must be one of"):
+            kubernetes.set_image_pull_policy(task, "Sometimes")
+        with pytest.raises(KubelabError, match="operator must be one of"):
+            kubernetes.add_toleration(task, key="k", operator="Like")
+        with pytest.raises(KubelabError, match="secret_name must be a non-empty string"):
+            kubernetes.use_secret_as_env(task, secret_name="", secret_key_to_env={})
+
+    with pytest.raises(KubelabError, match="takes a task"):
+        kubernetes.add_pod_label("not a task", "a", "b")
+    _spec, platform = compiler.build_specs(p)
+    assert platform == {
+        "platforms": {
+            "kubernetes": {
+                "deploymentSpec": {
+                    "executors": {"exec-step": {"nodeSelector": {"labels": {"gpu": "a100"}}}}
+                }
+            }
+        }
+    }
+    assert compiler.build_specs(step)[1] is None
