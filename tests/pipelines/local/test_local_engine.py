@@ -663,3 +663,17 @@ def test_engine_crash_kills_its_python_tasks_and_store_says_interrupted(tmp_path
     finally:
         if engine_proc.poll() is None:
             engine_proc.kill()
+
+
+def test_missing_command_fails_the_task_with_a_message(store: RunStore, root: Path) -> None:
+    p = PipelineBuilder("no-such-command")
+    comp = p.component("ghost", shell_component("true"))
+    p.spec["deploymentSpec"]["executors"]["exec-ghost"]["container"].update(
+        command=["kubelab-no-such-binary", "--flag"], args=[]
+    )
+    p.task("ghost", comp)
+    result = run_pipeline(p.spec, store=store, pipeline_root=root)
+    assert result.state == "failed"
+    assert "exit code 127" in result.error
+    log = Path(store.task_info(result.run_id, "ghost")["log_path"]).read_text()
+    assert "cannot start 'kubelab-no-such-binary'" in log

@@ -798,8 +798,15 @@ class _Run:
                 interpreter = workers.layered_venv(
                     tuple(python.packages), home=kubelab_home(), log_path=str(log_path)
                 )
-                proc = workers.run_python_in(
-                    interpreter, payload, payload_path=str(task_dir / "_logs" / "payload.json")
+                payload_path = task_dir / "_logs" / f"attempt-{attempt}.payload.json"
+                payload_path.write_text(json.dumps(payload, default=str))
+                proc = fork_server().run(
+                    {
+                        "argv": workers.venv_task_argv(interpreter, str(payload_path)),
+                        "env": {"PYTHONUNBUFFERED": "1"},
+                        "cwd": self.workdir,
+                        "log_path": str(log_path),
+                    }
                 )
             else:
                 proc = fork_server().run(payload)
@@ -819,7 +826,9 @@ class _Run:
             )
             if not argv:
                 raise KubelabError(f"task {qname!r}: the container has no command or args")
-            proc = workers.run_command(argv, log_path=str(log_path), env=env, cwd=self.workdir)
+            proc = fork_server().run(
+                {"argv": argv, "env": env, "cwd": self.workdir, "log_path": str(log_path)}
+            )
         with self.lock:
             self.processes.add(proc)
         if self.cancelled.is_set():

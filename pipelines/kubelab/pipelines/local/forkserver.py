@@ -7,6 +7,9 @@ costs hundreds, and each task still gets its own process that can be killed.
 We do not use multiprocessing's forkserver because its children re-import the
 parent's `__main__` (a notebook kernel, a CLI, a benchmark script) for every task.
 
+A payload with `argv` execs that command instead (container components, cached
+venvs), so every task process is a child of this server.
+
 Protocol, JSON lines: stdin gets `{"id", "payload"}` (or `{"preload": [modules]}`
 to import more modules before later forks); stdout answers
 `{"id", "pid"}` after the fork and `{"id", "exit"}` when the child ends.
@@ -79,10 +82,26 @@ def _child(payload: dict[str, Any], proto_fds: tuple[int, ...]) -> None:
         for fd in proto_fds:
             os.close(fd)
         _redirect_output(payload["log_path"])
+        if "argv" in payload:
+            _exec_command(payload)  # does not return
         code = run_task(payload)
     except BaseException:
         code = 1
     os._exit(code)
+
+
+def _exec_command(payload: dict[str, Any]) -> None:
+    """Become a host command (container components, venv interpreters): same process
+    group, log and kill path as Python tasks, and it dies with the engine too."""
+    argv = payload["argv"]
+    env = {**os.environ, **(payload.get("env") or {})}
+    try:
+        if payload.get("cwd"):
+            os.chdir(payload["cwd"])
+        os.execvpe(argv[0], argv, env)
+    except OSError as error:
+        print(f"kubelab: cannot start {argv[0]!r}: {error.strerror}", file=sys.stderr, flush=True)
+        os._exit(127)
 
 
 def serve(preload: list[str]) -> None:

@@ -1,7 +1,8 @@
-"""Processes that run task code: the warm fork server, cached venvs, host commands.
+"""Processes that run task code: the warm fork server and cached venvs.
 
-Every way of running a task returns a `TaskProcess` (pid, wait, kill), so the
-engine has one code path for timeouts and cancel whatever the executor kind.
+Every task process (a forked Python task, a host command, a venv interpreter) is a
+child of the fork server, in its own process group: one code path for logs,
+timeouts, cancel, and clean-up when the engine dies.
 """
 
 from __future__ import annotations
@@ -159,55 +160,9 @@ class ForkServer:
                 _kill_group(proc.pid)
 
 
-class _Popen:
-    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
-        self._proc = proc
-        self.pid = proc.pid
-
-    def wait(self, timeout: float | None = None) -> int | None:
-        try:
-            return self._proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return None
-
-    def kill(self) -> None:
-        if self._proc.poll() is None:
-            _kill_group(self._proc.pid)
-
-
-def run_command(argv: list[str], *, log_path: str, env: dict[str, str], cwd: str | None) -> _Popen:
-    """A container component's command, run on the host."""
-    with open(log_path, "ab") as log:
-        try:
-            proc = subprocess.Popen(
-                argv,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env={**os.environ, **env},
-                cwd=cwd,
-                start_new_session=True,
-            )
-        except OSError as error:
-            log.write(f"kubelab: cannot start {argv[0]!r}: {error}\n".encode())
-            raise KubelabError(f"cannot start {argv[0]!r}: {error.strerror}") from error
-    return _Popen(proc)
-
-
-def run_python_in(python: str, payload: dict[str, Any], *, payload_path: str) -> _Popen:
-    """A Python component in another interpreter (a cached venv) via `forkserver --run`."""
-    with open(payload_path, "w") as f:
-        json.dump(payload, f, default=str)
-    with open(payload["log_path"], "ab") as log:
-        proc = subprocess.Popen(
-            [python, "-m", "kubelab.pipelines.local.forkserver", "--run", payload_path],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            start_new_session=True,
-        )
-    return _Popen(proc)
+def venv_task_argv(python: str, payload_path: str) -> list[str]:
+    """The command that runs one Python task in another interpreter (a cached venv)."""
+    return [python, "-m", "kubelab.pipelines.local.forkserver", "--run", payload_path]
 
 
 # -- packages_to_install -----------------------------------------------------------
