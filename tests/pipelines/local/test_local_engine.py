@@ -677,3 +677,113 @@ def test_missing_command_fails_the_task_with_a_message(store: RunStore, root: Pa
     assert "exit code 127" in result.error
     log = Path(store.task_info(result.run_id, "ghost")["log_path"]).read_text()
     assert "cannot start 'kubelab-no-such-binary'" in log
+
+
+def test_collected_artifacts_feed_an_artifact_iterator(store: RunStore, root: Path) -> None:
+    """Loop 1 writes one file per item; loop 2 iterates over the collected files."""
+    p = PipelineBuilder("artifact-loops")
+    write = p.component(
+        "write",
+        shell_component(
+            'printf "%s" "$IN_word" > "$ART_OUT_f"',
+            inputs={"word": "STRING"},
+            artifacts_out={"f": "system.Dataset"},
+        ),
+    )
+    size = p.component(
+        "size",
+        shell_component(
+            'wc -c < "$ART_IN_f" | tr -d " " > "$OUT_n"',
+            artifacts_in={"f": "system.Dataset"},
+            outputs={"n": "NUMBER_INTEGER"},
+        ),
+    )
+    body1: dict = {
+        "tasks": {},
+        "outputs": {
+            "artifacts": {
+                "files": {
+                    "artifactSelectors": [{"producerSubtask": "write", "outputArtifactKey": "f"}]
+                }
+            }
+        },
+    }
+    p.task(
+        "write",
+        write,
+        dag=body1,
+        inputs={"parameters": {"word": from_parent("pipelinechannel--loop-item-param-1")}},
+    )
+    loop1 = p.dag_component(
+        "for-loop-1",
+        body1,
+        inputDefinitions={
+            "parameters": {"pipelinechannel--loop-item-param-1": {"parameterType": "STRING"}}
+        },
+        outputDefinitions={
+            "artifacts": {
+                "files": {"artifactType": {"schemaTitle": "system.Dataset"}, "isArtifactList": True}
+            }
+        },
+    )
+    p.task(
+        "for-loop-1",
+        loop1,
+        parameterIterator={
+            "itemInput": "pipelinechannel--loop-item-param-1",
+            "items": {"raw": '["a", "bb", "cccc"]'},
+        },
+    )
+    body2: dict = {
+        "tasks": {},
+        "outputs": {
+            "parameters": {
+                "sizes": {
+                    "valueFromParameter": {"producerSubtask": "size", "outputParameterKey": "n"}
+                }
+            }
+        },
+    }
+    p.task(
+        "size",
+        size,
+        dag=body2,
+        inputs={"artifacts": {"f": {"componentInputArtifact": "pipelinechannel--item"}}},
+    )
+    loop2 = p.dag_component(
+        "for-loop-2",
+        body2,
+        inputDefinitions={
+            "artifacts": {
+                "pipelinechannel--files": {
+                    "artifactType": {"schemaTitle": "system.Dataset"},
+                    "isArtifactList": True,
+                },
+                "pipelinechannel--item": {"artifactType": {"schemaTitle": "system.Dataset"}},
+            }
+        },
+        outputDefinitions={"parameters": {"sizes": {"parameterType": "LIST"}}},
+    )
+    p.task(
+        "for-loop-2",
+        loop2,
+        after=["for-loop-1"],
+        inputs={"artifacts": {"pipelinechannel--files": artifact_from("for-loop-1", "files")}},
+        artifactIterator={
+            "itemInput": "pipelinechannel--item",
+            "items": {"inputArtifact": "pipelinechannel--files"},
+        },
+    )
+    p.spec["root"]["dag"]["outputs"] = {
+        "parameters": {
+            "sizes": {
+                "valueFromParameter": {
+                    "producerSubtask": "for-loop-2",
+                    "outputParameterKey": "sizes",
+                }
+            }
+        }
+    }
+    result = run_pipeline(p.spec, store=store, pipeline_root=root)
+    assert result.state == "succeeded", result.error
+    assert result.outputs == {"sizes": [1, 2, 4]}
