@@ -214,6 +214,26 @@ def test_parallel_for_and_collected() -> None:
         "componentInputParameter": item_key,
         "parameterExpressionSelector": 'parseJson(string_value)["exp"]',
     }
+    # The sub-pipeline iterates over a list of artifacts (artifactIterator).
+    sub = ir["components"][tasks["sum-files"]["componentRef"]["name"]]
+    assert sub["inputDefinitions"]["artifacts"]["files"]["isArtifactList"] is True
+    sub_loop = next(t for n, t in sub["dag"]["tasks"].items() if n.startswith("for-loop-"))
+    assert sub_loop["artifactIterator"] == {
+        "itemInput": "pipelinechannel--files-loop-item",
+        "items": {"inputArtifact": "pipelinechannel--files"},
+    }
+    assert sub_loop["iteratorPolicy"] == {"parallelismLimit": 2}
+    sub_loop_comp = ir["components"][sub_loop["componentRef"]["name"]]
+    assert (
+        "isArtifactList"
+        not in (sub_loop_comp["inputDefinitions"]["artifacts"]["pipelinechannel--files-loop-item"])
+    )
+    assert (
+        tasks["sum-files"]["inputs"]["artifacts"]["files"]["taskOutputArtifact"][
+            "outputArtifactKey"
+        ]
+        == "pipelinechannel--write-number-out"
+    )
     total = tasks["total"]
     assert total["dependentTasks"] == [loop_name]
     assert total["inputs"]["parameters"]["values"] == {

@@ -173,6 +173,13 @@ def test_parallel_for_validation() -> None:
             with dsl.ParallelFor([]):
                 pass
 
+    with pytest.raises(KubelabError, match="list parameter or a list of artifacts"):
+
+        @dsl.pipeline
+        def single_artifact(data: Input[Dataset]):
+            with dsl.ParallelFor(data):
+                pass
+
     with pytest.raises(KubelabError, match="needs a list"):
 
         @dsl.pipeline

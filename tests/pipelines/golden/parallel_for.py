@@ -42,6 +42,20 @@ def join_files(files: Input[List[Artifact]]) -> str:
     return ",".join(sorted(texts, key=int))
 
 
+@dsl.component
+def read_number(number: Input[Artifact]) -> int:
+    with open(number.path) as f:
+        return int(f.read())
+
+
+@dsl.pipeline
+def sum_files(files: Input[List[Artifact]]) -> int:
+    """A sub-pipeline that fans out over a list of artifacts (artifactIterator)."""
+    with dsl.ParallelFor(files, parallelism=2) as file:
+        number = read_number(number=file)
+    return total(values=dsl.Collected(number.output)).output
+
+
 @dsl.pipeline(name="golden-parallel-for")
 def pipeline(n: int = 3, xs: list = [1, 2]) -> NamedTuple(
     "Outputs",
@@ -50,6 +64,7 @@ def pipeline(n: int = 3, xs: list = [1, 2]) -> NamedTuple(
         ("from_literal", int),
         ("from_param", int),
         ("from_fields", int),
+        ("from_files", int),
         ("joined", str),
     ],
 ):
@@ -68,6 +83,7 @@ def pipeline(n: int = 3, xs: list = [1, 2]) -> NamedTuple(
     from_param = total(values=dsl.Collected(squared_param.output))
     from_fields = total(values=dsl.Collected(powered.output))
     joined = join_files(files=dsl.Collected(written.outputs["out"]))
+    from_files = sum_files(files=dsl.Collected(written.outputs["out"]))
     outputs = NamedTuple(
         "Outputs",
         [
@@ -75,6 +91,7 @@ def pipeline(n: int = 3, xs: list = [1, 2]) -> NamedTuple(
             ("from_literal", int),
             ("from_param", int),
             ("from_fields", int),
+            ("from_files", int),
             ("joined", str),
         ],
     )
@@ -83,16 +100,18 @@ def pipeline(n: int = 3, xs: list = [1, 2]) -> NamedTuple(
         from_literal=from_literal.output,
         from_param=from_param.output,
         from_fields=from_fields.output,
+        from_files=from_files.output,
         joined=joined.output,
     )
 
 
 ARGUMENTS = {"n": 4, "xs": [5, 6]}
-# 1+4+9+16, 100+400, 25+36, 1**2 + 3**3
+# 1+4+9+16, 100+400, 25+36, 1**2 + 3**3, 1+2+3+4
 EXPECTED_OUTPUTS = {
     "from_task": 30,
     "from_literal": 500,
     "from_param": 61,
     "from_fields": 28,
+    "from_files": 10,
     "joined": "1,2,3,4",
 }

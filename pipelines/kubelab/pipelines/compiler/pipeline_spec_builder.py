@@ -381,12 +381,18 @@ class _Builder:
         if deps:
             spec["dependentTasks"] = deps
         if isinstance(child, ParallelFor):
-            items = (
-                {"raw": child.raw_items}
-                if child.raw_items is not None
-                else {"inputParameter": child.items.input_key}  # type: ignore[union-attr]
-            )
-            spec["parameterIterator"] = {"itemInput": child.item.input_key, "items": items}
+            if child.item.is_artifact:
+                spec["artifactIterator"] = {
+                    "itemInput": child.item.input_key,
+                    "items": {"inputArtifact": child.items.input_key},  # type: ignore[union-attr]
+                }
+            else:
+                items = (
+                    {"raw": child.raw_items}
+                    if child.raw_items is not None
+                    else {"inputParameter": child.items.input_key}  # type: ignore[union-attr]
+                )
+                spec["parameterIterator"] = {"itemInput": child.item.input_key, "items": items}
             if child.parallelism:
                 spec["iteratorPolicy"] = {"parallelismLimit": child.parallelism}
         if isinstance(child, Condition):
@@ -494,9 +500,12 @@ class _Builder:
             inputs.setdefault(section, {})[key] = _channel_definition(channel)
         if isinstance(group, ParallelFor):
             item = group.item
-            inputs.setdefault("parameters", {})[item.input_key] = {
-                "parameterType": item.parameter_type or types.STRING
-            }
+            if item.is_artifact:
+                inputs.setdefault("artifacts", {})[item.input_key] = _channel_definition(item)
+            else:
+                inputs.setdefault("parameters", {})[item.input_key] = {
+                    "parameterType": item.parameter_type or types.STRING
+                }
         component: dict[str, Any] = {"dag": dag}
         if inputs:
             component["inputDefinitions"] = inputs

@@ -130,8 +130,14 @@ class PipelineChannel:
 class LoopItem(PipelineChannel):
     """The current item of a `dsl.ParallelFor`."""
 
-    def __init__(self, loop: ParallelFor, name: str, parameter_type: str | None) -> None:
-        super().__init__(name, parameter_type=parameter_type)
+    def __init__(
+        self,
+        loop: ParallelFor,
+        name: str,
+        parameter_type: str | None,
+        artifact_class: type[artifact_types.Artifact] | None = None,
+    ) -> None:
+        super().__init__(name, parameter_type=parameter_type, artifact_class=artifact_class)
         self.loop = loop
 
     @property
@@ -140,7 +146,7 @@ class LoopItem(PipelineChannel):
 
     def __getattr__(self, field: str) -> LoopItemField:
         # Only called for missing attributes: `item.a` selects a field of a dict item.
-        if field.startswith("_"):
+        if field.startswith("_") or self.artifact_class is not None:
             raise AttributeError(field)
         return LoopItemField(self, field)
 

@@ -146,18 +146,21 @@ class ParallelFor(TasksGroup):
         self.parallelism = parallelism or 0
         self.items = items
         if isinstance(items, PipelineChannel):
-            if items.is_artifact:
+            if items.is_artifact and not items.is_list:
                 raise KubelabError(
                     f"dsl.ParallelFor cannot iterate over {items.describe()}; "
-                    "pass a list parameter (iterating over artifacts is not supported).",
+                    "pass a list parameter or a list of artifacts.",
                     parameter="items",
                 )
-            if items.parameter_type not in (None, types.LIST):
+            if not items.is_artifact and items.parameter_type not in (None, types.LIST):
                 raise KubelabError(
                     f"dsl.ParallelFor needs a list, got {items.describe()}.",
                     parameter="items",
                 )
-            self.item = LoopItem(self, f"{items.full_name}-loop-item", None)
+            # Over an artifact list each item is one artifact (KFP's artifactIterator).
+            self.item = LoopItem(
+                self, f"{items.full_name}-loop-item", None, artifact_class=items.artifact_class
+            )
             self._assign_name(pipeline)
         elif isinstance(items, (list, tuple)):
             if not items:
