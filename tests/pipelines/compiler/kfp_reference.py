@@ -15,6 +15,12 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[3]
 KFP_PYTHON = REPO / ".venv-kfp" / "bin" / "python"
 
+
+def has_kfp_kubernetes() -> bool:
+    """Whether .venv-kfp also has kfp-kubernetes (needed by samples using dsl.kubernetes)."""
+    return any((REPO / ".venv-kfp" / "lib").glob("python3*/site-packages/kfp/kubernetes"))
+
+
 _SCRIPT = """
 import json, pathlib, sys, types
 from google.protobuf import json_format

@@ -35,9 +35,14 @@ def test_sample_compiles_and_parses(path: Path) -> None:
 
 @pytest.mark.skipif(not reference.KFP_PYTHON.exists(), reason="no .venv-kfp with the real kfp SDK")
 def test_samples_match_real_kfp_compiler() -> None:
-    theirs = reference.compile_with_kfp(SAMPLES)
-    assert len(SAMPLES) >= 8
-    for path in SAMPLES:
+    samples = [
+        path
+        for path in SAMPLES
+        if reference.has_kfp_kubernetes() or "import kubernetes" not in path.read_text()
+    ]
+    theirs = reference.compile_with_kfp(samples)
+    assert len(samples) >= 8
+    for path in samples:
         spec, platform = compiler.build_specs(_load(path, f"kfp_sample_{path.stem}").pipeline)
         expected = theirs[str(path)]
         assert reference.comparable(spec) == reference.comparable(expected["spec"]), path.stem
