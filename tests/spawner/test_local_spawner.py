@@ -103,3 +103,14 @@ async def test_two_users_get_different_gpus(make_user: Any, tmp_path: Path) -> N
         for spawner in started:
             await spawner.stop(now=True)
     assert spawners[0].gpu_allocator.free() == ["0", "1"]
+
+
+def test_homes_stay_inside_the_root_and_distinct(make_user: Any, tmp_path: Path) -> None:
+    traits = {"home_dir_template": str(tmp_path / "home" / "{username}")}
+    homes = {
+        name: Path(make_user(name, [], LocalKubelabSpawner, **traits).spawner.home_dir)
+        for name in ("a.b", "a-b", "../../etc")
+    }
+    assert len(set(homes.values())) == 3
+    for home in homes.values():
+        assert home.resolve().parent == (tmp_path / "home").resolve()

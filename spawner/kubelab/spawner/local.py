@@ -27,11 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from jupyterhub.spawner import SimpleLocalProcessSpawner
+from kubespawner.slugs import safe_slug
 from traitlets import Bool, Dict, List, Unicode, default
 
 from .gpu import GPUAllocator, detect_gpus
 from .mixin import KubelabProfilesMixin, _http_error
-from .objects import kube_name
 from .profiles import Profile, ProfilesConfig, cpu_to_float, memory_to_bytes
 from .tokens import (
     ensure_private_dir,
@@ -196,12 +196,13 @@ class LocalKubelabSpawner(KubelabProfilesMixin, SimpleLocalProcessSpawner):
 
     @property
     def runtime_dir(self) -> Path:
-        return Path(self.runtime_dir_template.format(username=kube_name(self.user.name)))
+        return Path(self.runtime_dir_template.format(username=safe_slug(self.user.name)))
 
     @default("home_dir")
     def _default_home_dir(self) -> str:
-        # usernames come from the OIDC provider: keep them from escaping the home root
-        return self.home_dir_template.format(username=kube_name(self.user.name))
+        # usernames come from the OIDC provider: keep them inside the root, and distinct
+        # ("a.b" and "a-b" must not share a home), as KubeSpawner's safe slugs do
+        return self.home_dir_template.format(username=safe_slug(self.user.name))
 
     async def _render_form(self, spawner: Any) -> str:
         allocator = self.gpu_allocator
