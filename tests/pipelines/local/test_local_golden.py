@@ -47,3 +47,21 @@ def test_golden_pipeline_runs_locally(name: str, tmp_path: Path) -> None:
     if expected_states:
         by_display = {s["display_name"]: s["state"].upper() for s in result.run()["steps"]}
         assert {k: by_display.get(k) for k in expected_states} == expected_states
+
+
+def test_ir_compiled_by_the_real_kfp_sdk_runs(tmp_path: Path) -> None:
+    """kfp's own lightweight components (`from kfp import dsl`) run on kubelab's DSL."""
+    from kubelab.pipelines.local.ir import load_ir_file
+
+    ir = load_ir_file(Path(__file__).parent / "data" / "kfp_sdk_ref.yaml")
+    assert ir["sdkVersion"].startswith("kfp-")
+    store = RunStore(tmp_path / "runs.db")
+    result = run_pipeline(ir, {"x": 3}, store=store, pipeline_root=tmp_path / "out")
+    assert result.state == "succeeded", result.error
+    steps = {s["name"]: s for s in result.run()["steps"]}
+    prefix = "exit-handler-1/"
+    assert steps[prefix + "total"]["outputs"] == {"Output": 21}  # (1+5) + (2+5) + (3+5)
+    assert steps[prefix + "condition-branches-3/condition-4/read"]["outputs"] == {"Output": "21"}
+    assert steps[prefix + "condition-branches-3/condition-5/add-3"]["state"] == "skipped"
+    assert steps[prefix + "inner/add"]["outputs"] == {"Output": 22}
+    assert steps["exit-op"]["outputs"] == {"Output": "SUCCEEDED"}

@@ -788,6 +788,7 @@ class _Run:
                 "executor_input": executor_input,
                 "source": python.source,
                 "function_name": python.function_name,
+                "kfp_source": python.kfp_source,
                 "log_path": str(log_path),
                 "result_path": str(result_path),
                 "env": env,

@@ -41,6 +41,8 @@ def run_task(payload: dict[str, Any]) -> int:
     result: dict[str, Any]
     code = 0
     try:
+        if payload.get("kfp_source"):
+            _alias_kfp()
         from kubelab.pipelines import executor_main
 
         output = executor_main.execute(
@@ -62,6 +64,29 @@ def run_task(payload: dict[str, Any]) -> int:
         json.dump(result, f, default=str)
     os.replace(tmp, payload["result_path"])
     return code
+
+
+def _alias_kfp() -> None:
+    """Let source compiled by the kfp SDK (`from kfp import dsl`) run on kubelab's DSL,
+    which has the same surface, unless the real kfp SDK is installed here."""
+    import importlib.util
+    import types
+
+    try:
+        if importlib.util.find_spec("kfp.dsl") is not None:
+            return
+    except ImportError:
+        pass
+    import kubelab.pipelines.dsl
+
+    try:
+        # kfp-pipeline-spec alone makes `kfp` a namespace package; keep it importable.
+        kfp = importlib.import_module("kfp")
+    except ImportError:
+        kfp = types.ModuleType("kfp")
+        sys.modules["kfp"] = kfp
+    kfp.dsl = kubelab.pipelines.dsl  # type: ignore[attr-defined]
+    sys.modules["kfp.dsl"] = kubelab.pipelines.dsl
 
 
 def _redirect_output(log_path: str) -> None:

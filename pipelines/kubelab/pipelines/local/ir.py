@@ -16,6 +16,8 @@ from typing import Any
 from kubelab.pipelines.errors import KubelabError
 
 EXECUTOR_MODULE = "kubelab.pipelines.executor_main"
+# IR compiled by the kfp SDK itself: same shape, kfp's executor module.
+KFP_EXECUTOR_MODULE = "kfp.dsl.executor_main"
 
 _TYPE_NAMES = {
     "NUMBER_INTEGER": "int",
@@ -179,6 +181,8 @@ class PythonExecutor:
     source: str
     function_name: str
     packages: tuple[str, ...]
+    # Compiled by the kfp SDK: its `from kfp import dsl` runs on kubelab's DSL.
+    kfp_source: bool = False
 
 
 _PIP_INSTALL = re.compile(r"pip install ([^\n&|;]*)")
@@ -213,13 +217,17 @@ def python_executor(container: dict[str, Any]) -> PythonExecutor | None:
     args = list(container.get("args", []))
     if len(command) < 3 or command[:2] != ["sh", "-c"]:
         return None
-    if not any(EXECUTOR_MODULE in part for part in command):
+    kfp_source = any(KFP_EXECUTOR_MODULE in part for part in command)
+    if not kfp_source and not any(EXECUTOR_MODULE in part for part in command):
         return None
     if "--function_to_execute" not in args:
         return None
     function_name = args[args.index("--function_to_execute") + 1]
     return PythonExecutor(
-        source=command[-1], function_name=function_name, packages=packages_to_install(command[2])
+        source=command[-1],
+        function_name=function_name,
+        packages=packages_to_install(command[2]),
+        kfp_source=kfp_source,
     )
 
 
