@@ -114,3 +114,24 @@ def test_homes_stay_inside_the_root_and_distinct(make_user: Any, tmp_path: Path)
     assert len(set(homes.values())) == 3
     for home in homes.values():
         assert home.resolve().parent == (tmp_path / "home").resolve()
+
+
+def test_welcome_notebook_copied_once(make_user: Any, tmp_path: Path) -> None:
+    demo = tmp_path / "demo.ipynb"
+    traits = {
+        "home_dir_template": str(tmp_path / "home" / "{username}"),
+        "welcome_notebooks": [str(demo), str(tmp_path / "missing.ipynb")],
+        "default_lab_settings": {"@jupyterlab/apputils-extension:notification": {"x": 1}},
+    }
+    spawner = make_user("alice", [], LocalKubelabSpawner, **traits).spawner
+    spawner._prepare_home()  # before the example exists: nothing to copy yet
+    home = Path(spawner.home_dir)
+    assert not (home / "demo.ipynb").exists()
+    demo.write_text("{}")
+    spawner._prepare_home()
+    assert (home / "demo.ipynb").read_text() == "{}"
+    (home / "demo.ipynb").unlink()  # the user deleted it: it stays deleted
+    spawner._prepare_home()
+    assert not (home / "demo.ipynb").exists()
+    settings = home / ".jupyter/lab/user-settings/@jupyterlab/apputils-extension"
+    assert json.loads((settings / "notification.jupyterlab-settings").read_text()) == {"x": 1}

@@ -228,7 +228,6 @@ class LocalKubelabSpawner(KubelabProfilesMixin, SimpleLocalProcessSpawner):
 
     def _prepare_home(self) -> None:
         home = Path(self.home_dir)
-        fresh = not home.exists()
         home.mkdir(parents=True, exist_ok=True)
         settings_root = home / ".jupyter" / "lab" / "user-settings"
         for plugin_id, settings in self.default_lab_settings.items():
@@ -237,11 +236,16 @@ class LocalKubelabSpawner(KubelabProfilesMixin, SimpleLocalProcessSpawner):
             if not target.exists():
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_text(json.dumps(settings, indent=2))
-        if fresh:
-            for source in self.welcome_notebooks:
-                src = Path(source)
-                if src.is_file() and not (home / src.name).exists():
+        # each welcome file is copied once per home: a user who deletes it keeps it deleted
+        ledger = home / ".kubelab-welcome.json"
+        copied: list[str] = json.loads(ledger.read_text()) if ledger.exists() else []
+        for source in self.welcome_notebooks:
+            src = Path(source)
+            if src.is_file() and src.name not in copied:
+                if not (home / src.name).exists():
                     (home / src.name).write_bytes(src.read_bytes())
+                copied.append(src.name)
+        ledger.write_text(json.dumps(copied))
 
     async def start(self) -> Any:
         if self.kubelab_profile is None:  # start() without apply_user_options (old hubs)
