@@ -59,9 +59,16 @@ $(VENV)/.kubelab-installed: pyproject.toml $(VENV)/.bootstrapped $(LABEXT)/packa
 	jupyter server extension list 2>&1 | grep "kubelab.server.*enabled" >/dev/null
 	touch $@
 
-# Things only the tests need: Debian's Chromium (never a Playwright browser download)
-# and configurable-http-proxy for the JupyterHub tests.
-test-deps: install
+# The real kfp SDK, in a venv of its own (it pins kubernetes<31): the compiler tests
+# compare kubelab's IR with kfp's, and benchmarks/ race kfp.local.
+.venv-kfp/.installed:
+	$(PYTHON) -m venv .venv-kfp
+	.venv-kfp/bin/pip install -q kfp kfp-kubernetes
+	touch $@
+
+# Things only the tests need: Debian's Chromium (never a Playwright browser download),
+# configurable-http-proxy for the JupyterHub tests and the reference kfp SDK.
+test-deps: install .venv-kfp/.installed
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 	@test -x $(CHP) || npm install --silent --no-audit --no-fund --prefix $(HUB_DIR)/chp configurable-http-proxy >/dev/null
 
