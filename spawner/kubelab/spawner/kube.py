@@ -168,6 +168,19 @@ class KubelabSpawner(KubelabProfilesMixin, KubeSpawner):
             await self.kubelab_sync_tokens(initial=True)
         return await super()._make_create_pod_request(pod, request_timeout)
 
+    async def stop(self, now: bool = False) -> Any:
+        """Tokens must not outlive the server: delete the Secret with the pod."""
+        result = await super().stop(now=now)
+        try:
+            await asyncio.wait_for(
+                self.api.delete_namespaced_secret(self.token_secret_name, self.namespace),
+                self.k8s_api_request_timeout,
+            )
+        except Exception as error:  # the pod is gone either way; report, do not fail the stop
+            if not (isinstance(error, ApiException) and error.status == 404):
+                self.log.warning("kubelab: could not delete %s: %s", self.token_secret_name, error)
+        return result
+
     def get_state(self) -> dict[str, Any]:
         return self.kubelab_state(super().get_state())
 
