@@ -129,12 +129,15 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     try:
-        oidc = subprocess.Popen(oidc_cmd, env=env, cwd=hub_dir)
+        quiet = {**env, "PYTHONWARNINGS": "ignore"}  # authlib deprecation notices
+        oidc = subprocess.Popen(oidc_cmd, env=quiet, cwd=hub_dir)
         children.append(oidc)
         wait_http(f"{oidc_url}/.well-known/openid-configuration", 30, oidc)
         hub = subprocess.Popen(hub_cmd, env=env, cwd=hub_dir)
         children.append(hub)
-        wait_http(f"http://{args.ip}:{args.port}/hub/api", 60, hub)
+        # the hub's own port first: asking the proxy earlier only makes it log errors
+        wait_http(f"http://127.0.0.1:{env['KUBELAB_HUB_API_PORT']}/hub/api", 60, hub)
+        wait_http(f"http://{args.ip}:{args.port}/hub/api", 30, hub)
         logins = "\n".join(
             f"    {u['preferred_username']:<8} groups: {', '.join(u['groups']) or '(none)'}"
             for u in users
