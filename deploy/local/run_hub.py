@@ -129,8 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     try:
-        quiet = {**env, "PYTHONWARNINGS": "ignore"}  # authlib deprecation notices
-        oidc = subprocess.Popen(oidc_cmd, env=quiet, cwd=hub_dir)
+        oidc = subprocess.Popen(oidc_cmd, env=env, cwd=hub_dir)
         children.append(oidc)
         wait_http(f"{oidc_url}/.well-known/openid-configuration", 30, oidc)
         hub = subprocess.Popen(hub_cmd, env=env, cwd=hub_dir)
