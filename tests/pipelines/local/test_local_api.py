@@ -98,6 +98,12 @@ def pid_pipeline(path: str):
     report_pid(path=path)
 
 
+@dsl.pipeline(name="uncached")
+def uncached(a: int = 1) -> int:
+    first = add(a=a, b=1)
+    return add(a=first.output, b=1).set_caching_options(False).output
+
+
 @dsl.pipeline(name="chain10")
 def chain10(x: int = 0) -> int:
     t = add(a=x, b=1)
@@ -287,3 +293,13 @@ def test_missing_package_gets_a_cached_layered_venv(session: RunStore, kubelab_h
     run = session.list_runs()[0]
     log = Path(session.task_info(run["id"], "with-tabulate")["log_path"]).read_text()
     assert f"interpreter {venvs[0]}" in log
+
+
+def test_set_caching_options_false_is_never_cached(session: RunStore) -> None:
+    """KFP writes set_caching_options(False) as `cachingOptions: {}` (proto JSON drops false)."""
+    ir = compiler.build_pipeline_spec(uncached)
+    assert ir["root"]["dag"]["tasks"]["add-2"]["cachingOptions"] == {}
+    uncached(a=7)
+    uncached(a=7)
+    cached = {s["name"]: s["cached"] for s in session.list_runs()[0]["steps"]}
+    assert cached == {"add": True, "add-2": False}

@@ -142,12 +142,27 @@ def parse_params(ir: dict[str, Any], pairs: list[str]) -> dict[str, Any]:
 
 
 def compile_command(args: argparse.Namespace) -> int:
-    import yaml
+    from kubelab.pipelines import compiler
+    from kubelab.pipelines.compiler.compiler import render, write_atomically
 
-    ir, _ = load_source(args.source, args.function)
-    text = yaml.safe_dump(ir, sort_keys=True)
+    path = Path(args.source)
+    if not path.exists():
+        raise NotFoundError(f"no such file: {args.source}", path=args.source)
+    platform = None
+    if path.suffix.lower() == ".py":
+        pipeline = compiler.load_pipeline_file(str(path), function_name=args.function)
+        spec, platform = compiler.build_specs(pipeline)
+    elif path.suffix.lower() == ".ipynb":
+        spec, _ = load_source(args.source)
+    else:
+        raise KubelabError(
+            f"kubelab compile takes a .ipynb notebook or a .py pipeline, got {args.source}",
+            path=args.source,
+        )
+    # The same text `compiler.Compiler().compile` writes (header, PlatformSpec document).
+    text = render(spec, platform, args.output or "stdout.yaml")
     if args.output:
-        Path(args.output).write_text(text)
+        write_atomically(args.output, text)
         print(f"wrote {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)

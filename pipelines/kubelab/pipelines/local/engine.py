@@ -673,11 +673,10 @@ class _Run:
             artifacts=artifacts,
             output_definitions=component.get("outputDefinitions", {}),
         )
-        use_cache = (
-            self.enable_caching
-            and spec.get("cachingOptions", {}).get("enableCache", True)
-            and qname not in self.force_rerun
-        )
+        # Protobuf JSON drops false values: `cachingOptions: {}` is how KFP writes
+        # set_caching_options(False). No cachingOptions at all (hand-written IR) caches.
+        task_caching = spec.get("cachingOptions", {"enableCache": True}).get("enableCache", False)
+        use_cache = self.enable_caching and task_caching and qname not in self.force_rerun
         self.record(qname, inputs={"parameters": params, "artifacts": artifacts}, cache_key=key)
         if use_cache:
             hit = self.store.cache_get(key)
