@@ -200,3 +200,18 @@ def test_cli_values_and_expression_selector() -> None:
         '{"a": {"b": [5, 6]}}', 'parseJson(string_value)["a"]["b"][1]', task="t"
     )
     assert value == 6
+
+
+def test_load_ir_file_takes_the_first_yaml_document(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "# PIPELINE DEFINITION\n# Name: p\n"
+        "pipelineInfo: {name: p}\nroot: {dag: {tasks: {}}}\nschemaVersion: 2.1.0\n"
+        "---\nplatforms: {kubernetes: {deploymentSpec: {executors: {}}}}\n"
+    )
+    assert irutil.load_ir_file(path)["pipelineInfo"] == {"name": "p"}
+    path.write_text("platforms: {}\n")
+    with pytest.raises(KubelabError, match="not a compiled pipeline"):
+        irutil.load_ir_file(path)
+    with pytest.raises(KubelabError, match="cannot read"):
+        irutil.load_ir_file(tmp_path / "missing.yaml")
