@@ -176,3 +176,14 @@ async def test_choice_survives_a_hub_restart(make_user: Any) -> None:
     restored.load_state(state)
     assert restored.kubelab_profile.slug == "gpu-1"
     assert restored.kubelab_image.name == "pytorch"
+
+
+@pytest.mark.asyncio
+async def test_profiles_file_broken_while_running(make_user: Any, tmp_path: Any) -> None:
+    broken = tmp_path / "profiles.yaml"
+    broken.write_text("images: []\nprofiles: []\n")
+    bob = make_user("bob", ["data-science"], KubelabSpawner, profiles_file=str(broken)).spawner
+    with pytest.raises(web.HTTPError) as info:
+        await bob._run_apply_user_options({"profile": "small"})
+    assert info.value.status_code == 500
+    assert "administrator" in info.value.jupyterhub_message

@@ -13,7 +13,14 @@ from traitlets import Float, Unicode, default
 from traitlets.config import LoggingConfigurable
 
 from .objects import make_identity
-from .profiles import ChoiceError, Image, Profile, ProfilesConfig, load_profiles
+from .profiles import (
+    ChoiceError,
+    Image,
+    Profile,
+    ProfilesConfig,
+    ProfilesError,
+    load_profiles,
+)
 from .tokens import (
     refresh_tokens_now,
     token_expires_at,
@@ -84,7 +91,13 @@ class KubelabProfilesMixin(LoggingConfigurable):
         cache = type(self)._profiles_cache
         if cache and cache[0] == str(path) and cache[1] == mtime:
             return cache[2]
-        config = load_profiles(path)
+        try:
+            config = load_profiles(path)
+        except ProfilesError as error:  # edited into an invalid state while the hub runs
+            self.log.error("kubelab: %s", error)
+            raise _http_error(
+                500, "The profiles file is invalid; an administrator must fix it."
+            ) from None
         type(self)._profiles_cache = (str(path), mtime, config)
         return config
 
