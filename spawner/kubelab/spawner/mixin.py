@@ -43,9 +43,9 @@ class KubelabProfilesMixin(LoggingConfigurable):
         help=(
             "Path of the admin profiles YAML (images and profiles; see "
             "deploy/profiles.example.yaml and docs/spawner.md). Defaults to "
-            "$KUBELAB_PROFILES_FILE. Validated against the kubelab JSON Schema; a bad "
-            "file refuses the spawn with the field named (and stops the hub when the "
-            "config calls check_profiles_file_or_exit)."
+            "$KUBELAB_PROFILES_FILE. Validated against the kubelab JSON Schema: call "
+            "check_profiles_file_or_exit in the hub config so a bad file stops the hub "
+            "with the field named; a file broken later refuses spawns (details logged)."
         ),
     )
 
