@@ -303,3 +303,37 @@ def test_set_caching_options_false_is_never_cached(session: RunStore) -> None:
     uncached(a=7)
     cached = {s["name"]: s["cached"] for s in session.list_runs()[0]["steps"]}
     assert cached == {"add": True, "add-2": False}
+
+
+@dsl.component
+def chatty(n: int):
+    import time
+
+    for i in range(n):
+        print("line", i, flush=True)
+        time.sleep(0.3)
+
+
+@dsl.pipeline(name="chatty")
+def chatty_pipeline(n: int = 4):
+    chatty(n=n)
+
+
+def test_log_streamer_prints_lines_while_the_task_runs(session: RunStore, tmp_path: Path) -> None:
+    stream = io.StringIO()
+    ir = compiler.build_pipeline_spec(chatty_pipeline)
+    run_id = engine.start_run(
+        ir,
+        {"n": 4},
+        store=session,
+        pipeline_root=tmp_path / "o",
+        on_event=progress.LogStreamer(stream, poll_s=0.05),
+    )
+    deadline = time.monotonic() + 20
+    while "[chatty] line 0" not in stream.getvalue():
+        assert time.monotonic() < deadline, stream.getvalue()
+        time.sleep(0.02)
+    assert "line 3" not in stream.getvalue()  # seen live, not after the fact
+    result = engine.wait_run(run_id, timeout=20)
+    assert result is not None and result.state == "succeeded"
+    assert stream.getvalue().splitlines() == [f"[chatty] line {i}" for i in range(4)]

@@ -13,9 +13,7 @@ caching, a record in the run store), so a run started here shows up in
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from kubelab.pipelines.errors import KubelabError
@@ -157,23 +155,6 @@ def _to_python(value: Any, definitions: dict[str, Any], name: str) -> Any:
     return objects[0] if objects else None
 
 
-def _echo_logs(store: RunStore, run_id: str) -> None:
-    """Show what the user's code printed, as kfp.local streams task logs."""
-    for step in store.get_run(run_id)["steps"]:
-        if step["cached"]:
-            print(f"[{step['display_name']}] (cached)")
-            continue
-        info = store.task_info(run_id, step["name"])
-        path = info.get("log_path")
-        if not path or not Path(path).exists():
-            continue
-        lines = [
-            line for line in Path(path).read_text().splitlines() if not line.startswith("kubelab: ")
-        ]
-        for line in lines:
-            print(f"[{step['display_name']}] {line}")
-
-
 def execute_outside_pipeline(component_or_pipeline: Any, arguments: dict[str, Any]) -> LocalTask:
     """Compile, run now and return real outputs (what calling a component does after init)."""
     if _config is None:
@@ -196,10 +177,9 @@ def execute_outside_pipeline(component_or_pipeline: Any, arguments: dict[str, An
         pipeline_root=_config.pipeline_root,
         enable_caching=_config.enable_caching,
         parallelism=_config.parallelism,
-        on_event=display,
+        # The user's prints appear as they happen, prefixed "[task]", as in kfp.local.
+        on_event=progress.combine(display, progress.LogStreamer()),
     )
-    _echo_logs(store, result.run_id)
-    sys.stdout.flush()
     if result.state != "succeeded":
         if _config.raise_on_error:
             raise KubelabError(f"{name} {result.state}: {result.error}", run=result.run_id)

@@ -1,8 +1,9 @@
-"""Live progress of a local run: a widget in notebooks, terminal lines for the CLI.
+"""Live progress of a local run: a widget in notebooks, terminal lines for the CLI,
+and the user's own prints streamed back (`LogStreamer`) as kfp.local shows them.
 
-Both are `on_event` callbacks for the engine, so the engine never knows where it is
+All are `on_event` callbacks for the engine, so the engine never knows where it is
 displayed. `notebook_progress()` returns None outside a Jupyter kernel so that plain
-Python and terminals get no extra output.
+Python and terminals get no extra widget.
 """
 
 from __future__ import annotations
@@ -137,3 +138,85 @@ class TerminalProgress:
         if state in ("failed",) and step.get("error"):
             line += f" — {step['error']}"
         print(line, file=self.stream, flush=True)
+
+
+class LogStreamer:
+    """Prints each task's log lines as they are written, prefixed with the task name.
+
+    One tail thread per running attempt; it stops once the task reaches a final state
+    and the file is drained. Lines the engine itself writes ("kubelab: ...") are left out.
+    """
+
+    def __init__(self, stream: TextIO | None = None, poll_s: float = 0.1) -> None:
+        self.stream = stream or sys.stdout
+        self.poll_s = poll_s
+        self.names: dict[str, str] = {}
+        self.tails: dict[str, tuple[threading.Thread, threading.Event]] = {}
+        self.lock = threading.Lock()
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        if event.get("type") != "task":
+            return
+        name = event["name"]
+        if "display_name" in event:
+            self.names[name] = event["display_name"]
+        label = self.names.get(name, name.rsplit("/", 1)[-1])
+        state = event.get("state")
+        if state == "running" and event.get("log_path"):
+            self._stop(name)
+            done = threading.Event()
+            thread = threading.Thread(
+                target=self._tail, args=(label, event["log_path"], done), daemon=True
+            )
+            with self.lock:
+                self.tails[name] = (thread, done)
+            thread.start()
+        elif state in ("succeeded", "failed", "skipped", "cancelled"):
+            self._stop(name)
+            if event.get("cached"):
+                self._print(f"[{label}] (cached)")
+
+    def _stop(self, name: str) -> None:
+        with self.lock:
+            tail = self.tails.pop(name, None)
+        if tail is not None:
+            tail[1].set()
+            tail[0].join(10)
+
+    def _print(self, line: str) -> None:
+        with self.lock:
+            print(line, file=self.stream, flush=True)
+
+    def _tail(self, label: str, path: str, done: threading.Event) -> None:
+        pending = ""
+        position = 0
+        while True:
+            finished = done.is_set()
+            try:
+                with open(path, errors="replace") as f:
+                    f.seek(position)
+                    chunk = f.read()
+                    position = f.tell()
+            except OSError:
+                chunk = ""
+            pending += chunk
+            *lines, pending = pending.split("\n")
+            for line in lines:
+                if not line.startswith("kubelab: "):
+                    self._print(f"[{label}] {line}")
+            if finished:
+                if pending and not pending.startswith("kubelab: "):
+                    self._print(f"[{label}] {pending}")
+                return
+            done.wait(self.poll_s)
+
+
+def combine(*callbacks: Any) -> Any:
+    """One `on_event` callback that calls each non-None callback in turn."""
+    active = [c for c in callbacks if c is not None]
+
+    def on_event(event: dict[str, Any]) -> None:
+        for callback in active:
+            callback(event)
+
+    return on_event
