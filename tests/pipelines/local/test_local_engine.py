@@ -787,3 +787,14 @@ def test_collected_artifacts_feed_an_artifact_iterator(store: RunStore, root: Pa
     result = run_pipeline(p.spec, store=store, pipeline_root=root)
     assert result.state == "succeeded", result.error
     assert result.outputs == {"sizes": [1, 2, 4]}
+
+
+def test_wait_run_after_a_quick_run_already_ended(store: RunStore, root: Path) -> None:
+    run_id = start_run(chain(1), store=store, pipeline_root=root)
+    deadline = time.monotonic() + 10
+    while store.get_run(run_id)["state"] != "succeeded":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    time.sleep(0.1)
+    result = wait_run(run_id, timeout=1)
+    assert result is not None and result.outputs == {"Output": 1}

@@ -74,6 +74,7 @@ class RunResult:
 _fork_server: workers.ForkServer | None = None
 _fork_server_lock = threading.Lock()
 _active_runs: dict[str, _Run] = {}
+_recent_results: dict[str, RunResult] = {}
 _active_lock = threading.Lock()
 
 
@@ -1016,6 +1017,11 @@ def _finish(run: _Run) -> RunResult:
     finally:
         with _active_lock:
             _active_runs.pop(run.run_id, None)
+            if run.result is not None:
+                # wait_run() may be called after a quick run has already ended.
+                _recent_results[run.run_id] = run.result
+                while len(_recent_results) > 256:
+                    _recent_results.pop(next(iter(_recent_results)))
 
 
 def run_pipeline(
@@ -1109,8 +1115,8 @@ def wait_run(run_id: str, timeout: float | None = None) -> RunResult | None:
     """Block until a run started by this process ends; None if it is not ours or still running."""
     with _active_lock:
         run = _active_runs.get(run_id)
-    if run is None:
-        return None
+        if run is None:
+            return _recent_results.get(run_id)
     run.finished.wait(timeout)
     return run.result
 
