@@ -35,6 +35,122 @@ export interface IStatus {
   profile: IProfile | null;
 }
 
+/** A pipeline parameter declared in the `pipeline-parameters` cell. */
+export interface IParameterSpec {
+  type: 'int' | 'float' | 'str' | 'bool' | 'list' | 'dict' | string;
+  default: unknown;
+}
+
+/** One notebook step as compiled by the server. */
+export interface ICompiledStep {
+  name: string;
+  /** The pipeline task this step becomes (the `name` of its run step). */
+  task: string;
+  /** Indices of the notebook cells (among all cells) that make up the step. */
+  cells: number[];
+  depends_on: string[];
+  inputs: string[];
+  outputs: string[];
+  parameters: string[];
+  limits: Record<string, string>;
+  image: string | null;
+}
+
+export interface IEdge {
+  from: string;
+  to: string;
+  variables: string[];
+}
+
+export interface ICompileResult {
+  name: string;
+  path: string;
+  steps: ICompiledStep[];
+  parameters: Record<string, IParameterSpec>;
+  metrics: string[];
+  edges: IEdge[];
+  warnings: string[];
+  ir?: Record<string, unknown>;
+}
+
+export type RunState =
+  'pending' | 'running' | 'succeeded' | 'failed' | 'skipped' | 'cancelled';
+
+export const FINAL_STATES: ReadonlyArray<string> = [
+  'succeeded',
+  'failed',
+  'skipped',
+  'cancelled'
+];
+
+export interface IRunStep {
+  name: string;
+  display_name: string;
+  state: RunState;
+  started_at: string | null;
+  finished_at: string | null;
+  duration_s: number | null;
+  cached: boolean;
+  attempts: number;
+  error: string | null;
+  cells: number[];
+  outputs: Record<string, unknown>;
+}
+
+export interface IRun {
+  id: string;
+  name: string;
+  state: RunState;
+  created_at: string;
+  finished_at: string | null;
+  parameters: Record<string, unknown>;
+  metrics: Record<string, unknown>;
+  error: string | null;
+  source: string | null;
+  /** The notebook path relative to the Jupyter root, when it is under it. */
+  path: string | null;
+  backend: string;
+  steps: IRunStep[];
+}
+
+export interface IStartedRun {
+  id: string;
+  backend: string;
+}
+
+export interface ILogChunk {
+  text: string;
+  /** Where the next call should start (bytes). */
+  offset: number;
+  /** The step has finished and the whole log was returned. */
+  complete: boolean;
+  state: RunState;
+}
+
+export interface IValidationReport {
+  notebook: string;
+  ok: boolean;
+  errors: { message: string; cell?: number | null; step?: string | null }[];
+  steps: {
+    name: string;
+    ok: boolean;
+    error: string | null;
+    cell: number | null;
+  }[];
+  variables: {
+    name: string;
+    producer: string;
+    consumers: string[];
+    marshaller: string | null;
+    ok: boolean;
+    error: string | null;
+    type: string | null;
+  }[];
+  metrics: Record<string, number>;
+  warnings: string[];
+  seconds: number;
+}
+
 /** An error answered by the server, with its JSON details (e.g. `cell`). */
 export class KubelabApiError extends Error {
   constructor(
@@ -55,9 +171,84 @@ export class KubelabClient {
     return this.request<IStatus>('status');
   }
 
+  /**
+   * Compile a notebook into a pipeline. `content` compiles the unsaved notebook
+   * model instead of the file; `ir` asks for the KFP IR as well.
+   */
+  compile(
+    path: string,
+    options: { content?: unknown; ir?: boolean } = {}
+  ): Promise<ICompileResult> {
+    return this.post<ICompileResult>('pipelines/compile', {
+      path,
+      ir: options.ir ?? false,
+      ...(options.content !== undefined ? { content: options.content } : {})
+    });
+  }
+
+  validate(
+    path: string,
+    parameters: Record<string, unknown> = {}
+  ): Promise<IValidationReport> {
+    return this.post<IValidationReport>('pipelines/validate', {
+      path,
+      parameters
+    });
+  }
+
+  startRun(
+    path: string,
+    parameters: Record<string, unknown>,
+    backend?: string
+  ): Promise<IStartedRun> {
+    return this.post<IStartedRun>('runs', { path, parameters, backend });
+  }
+
+  async listRuns(limit = 100): Promise<IRun[]> {
+    const body = await this.request<{ runs: IRun[] }>(`runs?limit=${limit}`);
+    return body.runs;
+  }
+
+  getRun(id: string): Promise<IRun> {
+    return this.request<IRun>(`runs/${encodeURIComponent(id)}`);
+  }
+
+  cancelRun(id: string): Promise<IRun> {
+    return this.post<IRun>(`runs/${encodeURIComponent(id)}/cancel`, {});
+  }
+
+  rerun(id: string): Promise<IStartedRun> {
+    return this.post<IStartedRun>(`runs/${encodeURIComponent(id)}/rerun`, {});
+  }
+
+  /** Re-run `step` (task or notebook step name) and its downstream. */
+  runFrom(id: string, step: string): Promise<IStartedRun> {
+    return this.post<IStartedRun>(
+      `runs/${encodeURIComponent(id)}/steps/${encodeURIComponent(step)}/run-from`,
+      {}
+    );
+  }
+
+  /** A chunk of a step log from byte `offset`; call again from the answer's offset. */
+  stepLogs(id: string, step: string, offset = 0): Promise<ILogChunk> {
+    return this.request<ILogChunk>(
+      `runs/${encodeURIComponent(id)}/steps/${encodeURIComponent(step)}/logs?offset=${offset}`
+    );
+  }
+
+  private post<T>(path: string, body: unknown): Promise<T> {
+    return this.request<T>(path, {
+      method: 'POST',
+      body: JSON.stringify(body)
+    });
+  }
+
   /** Low-level call; `path` is relative to `/kubelab/api/`. */
   async request<T>(path: string, init: RequestInit = {}): Promise<T> {
-    const url = URLExt.join(this.settings.baseUrl, 'kubelab', 'api', path);
+    const [route, query] = path.split('?', 2);
+    const url =
+      URLExt.join(this.settings.baseUrl, 'kubelab', 'api', route) +
+      (query ? `?${query}` : '');
     let response: Response;
     try {
       response = await ServerConnection.makeRequest(url, init, this.settings);

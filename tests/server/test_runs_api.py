@@ -16,6 +16,7 @@ import nbformat
 import pytest
 from tornado.httpclient import HTTPClientError
 
+from kubelab.pipelines.notebook import compile_notebook
 from kubelab.pipelines.store import INTERRUPTED_ERROR, RunStore
 
 DEMO = Path(__file__).parents[2] / "examples" / "demo.ipynb"
@@ -104,7 +105,8 @@ async def test_compile_demo_gives_steps_cells_edges_and_ir(jp_fetch, root) -> No
     assert steps["train_forest"]["task"] == "train-forest"
     edges = {(e["from"], e["to"]): e["variables"] for e in body["edges"]}
     assert set(edges[("load_data", "train_logreg")]) == {"X_train", "y_train"}
-    assert body["parameters"]["n_estimators"] == {"type": "int", "default": 50}
+    assert body["parameters"] == compile_notebook(DEMO).parameters
+    assert body["parameters"]["n_estimators"]["type"] == "int"
     assert body["metrics"] == ["forest_accuracy", "logreg_accuracy"]
     assert body["ir"]["schemaVersion"] == "2.1.0"
     assert "train-forest" in body["ir"]["root"]["dag"]["tasks"]
@@ -122,6 +124,41 @@ async def test_compile_without_ir_for_the_sidebar(jp_fetch, root) -> None:
         "join",
         "pipeline-metrics",
     ]
+
+
+async def test_compile_the_unsaved_notebook_content(jp_fetch, root) -> None:
+    """The sidebar sends the editor's notebook: its tags win over the file on disk."""
+    edited = small_notebook()
+    edited.cells[4].metadata["tags"] = ["step:square", "prev:double", "limit:cpu:2"]
+    _, body = await call(
+        jp_fetch,
+        "POST",
+        "pipelines",
+        "compile",
+        body={"path": "small.ipynb", "ir": False, "content": edited},
+    )
+    square = next(s for s in body["steps"] if s["name"] == "square")
+    assert square["depends_on"] == ["base", "double"]
+    assert square["limits"] == {"cpu": "2"}
+    status, error = await refused(
+        jp_fetch, "POST", "pipelines", "compile", body={"path": "small.ipynb", "content": [1]}
+    )
+    assert status == 400 and "content" in error["message"]
+
+
+async def test_validate_reports_each_variable(jp_fetch, root) -> None:
+    _, report = await call(jp_fetch, "POST", "pipelines", "validate", body={"path": "small.ipynb"})
+    assert report["ok"] is True, report
+    assert report["notebook"] == "small.ipynb"
+    variables = {v["name"]: v for v in report["variables"]}
+    assert variables["base"]["producer"] == "base"
+    assert all(v["ok"] for v in variables.values())
+    notebook = small_notebook()
+    notebook.cells[5] = code("total = sum(doubled) / 0", "step:join")
+    nbformat.write(notebook, root / "fails.ipynb")
+    _, report = await call(jp_fetch, "POST", "pipelines", "validate", body={"path": "fails.ipynb"})
+    assert report["ok"] is False
+    assert any(e.get("cell") == 5 for e in report["errors"]), report["errors"]
 
 
 async def test_broken_notebook_is_a_400_naming_the_cell(jp_fetch, root) -> None:
@@ -230,14 +267,9 @@ async def test_run_small_notebook_to_success_with_metrics_logs_and_rerun(jp_fetc
     rerun = await wait_state(jp_fetch, again["id"], ("succeeded", "failed"))
     assert rerun["state"] == "succeeded"
     assert rerun["parameters"]["n"] == 4
-    # Every step but the metrics reporter comes from the cache.
-    assert {s["cells"][0]: s["cached"] for s in rerun["steps"]} == {
-        2: True,
-        3: True,
-        4: True,
-        5: True,
-        6: False,
-    }
+    # Every step comes from the cache, and the metrics are reported all the same.
+    assert [s["cached"] for s in rerun["steps"]] == [True] * 5
+    assert rerun["metrics"]["total"] == 26
     _, listed = await call(jp_fetch, "GET", "runs")
     assert [r["id"] for r in listed["runs"][:2]] == [rerun["id"], run["id"]]
 

@@ -2,8 +2,8 @@
 
 | method path                                  | body / query              | answer |
 |----------------------------------------------|---------------------------|--------|
-| POST pipelines/compile                       | {path, ir?: bool = true}  | 200 steps, edges, parameters, metrics (+ `ir`); 400 {message, cell, step} |
-| POST pipelines/validate                      | {path}                    | 200 validation report |
+| POST pipelines/compile                       | {path, ir?: bool = true, content?: nbformat JSON (unsaved notebook)} | 200 steps, edges, parameters, metrics (+ `ir`); 400 {message, cell, step} |
+| POST pipelines/validate                      | {path, parameters?}       | 200 report {ok, errors, steps, variables, metrics} |
 | POST runs                                    | {path, parameters, backend} | 201 {id, backend} |
 | GET  runs                                    | ?limit=N                  | 200 {runs: [...]} newest first |
 | GET  runs/{id}                               |                           | 200 run JSON |
@@ -73,10 +73,23 @@ def relative_path(root: str | os.PathLike[str], source: str | None) -> str | Non
         return None
 
 
-def _compile(full: Path, *, with_ir: bool) -> tuple[Any, dict[str, Any]]:
+def _compile(
+    full: Path, *, with_ir: bool, content: dict[str, Any] | None = None
+) -> tuple[Any, dict[str, Any]]:
     from kubelab.pipelines.notebook import codegen, compile_notebook
 
-    pipeline = compile_notebook(full)
+    if content is None:
+        pipeline = compile_notebook(full)
+    else:
+        import nbformat
+
+        try:
+            node = nbformat.from_dict(content)
+            if "cells" not in node or not isinstance(node["cells"], list):
+                raise ValueError("no 'cells' list")
+        except Exception as error:
+            raise KubelabError(f"'content' is not a notebook: {error}") from None
+        pipeline = compile_notebook(node, name=full.stem)
     body = pipeline.to_json()
     for step, spec in zip(pipeline.steps, body["steps"], strict=True):
         spec["task"] = codegen.task_name(step.function_name)
@@ -152,7 +165,12 @@ class CompileHandler(RunsBase):
     async def post(self) -> None:
         body = self.read_json()
         full = self.notebook(body.get("path"))
-        _, answer = await asyncio.to_thread(_compile, full, with_ir=bool(body.get("ir", True)))
+        content = body.get("content")
+        if content is not None and not isinstance(content, dict):
+            raise KubelabError("'content' must be a notebook (nbformat JSON object)")
+        _, answer = await asyncio.to_thread(
+            _compile, full, with_ir=bool(body.get("ir", True)), content=content
+        )
         answer["path"] = body["path"]
         self.write_json(answer)
 
@@ -166,8 +184,12 @@ class ValidateHandler(RunsBase):
             from kubelab.pipelines.notebook import validate_notebook
         except (ImportError, AttributeError):
             raise KubelabError("notebook validation is not available in this version") from None
-        report = await asyncio.to_thread(validate_notebook, full)
-        answer = report.to_json() if hasattr(report, "to_json") else report
+        parameters = body.get("parameters") or {}
+        if not isinstance(parameters, dict):
+            raise KubelabError("'parameters' must be an object of name: value")
+        report = await asyncio.to_thread(validate_notebook, full, parameters=parameters)
+        answer = report.to_json()
+        answer["notebook"] = body["path"]
         self.write_json(answer)
 
 
