@@ -337,3 +337,9 @@ def test_log_streamer_prints_lines_while_the_task_runs(session: RunStore, tmp_pa
     result = engine.wait_run(run_id, timeout=20)
     assert result is not None and result.state == "succeeded"
     assert stream.getvalue().splitlines() == [f"[chatty] line {i}" for i in range(4)]
+
+
+def test_artifact_object_as_argument(session: RunStore, tmp_path: Path) -> None:
+    source = tmp_path / "in.txt"
+    source.write_text("hey")
+    assert read_text(data=dsl.Dataset(uri=str(source))).output == "HEY"
