@@ -798,3 +798,42 @@ def test_wait_run_after_a_quick_run_already_ended(store: RunStore, root: Path) -
     time.sleep(0.1)
     result = wait_run(run_id, timeout=1)
     assert result is not None and result.outputs == {"Output": 1}
+
+
+def test_gpu_tasks_get_their_own_devices(store: RunStore, root: Path, monkeypatch) -> None:
+    """With two visible devices, a 1-GPU task sees one of them, a CPU task sees none,
+    and two 2-GPU tasks cannot overlap."""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,7")
+    p = PipelineBuilder("gpus")
+    show = 'printf "%s" "$CUDA_VISIBLE_DEVICES" > "$OUT_d"; sleep 0.3'
+    one = p.component(
+        "one",
+        shell_component(
+            show,
+            outputs={"d": "STRING"},
+            resources={"accelerator": {"resourceType": "nvidia.com/gpu", "resourceCount": "1"}},
+        ),
+    )
+    two = p.component(
+        "two",
+        shell_component(
+            show,
+            outputs={"d": "STRING"},
+            resources={"accelerator": {"resourceType": "nvidia.com/gpu", "resourceCount": "2"}},
+        ),
+    )
+    cpu = p.component("cpu", shell_component(show, outputs={"d": "STRING"}))
+    p.task("one", one)
+    p.task("two-a", two)
+    p.task("two-b", two)
+    p.task("cpu", cpu)
+    t0 = time.monotonic()
+    result = run_pipeline(
+        p.spec, store=store, pipeline_root=root, parallelism=4, enable_caching=False
+    )
+    assert result.state == "succeeded", result.error
+    assert time.monotonic() - t0 >= 0.9  # one, two-a, two-b need the GPUs one after another
+    seen = {s["name"]: s["outputs"]["d"] for s in result.run()["steps"]}
+    assert seen["one"] in ("4", "7")
+    assert sorted(seen["two-a"].split(",")) == sorted(seen["two-b"].split(",")) == ["4", "7"]
+    assert seen["cpu"] == ""

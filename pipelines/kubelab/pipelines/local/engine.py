@@ -28,7 +28,7 @@ from kubelab.pipelines.local import ir as irutil
 from kubelab.pipelines.local import task_io, workers
 from kubelab.pipelines.local.conditions import evaluate_condition
 from kubelab.pipelines.local.placeholders import resolve_command
-from kubelab.pipelines.local.resources import Resources, cpu_cores, gpu_count
+from kubelab.pipelines.local.resources import Resources, cpu_cores, gpu_devices
 from kubelab.pipelines.store import RunStore, kubelab_home
 
 EventCallback = Callable[[dict[str, Any]], None]
@@ -146,7 +146,7 @@ class _Run:
         self.task_timeout = task_timeout
         self.workdir = workdir
         self.force_rerun = force_rerun
-        self.resources = Resources(parallelism, gpu_count())
+        self.resources = Resources(parallelism, gpu_devices())
         self.cancelled = threading.Event()
         self.finished = threading.Event()
         self.processes: set[workers.TaskProcess] = set()
@@ -728,8 +728,9 @@ class _Run:
                     log_path=str(log_path),
                 )
                 task_env = dict(env)
-                if gpus:
-                    task_env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpu_ids))
+                if self.resources.total_gpus:
+                    # As on Kubernetes: a task sees the GPUs it asked for, and no others.
+                    task_env["CUDA_VISIBLE_DEVICES"] = ",".join(gpu_ids)
                 ok, error, result = self._launch(
                     qname, container, python, executor_input, task_env, task_dir, log_path, attempt
                 )

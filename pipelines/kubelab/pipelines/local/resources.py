@@ -14,24 +14,25 @@ from pathlib import Path
 from typing import Any
 
 
-def gpu_count() -> int:
+def gpu_devices() -> list[str]:
+    """Device ids this process may hand out: CUDA_VISIBLE_DEVICES, else /dev/nvidiaN."""
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible is not None:
-        return len([d for d in visible.split(",") if d.strip() and d.strip() != "-1"])
-    return len(list(Path("/dev").glob("nvidia[0-9]*")))
+        return [d.strip() for d in visible.split(",") if d.strip() and d.strip() != "-1"]
+    return sorted(p.name[len("nvidia") :] for p in Path("/dev").glob("nvidia[0-9]*"))
 
 
 class Resources:
     """CPU slots (the run's parallelism) and GPU ids; tasks wait for what they need."""
 
-    def __init__(self, slots: int, gpus: int) -> None:
+    def __init__(self, slots: int, gpu_ids: list[str]) -> None:
         self.slots = slots
         self.free_slots = slots
-        self.free_gpus = list(range(gpus))
-        self.total_gpus = gpus
+        self.free_gpus = list(gpu_ids)
+        self.total_gpus = len(gpu_ids)
         self.cond = threading.Condition()
 
-    def acquire(self, cpu: int, gpus: int, cancelled: threading.Event) -> list[int] | None:
+    def acquire(self, cpu: int, gpus: int, cancelled: threading.Event) -> list[str] | None:
         cpu = max(1, min(cpu, self.slots))
         with self.cond:
             while self.free_slots < cpu or len(self.free_gpus) < gpus:
@@ -42,7 +43,7 @@ class Resources:
             taken, self.free_gpus = self.free_gpus[:gpus], self.free_gpus[gpus:]
             return taken
 
-    def release(self, cpu: int, gpu_ids: list[int]) -> None:
+    def release(self, cpu: int, gpu_ids: list[str]) -> None:
         cpu = max(1, min(cpu, self.slots))
         with self.cond:
             self.free_slots += cpu
