@@ -20,10 +20,11 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 TS_SOURCES := $(shell find extension/src extension/style extension/schema -type f 2>/dev/null)
 
-.PHONY: help install run test lint test-deps clean
+.PHONY: help install run run-lab test lint test-deps clean
 
 help:
-	@echo "make run    install (if needed) and start kubelab on http://127.0.0.1"
+	@echo "make run    install (if needed) and start JupyterHub + kubelab on http://127.0.0.1:8000"
+	@echo "make run-lab  JupyterLab alone with kubelab (no hub), on http://127.0.0.1:8888"
 	@echo "make test   install test dependencies and run lint + the whole test suite"
 	@echo "make lint   ruff, prettier, eslint and tsc only"
 	@echo "make clean  remove the venv, node_modules and build output"
@@ -83,10 +84,16 @@ test: test-deps lint
 	pytest tests
 	pytest ui-tests
 
+# JupyterHub on http://127.0.0.1:8000 with the local spawner, a local OIDC provider with
+# demo users and the example profiles; it prints the URL and the demo logins.
 run: install
+	@test -x $(CHP) || npm install --silent --no-audit --no-fund --prefix $(HUB_DIR)/chp configurable-http-proxy >/dev/null
+	$(BIN)/python deploy/local/run_hub.py --port 8000
+
+# JupyterLab alone (no hub, no login), for working on the extension.
+run-lab: install
 	@mkdir -p .run/work
 	@cp -n examples/*.ipynb .run/work/ 2>/dev/null || true
-	@echo "Starting JupyterLab with kubelab on http://127.0.0.1:8888 (the login link follows)"
 	jupyter lab --no-browser --ip=127.0.0.1 --port=8888 --ServerApp.root_dir=.run/work \
 		$$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
