@@ -50,11 +50,12 @@ def run_task(payload: dict[str, Any]) -> int:
         )
         result = {"output": output or {}}
     except BaseException as error:
-        traceback.print_exc()
         if isinstance(error, SystemExit) and error.code in (0, None):
             result = {"output": {}}
         else:
-            result = {"error": f"{type(error).__name__}: {error}"}
+            traceback.print_exc()
+            message = getattr(error, "message", None)  # a KubelabError is already phrased
+            result = {"error": message or f"{type(error).__name__}: {error}"}
             code = 1
     finally:
         sys.stdout.flush()
