@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+# (path, mtime, size) -> digest: unchanged inputs are not re-read on every run.
 _digest_memo: dict[tuple[str, int, int], str] = {}
 
 
@@ -30,6 +31,8 @@ def content_digest(path: str | os.PathLike[str]) -> str:
             for block in iter(lambda: f.read(1 << 20), b""):
                 h.update(block)
         digest = h.hexdigest()
+        if len(_digest_memo) > 50_000:  # a long-lived server must not grow without bound
+            _digest_memo.clear()
         _digest_memo[memo_key] = digest
         return digest
     if p.is_dir():
