@@ -215,3 +215,19 @@ def test_load_ir_file_takes_the_first_yaml_document(tmp_path: Path) -> None:
         irutil.load_ir_file(path)
     with pytest.raises(KubelabError, match="cannot read"):
         irutil.load_ir_file(tmp_path / "missing.yaml")
+
+
+def test_preload_takes_fork_safe_and_kubelab_imports_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kubelab.pipelines.local.engine import _preload_candidates
+
+    source = (
+        "from kubelab.pipelines import dsl\n"
+        "def f():\n    import numpy as np\n    import json\n    from sklearn.linear_model import X\n"
+        "    import not_installed_anywhere_xyz\n"
+    )
+    executor = irutil.PythonExecutor(source=source, function_name="f", packages=())
+    monkeypatch.setenv("KUBELAB_PRELOAD", "csv")
+    found = _preload_candidates([executor])
+    assert {"numpy", "sklearn", "sklearn.linear_model", "kubelab.pipelines", "csv"} <= found
+    assert "json" not in found  # not on the fork-safe list
+    assert "not_installed_anywhere_xyz" not in found

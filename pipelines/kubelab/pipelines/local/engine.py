@@ -981,35 +981,51 @@ def _prepare(
     return run
 
 
+# Heavy libraries that are safe to import once in the fork server and fork after:
+# they start no threads and touch no devices at import time (torch initialises CUDA
+# lazily; DataLoader itself forks after importing it). Others are imported per task,
+# which is slower but cannot deadlock a fork. KUBELAB_PRELOAD adds more, at your risk.
+FORK_SAFE_MODULES = frozenset(
+    {"numpy", "pandas", "sklearn", "scipy", "joblib", "cloudpickle", "torch", "matplotlib", "PIL"}
+)
+
+
+def _preload_candidates(executors: list[irutil.PythonExecutor]) -> set[str]:
+    """Modules worth importing once in the fork server for these components."""
+    import importlib.util
+
+    wanted: set[str] = set()
+    for executor in executors:
+        if executor.packages and workers.missing_requirements(executor.packages):
+            continue  # runs in a venv's own interpreter, not in the fork server
+        for name in irutil.imported_modules(executor.source):
+            top = name.split(".")[0]
+            if top == "kubelab" or top in FORK_SAFE_MODULES:
+                wanted.add(name)
+    wanted |= {m for m in os.environ.get("KUBELAB_PRELOAD", "").split(",") if m}
+    found = set()
+    for name in wanted:
+        try:
+            # Only top-level lookups: find_spec("a.b") would import `a` into this process.
+            if importlib.util.find_spec(name.split(".")[0]) is not None:
+                found.add(name)
+        except (ImportError, ValueError):
+            continue
+    return found
+
+
 def _warm_worker(executors: list[irutil.PythonExecutor]) -> None:
     """Start the fork server and have it import what the components import.
 
     Measured here: a component importing pandas costs ~300 ms per task without this and
-    ~40 ms with it. Only installed packages are preloaded (a missing one would fail the
-    task anyway); KUBELAB_NO_PRELOAD=1 turns it off.
+    ~40 ms with it. KUBELAB_PRELOAD is read on every run, so a long-lived server picks
+    up later additions; KUBELAB_NO_PRELOAD=1 turns preloading off.
     """
-    import importlib.util
-
     server = fork_server()
     server.start()
-    if os.environ.get("KUBELAB_NO_PRELOAD"):
-        return
-    wanted: set[str] = set()
-    for executor in executors:
-        if not executor.packages:  # a venv task runs in another interpreter
-            wanted |= irutil.imported_modules(executor.source)
-    wanted -= {"kfp", "__future__"}
-    found = set()
-    for name in wanted:
-        top = name.split(".")[0]
-        try:
-            # Only top-level lookups: find_spec("a.b") would import `a` into this process.
-            if importlib.util.find_spec(top) is not None:
-                found.add(name)
-        except (ImportError, ValueError):
-            continue
-    # The server imports them and ignores failures (e.g. `a.b.c` naming a function).
-    server.import_modules(found)
+    if not os.environ.get("KUBELAB_NO_PRELOAD"):
+        # The server imports them and ignores failures (e.g. `a.b.c` naming a function).
+        server.import_modules(_preload_candidates(executors))
 
 
 def _finish(run: _Run) -> RunResult:
