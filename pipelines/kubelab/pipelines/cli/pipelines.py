@@ -27,6 +27,11 @@ def register(subparsers: Any) -> None:
     compile_p.add_argument("source", help="NOTEBOOK.ipynb or PIPELINE.py")
     compile_p.add_argument("-o", "--output", help="where to write the YAML (default: stdout)")
     compile_p.add_argument("--function", help="the pipeline to compile when the file has several")
+    compile_p.add_argument(
+        "--emit-python",
+        action="store_true",
+        help="for a notebook: write the generated KFP DSL module instead of the IR",
+    )
     compile_p.set_defaults(handler=compile_command)
 
     run_p = subparsers.add_parser(
@@ -143,7 +148,7 @@ def parse_params(ir: dict[str, Any], pairs: list[str]) -> dict[str, Any]:
 
 def compile_command(args: argparse.Namespace) -> int:
     from kubelab.pipelines import compiler
-    from kubelab.pipelines.compiler.compiler import render, write_atomically
+    from kubelab.pipelines.compiler.compiler import render
 
     path = Path(args.source)
     if not path.exists():
@@ -152,6 +157,10 @@ def compile_command(args: argparse.Namespace) -> int:
     if path.suffix.lower() == ".py":
         pipeline = compiler.load_pipeline_file(str(path), function_name=args.function)
         spec, platform = compiler.build_specs(pipeline)
+    elif path.suffix.lower() == ".ipynb" and args.emit_python:
+        from kubelab.pipelines.notebook import compile_notebook
+
+        return _emit(compile_notebook(str(path)).python_source, args.output)
     elif path.suffix.lower() == ".ipynb":
         spec, _ = load_source(args.source)
     else:
@@ -160,10 +169,15 @@ def compile_command(args: argparse.Namespace) -> int:
             path=args.source,
         )
     # The same text `compiler.Compiler().compile` writes (header, PlatformSpec document).
-    text = render(spec, platform, args.output or "stdout.yaml")
-    if args.output:
-        write_atomically(args.output, text)
-        print(f"wrote {args.output}", file=sys.stderr)
+    return _emit(render(spec, platform, args.output or "stdout.yaml"), args.output)
+
+
+def _emit(text: str, output: str | None) -> int:
+    from kubelab.pipelines.compiler.compiler import write_atomically
+
+    if output:
+        write_atomically(output, text)
+        print(f"wrote {output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
     return 0
