@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
+import json
 import re
+import urllib.request
 
 import nbformat
 import pytest
 
 pytestmark = pytest.mark.ui
+
+
+@pytest.fixture(autouse=True)
+def shut_down_kernels(lab_server):
+    """Kernels our notebooks started would make later tests' notebooks ask which to use."""
+    yield
+
+    def call(method: str, path: str):
+        request = urllib.request.Request(
+            f"{lab_server.url}{path}",
+            method=method,
+            headers={"Authorization": f"token {lab_server.token}"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read() or b"null")
+
+    for session in call("GET", "api/sessions"):
+        call("DELETE", f"api/sessions/{session['id']}")
+
 
 DEMO_STEPS = ["load_data", "train_forest", "train_logreg", "evaluate", "pipeline-metrics"]
 
@@ -42,7 +63,9 @@ def set_theme(page, theme: str) -> None:
 
 
 def open_notebook_with_sidebar(page, lab_server, name: str, theme: str | None = None) -> None:
-    url = lab_server.lab_url(f"lab/tree/{name}")
+    # A workspace of its own, reset: other tests' open tabs and sidebars stay untouched.
+    workspace = "kubelab-" + name.removesuffix(".ipynb")
+    url = lab_server.lab_url(f"lab/workspaces/{workspace}/tree/{name}") + "&reset"
     page.goto(url)
     page.wait_for_selector(
         ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell", state="visible", timeout=60_000
