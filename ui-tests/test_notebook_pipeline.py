@@ -127,6 +127,8 @@ def test_run_demo_notebook_as_pipeline(page, lab_server, output_dir) -> None:
         "document.querySelector('#kubelab-sidebar [data-testid=kubelab-log-text]')"
         ".textContent.length > 0"
     )
+    log.scroll_into_view_if_needed()
+    page.screenshot(path=str(output_dir / "pipeline-run-logs.png"))
     dag.scroll_into_view_if_needed()
     page.screenshot(path=str(output_dir / "pipeline-run.png"))
 

@@ -99,8 +99,19 @@ function StepRow(props: {
       className="jp-kubelab-run-step"
       data-testid={`kubelab-run-step-${name}`}
     >
-      <StateBadge state={step.state} testid={`kubelab-step-state-${name}`} />
-      <span className="jp-kubelab-step-name" title={step.error ?? undefined}>
+      <span
+        className={`jp-kubelab-state-dot jp-kubelab-state-${step.state}`}
+        title={step.state}
+        data-testid={`kubelab-step-state-${name}`}
+        data-state={step.state}
+      />
+      <span
+        className="jp-kubelab-step-name"
+        title={
+          `${name}: ${step.state}` +
+          (step.attempts > 1 ? ` after ${step.attempts} attempts` : '')
+        }
+      >
         {name}
       </span>
       {step.cached && (

@@ -121,7 +121,7 @@ export class SidebarPanel extends ReactWidget {
         <section className="jp-kubelab-section" data-testid="kubelab-pipeline">
           <div className="jp-kubelab-actions">
             <Button
-              className="jp-mod-accept jp-kubelab-run-button"
+              className="jp-mod-styled jp-mod-accept jp-kubelab-run-button"
               data-testid="kubelab-run-button"
               disabled={!compiled || error !== null || model.busy}
               title={
