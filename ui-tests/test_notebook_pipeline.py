@@ -12,22 +12,38 @@ import pytest
 pytestmark = pytest.mark.ui
 
 
+def lab_api(lab_server, method: str, path: str, body: object = None) -> object:
+    request = urllib.request.Request(
+        f"{lab_server.url}{path}",
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Authorization": f"token {lab_server.token}"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read() or b"null")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def start_kernels_without_asking(lab_server):
+    """Once a kernel has run on this server, JupyterLab asks at once which kernel a
+    notebook without kernelspec should use, and that dialog blocks later tests
+    (test_sidebar.py's notebook has none). Answer it the way the dialog's own
+    "Always start the preferred kernel" box does."""
+    yield
+    lab_api(
+        lab_server,
+        "PUT",
+        "lab/api/settings/@jupyterlab/notebook-extension:tracker",
+        {"raw": json.dumps({"autoStartDefaultKernel": True})},
+    )
+
+
 @pytest.fixture(autouse=True)
 def shut_down_kernels(lab_server):
     """Kernels our notebooks started would make later tests' notebooks ask which to use."""
     yield
-
-    def call(method: str, path: str):
-        request = urllib.request.Request(
-            f"{lab_server.url}{path}",
-            method=method,
-            headers={"Authorization": f"token {lab_server.token}"},
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read() or b"null")
-
-    for session in call("GET", "api/sessions"):
-        call("DELETE", f"api/sessions/{session['id']}")
+    for session in lab_api(lab_server, "GET", "api/sessions"):
+        lab_api(lab_server, "DELETE", f"api/sessions/{session['id']}")
 
 
 DEMO_STEPS = ["load_data", "train_forest", "train_logreg", "evaluate", "pipeline-metrics"]
