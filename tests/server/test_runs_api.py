@@ -273,6 +273,14 @@ async def test_run_small_notebook_to_success_with_metrics_logs_and_rerun(jp_fetc
     _, listed = await call(jp_fetch, "GET", "runs")
     assert [r["id"] for r in listed["runs"][:2]] == [rerun["id"], run["id"]]
 
+    # Unknown steps are 404s that name the step.
+    for parts in (("steps", "nope", "logs"), ("steps", "nope", "run-from")):
+        method = "GET" if parts[-1] == "logs" else "POST"
+        status, body = await refused(
+            jp_fetch, method, "runs", run["id"], *parts, body={} if method == "POST" else None
+        )
+        assert status == 404 and "nope" in body["message"], body
+
     # Run from `square`: it and `join` execute again, `base` and `double` come from the cache.
     status, started = await call(
         jp_fetch, "POST", "runs", run["id"], "steps", "square", "run-from", body={}

@@ -5,7 +5,9 @@ import {
   Button,
   checkIcon,
   ReactWidget,
+  refreshIcon,
   runIcon,
+  ToolbarButtonComponent,
   UseSignal
 } from '@jupyterlab/ui-components';
 
@@ -211,7 +213,15 @@ export class SidebarPanel extends ReactWidget {
           </section>
         )}
         <section className="jp-kubelab-section">
-          <h3 className="jp-kubelab-section-title">Runs</h3>
+          <h3 className="jp-kubelab-section-title jp-kubelab-title-row">
+            Runs
+            <ToolbarButtonComponent
+              icon={refreshIcon}
+              tooltip="Refresh the runs of this notebook"
+              dataset={{ testid: 'kubelab-refresh-runs' }}
+              onClick={() => void model.refreshRuns()}
+            />
+          </h3>
           <RunsView
             runs={model.runs}
             selected={run}
