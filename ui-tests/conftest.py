@@ -66,13 +66,17 @@ class LabServer:
         return f"{self.url}{path}?token={self.token}"
 
 
-def no_news_settings(settings_dir: Path) -> None:
-    """Fresh profiles show a 'Jupyter news' pop-up; turn it off so screenshots are clean."""
-    target = settings_dir / "@jupyterlab" / "apputils-extension"
-    target.mkdir(parents=True, exist_ok=True)
-    (target / "notification.jupyterlab-settings").write_text(
-        json.dumps({"fetchNews": "false", "checkForUpdates": False})
-    )
+def quiet_lab_settings(settings_dir: Path) -> None:
+    """Fresh profiles pop up 'Jupyter news' and, once a kernel ran, a 'Select Kernel'
+    dialog for notebooks without a kernelspec; both would block clicks in later tests."""
+    settings = {
+        ("apputils-extension", "notification"): {"fetchNews": "false", "checkForUpdates": False},
+        ("notebook-extension", "tracker"): {"autoStartDefaultKernel": True},
+    }
+    for (extension, plugin), values in settings.items():
+        target = settings_dir / "@jupyterlab" / extension
+        target.mkdir(parents=True, exist_ok=True)
+        (target / f"{plugin}.jupyterlab-settings").write_text(json.dumps(values))
 
 
 @pytest.fixture(scope="session")
@@ -81,7 +85,7 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     root_dir = base / "work"
     root_dir.mkdir()
     settings_dir = base / "settings"
-    no_news_settings(settings_dir)
+    quiet_lab_settings(settings_dir)
     examples = Path(__file__).parent.parent / "examples"
     for notebook in examples.glob("*.ipynb"):
         shutil.copy(notebook, root_dir / notebook.name)

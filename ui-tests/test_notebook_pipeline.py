@@ -23,21 +23,6 @@ def lab_api(lab_server, method: str, path: str, body: object = None) -> object:
         return json.loads(response.read() or b"null")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def start_kernels_without_asking(lab_server):
-    """Once a kernel has run on this server, JupyterLab asks at once which kernel a
-    notebook without kernelspec should use, and that dialog blocks later tests
-    (test_sidebar.py's notebook has none). Answer it the way the dialog's own
-    "Always start the preferred kernel" box does."""
-    yield
-    lab_api(
-        lab_server,
-        "PUT",
-        "lab/api/settings/@jupyterlab/notebook-extension:tracker",
-        {"raw": json.dumps({"autoStartDefaultKernel": True})},
-    )
-
-
 @pytest.fixture(autouse=True)
 def shut_down_kernels(lab_server):
     """Kernels our notebooks started would make later tests' notebooks ask which to use."""

@@ -23,7 +23,12 @@ def open_kubelab_from_palette(page) -> None:
 
 
 def test_sidebar_shows_status_and_follows_the_active_notebook(page, lab_server, output_dir) -> None:
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    notebook = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell("x = 1")],
+        metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+    )
     nbformat.write(notebook, lab_server.root_dir / "sidebar-check.ipynb")
 
     open_lab(page, lab_server)
