@@ -77,6 +77,7 @@ def _compile(
     full: Path, *, with_ir: bool, content: dict[str, Any] | None = None
 ) -> tuple[Any, dict[str, Any]]:
     from kubelab.pipelines.notebook import codegen, compile_notebook
+    from kubelab.pipelines.notebook.run import warm_engine_for
 
     if content is None:
         pipeline = compile_notebook(full)
@@ -94,6 +95,7 @@ def _compile(
     for step, spec in zip(pipeline.steps, body["steps"], strict=True):
         spec["task"] = codegen.task_name(step.function_name)
     body["warnings"] = pipeline.warnings
+    warm_engine_for(pipeline)
     if with_ir:
         body["ir"] = pipeline.pipeline_spec()
     return pipeline, body

