@@ -274,6 +274,31 @@ class _Builder:
                 names.append(child.name)
         return sorted(names)
 
+    def _node_spec(
+        self,
+        node: PipelineTask | TasksGroup,
+        group: TasksGroup,
+        component: str,
+        parameters: dict[str, Any],
+        artifacts: dict[str, Any],
+    ) -> dict[str, Any]:
+        """What a task and a sub-DAG entry in `group`'s DAG have in common."""
+        spec: dict[str, Any] = {
+            "taskInfo": {"name": node.display_name or node.name},
+            "componentRef": {"name": component},
+        }
+        inputs = {
+            key: value
+            for key, value in (("parameters", parameters), ("artifacts", artifacts))
+            if value
+        }
+        if inputs:
+            spec["inputs"] = inputs
+        deps = self._dependencies(node, group)
+        if deps:
+            spec["dependentTasks"] = deps
+        return spec
+
     def _task_spec(self, task: PipelineTask, group: TasksGroup) -> dict[str, Any]:
         consumer = f"Task '{task.name}'"
         parameters: dict[str, Any] = {}
@@ -298,21 +323,8 @@ class _Builder:
             else:
                 cu.reject_formatted_channels(task, name, value)
                 target[name] = {"runtimeValue": {"constant": value}}
-        spec: dict[str, Any] = {
-            "taskInfo": {"name": task.display_name or task.name},
-            "componentRef": {"name": self._task_component(task)},
-            "cachingOptions": {"enableCache": True} if task.enable_caching else {},
-        }
-        inputs: dict[str, Any] = {}
-        if parameters:
-            inputs["parameters"] = parameters
-        if artifacts:
-            inputs["artifacts"] = artifacts
-        if inputs:
-            spec["inputs"] = inputs
-        deps = self._dependencies(task, group)
-        if deps:
-            spec["dependentTasks"] = deps
+        spec = self._node_spec(task, group, self._task_component(task), parameters, artifacts)
+        spec["cachingOptions"] = {"enableCache": True} if task.enable_caching else {}
         if task.retry_policy:
             spec["retryPolicy"] = dict(task.retry_policy)
         if task.exit_handler is not None or task.ignore_upstream_failure_tag:
@@ -366,20 +378,9 @@ class _Builder:
         for key, channel in sorted(self._needed_inputs(child).items()):
             target = artifacts if channel.is_artifact else parameters
             target[key] = self._reference(channel, group, consumer)
-        spec: dict[str, Any] = {
-            "taskInfo": {"name": child.display_name or child.name},
-            "componentRef": {"name": self._group_component_names[id(child)]},
-        }
-        inputs: dict[str, Any] = {}
-        if parameters:
-            inputs["parameters"] = parameters
-        if artifacts:
-            inputs["artifacts"] = artifacts
-        if inputs:
-            spec["inputs"] = inputs
-        deps = self._dependencies(child, group)
-        if deps:
-            spec["dependentTasks"] = deps
+        spec = self._node_spec(
+            child, group, self._group_component_names[id(child)], parameters, artifacts
+        )
         if isinstance(child, ParallelFor):
             if child.item.is_artifact:
                 spec["artifactIterator"] = {
