@@ -202,8 +202,10 @@ class RunStore:
             )
         return run_id
 
-    def update_run(self, run_id: str, **fields: Any) -> None:
-        """Set columns of a run; dict/list values are stored as JSON."""
+    def _update(
+        self, table: str, where: str, keys: tuple[Any, ...], fields: dict[str, Any]
+    ) -> None:
+        """Set columns of matching rows; dict/list values are stored as JSON."""
         if not fields:
             return
         cols = ", ".join(f"{k}=?" for k in fields)
@@ -211,7 +213,11 @@ class RunStore:
             json.dumps(v, default=str) if isinstance(v, dict | list) else v for v in fields.values()
         ]
         with self._tx() as cur:
-            cur.execute(f"UPDATE runs SET {cols} WHERE id=?", (*values, run_id))
+            cur.execute(f"UPDATE {table} SET {cols} WHERE {where}", (*values, *keys))
+
+    def update_run(self, run_id: str, **fields: Any) -> None:
+        """Set columns of a run; dict/list values are stored as JSON."""
+        self._update("runs", "id=?", (run_id,), fields)
 
     def request_cancel(self, run_id: str) -> None:
         """Ask the engine that owns the run (maybe in another process) to cancel it."""
@@ -329,16 +335,7 @@ class RunStore:
             )
 
     def update_task(self, run_id: str, name: str, **fields: Any) -> None:
-        if not fields:
-            return
-        cols = ", ".join(f"{k}=?" for k in fields)
-        values = [
-            json.dumps(v, default=str) if isinstance(v, dict | list) else v for v in fields.values()
-        ]
-        with self._tx() as cur:
-            cur.execute(
-                f"UPDATE tasks SET {cols} WHERE run_id=? AND name=?", (*values, run_id, name)
-            )
+        self._update("tasks", "run_id=? AND name=?", (run_id, name), fields)
 
     def task_info(self, run_id: str, name: str) -> dict[str, Any]:
         run_id = self.resolve_run_id(run_id)
