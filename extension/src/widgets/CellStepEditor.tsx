@@ -13,6 +13,12 @@ import {
 
 export type NotebookCell = NonNullable<Notebook['activeCell']>;
 
+/** A field check: empty is fine (no limit), otherwise the text must match. */
+function emptyOrMatching(pattern: RegExp, message: string) {
+  return (text: string): string | null =>
+    text.trim() === '' || pattern.test(text.trim()) ? null : message;
+}
+
 export interface ICellStepEditorProps {
   cell: NotebookCell | null;
   /** Index of the cell among all the notebook's cells. */
@@ -201,11 +207,10 @@ export function CellStepEditor({
               value={spec.cpu}
               placeholder="e.g. 2 or 500m"
               testid="kubelab-cell-cpu"
-              invalid={t =>
-                t.trim() === '' || /^\d+(\.\d+)?m?$/.test(t.trim())
-                  ? null
-                  : 'a CPU quantity: 2, 0.5 or 500m'
-              }
+              invalid={emptyOrMatching(
+                /^\d+(\.\d+)?m?$/,
+                'a CPU quantity: 2, 0.5 or 500m'
+              )}
               onCommit={text => update({ cpu: text })}
             />
             <label>Memory</label>
@@ -213,12 +218,10 @@ export function CellStepEditor({
               value={spec.memory}
               placeholder="e.g. 4Gi"
               testid="kubelab-cell-memory"
-              invalid={t =>
-                t.trim() === '' ||
-                /^\d+(\.\d+)?([EPTGMK]i?|[mk])?$/.test(t.trim())
-                  ? null
-                  : 'a memory quantity: 512Mi, 4Gi'
-              }
+              invalid={emptyOrMatching(
+                /^\d+(\.\d+)?([EPTGMK]i?|[mk])?$/,
+                'a memory quantity: 512Mi, 4Gi'
+              )}
               onCommit={text => update({ memory: text })}
             />
             <label>GPUs</label>
@@ -226,11 +229,7 @@ export function CellStepEditor({
               value={spec.gpu}
               placeholder="nvidia.com/gpu"
               testid="kubelab-cell-gpu"
-              invalid={t =>
-                t.trim() === '' || /^\d+$/.test(t.trim())
-                  ? null
-                  : 'a whole number of GPUs'
-              }
+              invalid={emptyOrMatching(/^\d+$/, 'a whole number of GPUs')}
               onCommit={text => update({ gpu: text })}
             />
             <label>Image</label>
