@@ -117,15 +117,20 @@ def _as_graph(obj: Any) -> _Graph:
     )
 
 
+def _parameters_and_artifacts(
+    parameters: dict[str, Any], artifacts: dict[str, Any]
+) -> dict[str, Any]:
+    """IR inputs/outputs blocks leave out an empty `parameters` or `artifacts` map."""
+    return {
+        key: value for key, value in (("parameters", parameters), ("artifacts", artifacts)) if value
+    }
+
+
 def _io_definitions(specs: dict[str, types.IOSpec]) -> dict[str, Any]:
-    parameters = {n: s.to_ir() for n, s in specs.items() if not s.is_artifact}
-    artifacts = {n: s.to_ir() for n, s in specs.items() if s.is_artifact}
-    out: dict[str, Any] = {}
-    if parameters:
-        out["parameters"] = parameters
-    if artifacts:
-        out["artifacts"] = artifacts
-    return out
+    return _parameters_and_artifacts(
+        {n: s.to_ir() for n, s in specs.items() if not s.is_artifact},
+        {n: s.to_ir() for n, s in specs.items() if s.is_artifact},
+    )
 
 
 def _channel_definition(channel: PipelineChannel, as_list: bool = False) -> dict[str, Any]:
@@ -287,11 +292,7 @@ class _Builder:
             "taskInfo": {"name": node.display_name or node.name},
             "componentRef": {"name": component},
         }
-        inputs = {
-            key: value
-            for key, value in (("parameters", parameters), ("artifacts", artifacts))
-            if value
-        }
+        inputs = _parameters_and_artifacts(parameters, artifacts)
         if inputs:
             spec["inputs"] = inputs
         deps = self._dependencies(node, group)
@@ -475,12 +476,7 @@ class _Builder:
                         "outputParameterKey": output_key,
                     }
                 }
-        out: dict[str, Any] = {}
-        if parameters:
-            out["parameters"] = parameters
-        if artifacts:
-            out["artifacts"] = artifacts
-        return out
+        return _parameters_and_artifacts(parameters, artifacts)
 
     def _one_of_selectors(self, channel: OneOf, group: TasksGroup) -> list[tuple[str, str]]:
         """(branch, key) per member; each branch exposes its member's output."""
