@@ -117,13 +117,6 @@ def main(argv: list[str] | None = None) -> int:
     children: list[subprocess.Popen[bytes]] = []
 
     def stop(*_: object) -> None:
-        for child in reversed(children):  # hub first: it stops the users' servers
-            if child.poll() is None:
-                child.terminate()
-                try:
-                    child.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    child.kill()
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, stop)
@@ -153,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
                     raise SystemExit(f"kubelab: {child.args[0]} exited ({child.returncode})")
             time.sleep(0.5)
     except SystemExit as exit_:
-        for child in children:
+        for child in reversed(children):  # hub first: it stops the users' servers
             if child.poll() is None:
                 child.terminate()
                 try:
