@@ -1,6 +1,6 @@
 """kubelab: Kubeflow-style ML from JupyterLab.
 
-`kubelab` spans three source folders (pipelines/, server/, spawner/); extend_path
+`kubelab` spans several source folders (pipelines/, client/, workloads/, server/, spawner/); extend_path
 joins them into one package in a source checkout, as the wheel does on install.
 """
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from kubelab.client.store import RunStore
 from kubelab.pipelines.cli.main import main
 from kubelab.pipelines.errors import KubelabError
 from kubelab.pipelines.notebook import run_notebook, validate_notebook
-from kubelab.pipelines.store import RunStore
 
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo.ipynb"
 

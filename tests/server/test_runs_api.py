@@ -16,8 +16,8 @@ import nbformat
 import pytest
 from tornado.httpclient import HTTPClientError
 
+from kubelab.client.store import INTERRUPTED_ERROR, RunStore
 from kubelab.pipelines.notebook import compile_notebook
-from kubelab.pipelines.store import INTERRUPTED_ERROR, RunStore
 
 DEMO = Path(__file__).parents[2] / "examples" / "demo.ipynb"
 DEMO_STEPS = {"load_data", "train_forest", "train_logreg", "evaluate"}

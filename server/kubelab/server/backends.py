@@ -119,7 +119,7 @@ class LocalBackend(Backend):
     name = "local"
 
     def __init__(self, home: str | os.PathLike[str]) -> None:
-        from kubelab.pipelines.store import RunStore
+        from kubelab.client.store import RunStore
 
         self.home = Path(home)
         self.home.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 import yaml
 
-from kubelab.pipelines.store import RunStore
+from kubelab.client.store import RunStore
 
 
 def _notebook(path: Path) -> None:

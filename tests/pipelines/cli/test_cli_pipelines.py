@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kubelab.pipelines.store import RunStore
+from kubelab.client.store import RunStore
 
 PIPELINE = textwrap.dedent(
     """

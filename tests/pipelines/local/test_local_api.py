@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from kubelab.client.store import RunStore
 from kubelab.pipelines import compiler, dsl, local
 from kubelab.pipelines.errors import KubelabError
 from kubelab.pipelines.local import engine, progress
-from kubelab.pipelines.store import RunStore
 
 
 @dsl.component

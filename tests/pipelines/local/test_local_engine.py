@@ -18,9 +18,9 @@ from local_ir_helpers import (
     shell_component,
 )
 
+from kubelab.client.store import RunStore
 from kubelab.pipelines.errors import KubelabError
 from kubelab.pipelines.local.engine import cancel_run, run_pipeline, start_run, wait_run
-from kubelab.pipelines.store import RunStore
 
 INC = shell_component(
     'echo "inc $IN_x"; echo $((IN_x + 1)) > "$OUT_y"',
@@ -616,14 +616,14 @@ def test_engine_crash_kills_its_python_tasks_and_store_says_interrupted(tmp_path
     import subprocess
     import sys
 
-    from kubelab.pipelines.store import INTERRUPTED_ERROR
+    from kubelab.client.store import INTERRUPTED_ERROR
 
     pid_file = tmp_path / "task.pid"
     script = textwrap.dedent(f"""
         from kubelab.pipelines import dsl
         from kubelab.pipelines.local.engine import start_run
         from kubelab.pipelines import compiler
-        from kubelab.pipelines.store import RunStore
+        from kubelab.client.store import RunStore
         import time
 
         @dsl.component

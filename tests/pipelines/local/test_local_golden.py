@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from kubelab.client.store import RunStore
 from kubelab.pipelines import compiler
 from kubelab.pipelines.local.engine import run_pipeline
-from kubelab.pipelines.store import RunStore
 
 GOLDEN_DIR = Path(__file__).resolve().parents[1] / "golden"
 

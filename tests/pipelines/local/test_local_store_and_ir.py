@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from kubelab.client.store import INTERRUPTED_ERROR, RunStore, default_db_path
 from kubelab.pipelines.errors import KubelabError, NotFoundError
 from kubelab.pipelines.local import ir as irutil
 from kubelab.pipelines.local.conditions import evaluate_condition
 from kubelab.pipelines.local.placeholders import resolve_command
-from kubelab.pipelines.store import INTERRUPTED_ERROR, RunStore, default_db_path
 
 
 def test_default_path_follows_kubelab_home(kubelab_home: Path) -> None:
@@ -28,7 +28,7 @@ def test_run_left_running_by_dead_process_is_marked_interrupted(tmp_path: Path) 
     # A real process creates a run, starts a task, and dies without finishing it.
     script = (
         "import os, sys\n"
-        "from kubelab.pipelines.store import RunStore\n"
+        "from kubelab.client.store import RunStore\n"
         f"s = RunStore({str(db)!r})\n"
         "rid = s.create_run('p', {'a': 1}, run_id='crashed')\n"
         "s.update_run(rid, state='running')\n"
@@ -67,6 +67,8 @@ def test_run_json_shape_and_lookup(tmp_path: Path) -> None:
     assert set(run) == {
         "id",
         "name",
+        "kind",
+        "backend",
         "state",
         "created_at",
         "finished_at",
@@ -231,3 +233,29 @@ def test_preload_takes_fork_safe_and_kubelab_imports_only(monkeypatch: pytest.Mo
     assert {"numpy", "sklearn", "sklearn.linear_model", "kubelab.pipelines", "csv"} <= found
     assert "json" not in found  # not on the fork-safe list
     assert "not_installed_anywhere_xyz" not in found
+
+
+def test_jobs_share_the_store_and_old_files_are_migrated(tmp_path: Path) -> None:
+    import sqlite3
+
+    # A store file written before jobs existed: no kind/backend/spec columns.
+    old = tmp_path / "old.db"
+    conn = sqlite3.connect(old)
+    conn.executescript(
+        "CREATE TABLE runs (id TEXT PRIMARY KEY, name TEXT NOT NULL, state TEXT NOT NULL,"
+        " created_at REAL NOT NULL, finished_at REAL, parameters TEXT NOT NULL DEFAULT '{}',"
+        " metrics TEXT NOT NULL DEFAULT '{}', outputs TEXT NOT NULL DEFAULT '{}', error TEXT,"
+        " source TEXT, pipeline_root TEXT, owner_pid INTEGER, owner_host TEXT,"
+        " cancel_requested INTEGER NOT NULL DEFAULT 0);"
+        "INSERT INTO runs (id, name, state, created_at) VALUES ('r1', 'p', 'succeeded', 1.0);"
+    )
+    conn.commit()
+    conn.close()
+    store = RunStore(old)
+    assert store.get_run("r1")["kind"] == "pipeline"
+    job = store.create_run("fit", {}, kind="training", spec={"num_nodes": 2})
+    assert store.run_info(job)["spec"] == {"num_nodes": 2}
+    assert [r["id"] for r in store.list_runs()] == ["r1"]
+    assert {r["id"] for r in store.list_runs(kinds=("pipeline", "training"))} == {"r1", job}
+    with pytest.raises(ValueError, match="unknown kind"):
+        store.create_run("x", {}, kind="nonsense")

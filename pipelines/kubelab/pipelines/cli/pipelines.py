@@ -249,7 +249,7 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def _store() -> Any:
-    from kubelab.pipelines.store import RunStore
+    from kubelab.client.store import RunStore
 
     return RunStore()
 

@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from kubelab.client.store import RunStore
 from kubelab.pipelines.errors import KubelabError
 from kubelab.pipelines.local.engine import (
     RunResult,
@@ -25,7 +26,6 @@ from kubelab.pipelines.local.engine import (
     start_run,
     wait_run,
 )
-from kubelab.pipelines.store import RunStore
 
 __all__ = [
     "DockerRunner",

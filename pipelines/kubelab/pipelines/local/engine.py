@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kubelab.client.store import RunStore, kubelab_home
 from kubelab.pipelines.errors import KubelabError
 from kubelab.pipelines.local import cache as cache_keys
 from kubelab.pipelines.local import ir as irutil
@@ -29,7 +30,6 @@ from kubelab.pipelines.local import task_io, workers
 from kubelab.pipelines.local.conditions import evaluate_condition
 from kubelab.pipelines.local.placeholders import resolve_command
 from kubelab.pipelines.local.resources import Resources, cpu_cores, gpu_devices
-from kubelab.pipelines.store import RunStore, kubelab_home
 
 EventCallback = Callable[[dict[str, Any]], None]
 

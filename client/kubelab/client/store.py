@@ -1,7 +1,11 @@
-"""SQLite record of every local run, step and cache entry.
+"""SQLite record of every local run and job, their steps, and the cache.
 
-One file (WAL mode) shared by the engine, the CLI and the jupyter server, so a run
-started in one process can be listed, followed or cancelled from another. Every
+One file (WAL mode) shared by the engine, the workloads' local runners, the CLI and
+the jupyter server, so a run started in one process can be listed, followed or
+cancelled from another. Pipeline runs and jobs (training, tuning, serving) share the
+`runs` table, told apart by `kind`; their steps (pipeline tasks, training nodes,
+tuning trials, a model server) share `tasks`, so listing, logs and cancel work the
+same way for all of them. Every
 state change is committed as it happens: after a crash the store still tells what
 ran, and `RunStore()` marks runs whose owner process is gone as failed with the
 error ``interrupted: ...`` (we reuse the "failed" state instead of inventing an
@@ -44,7 +48,10 @@ CREATE TABLE IF NOT EXISTS runs (
     pipeline_root TEXT,
     owner_pid INTEGER,
     owner_host TEXT,
-    cancel_requested INTEGER NOT NULL DEFAULT 0
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    kind TEXT NOT NULL DEFAULT 'pipeline',
+    backend TEXT NOT NULL DEFAULT 'local',
+    spec TEXT NOT NULL DEFAULT '{}'
 );
 CREATE TABLE IF NOT EXISTS tasks (
     run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
@@ -72,7 +79,20 @@ CREATE TABLE IF NOT EXISTS cache (
     created_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS runs_created ON runs(created_at);
+CREATE INDEX IF NOT EXISTS runs_kind_created ON runs(kind, created_at);
 """
+
+# What each kind of record is; `kind` is a column of `runs`.
+KINDS = ("pipeline", "training", "tuning", "serving")
+
+# Schema changes after the first release, applied in order to older store files
+# (PRAGMA user_version counts how many ran). Append only; never edit one that shipped.
+_MIGRATIONS: tuple[str, ...] = (
+    "ALTER TABLE runs ADD COLUMN kind TEXT NOT NULL DEFAULT 'pipeline';"
+    "ALTER TABLE runs ADD COLUMN backend TEXT NOT NULL DEFAULT 'local';"
+    "ALTER TABLE runs ADD COLUMN spec TEXT NOT NULL DEFAULT '{}';"
+    "CREATE INDEX IF NOT EXISTS runs_kind_created ON runs(kind, created_at);",
+)
 
 
 def kubelab_home() -> Path:
@@ -122,8 +142,20 @@ class RunStore:
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA foreign_keys=ON")
         with self._lock:
-            self._conn.executescript(_SCHEMA)
+            self._migrate()
         self.mark_interrupted_runs()
+
+    def _migrate(self) -> None:
+        """Create the schema, or bring an older store file up to it."""
+        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        fresh = not self._conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='runs'"
+        ).fetchone()
+        if not fresh:
+            for script in _MIGRATIONS[version:]:
+                self._conn.executescript(script)
+        self._conn.executescript(_SCHEMA)  # tables and indexes that are still missing
+        self._conn.execute(f"PRAGMA user_version={len(_MIGRATIONS)}")
 
     def close(self) -> None:
         with self._lock:
@@ -182,12 +214,19 @@ class RunStore:
         run_id: str | None = None,
         source: str | None = None,
         pipeline_root: str | None = None,
+        kind: str = "pipeline",
+        backend: str = "local",
+        spec: dict[str, Any] | None = None,
     ) -> str:
+        """Record a new run (kind "pipeline") or job (training, tuning, serving)."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown kind {kind!r}; kinds: {', '.join(KINDS)}")
         run_id = run_id or new_run_id()
         with self._tx() as cur:
             cur.execute(
                 "INSERT INTO runs (id, name, state, created_at, parameters, source, "
-                "pipeline_root, owner_pid, owner_host) VALUES (?,?,?,?,?,?,?,?,?)",
+                "pipeline_root, owner_pid, owner_host, kind, backend, spec) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     run_id,
                     name,
@@ -198,6 +237,9 @@ class RunStore:
                     pipeline_root,
                     os.getpid(),
                     socket.gethostname(),
+                    kind,
+                    backend,
+                    json.dumps(spec or {}, default=str),
                 ),
             )
         return run_id
@@ -248,7 +290,7 @@ class RunStore:
         """Internal columns of a run (pipeline_root, owner, outputs) for the engine/CLI."""
         row = self._run_row(run_id)
         info = dict(row)
-        for key in ("parameters", "metrics", "outputs"):
+        for key in ("parameters", "metrics", "outputs", "spec"):
             info[key] = json.loads(info[key])
         return info
 
@@ -258,9 +300,16 @@ class RunStore:
         steps = self._query("SELECT * FROM tasks WHERE run_id=? ORDER BY seq", (row["id"],))
         return self._run_json(row, steps)
 
-    def list_runs(self, limit: int = 100) -> list[dict[str, Any]]:
-        """Newest first, each in the same JSON as get_run."""
-        rows = self._query("SELECT * FROM runs ORDER BY created_at DESC LIMIT ?", (limit,))
+    def list_runs(
+        self, limit: int = 100, kinds: tuple[str, ...] = ("pipeline",)
+    ) -> list[dict[str, Any]]:
+        """Newest first, each in the same JSON as get_run; pipeline runs unless `kinds`
+        names job kinds too."""
+        marks = ",".join("?" * len(kinds))
+        rows = self._query(
+            f"SELECT * FROM runs WHERE kind IN ({marks}) ORDER BY created_at DESC LIMIT ?",
+            (*kinds, limit),
+        )
         if not rows:
             return []
         ids = [r["id"] for r in rows]
@@ -296,6 +345,8 @@ class RunStore:
         return {
             "id": row["id"],
             "name": row["name"],
+            "kind": row["kind"],
+            "backend": row["backend"],
             "state": row["state"],
             "created_at": _iso(row["created_at"]),
             "finished_at": _iso(row["finished_at"]),
