@@ -78,6 +78,15 @@ CREATE TABLE IF NOT EXISTS cache (
     task TEXT,
     created_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS metrics (
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    task TEXT NOT NULL DEFAULT '',
+    name TEXT NOT NULL,
+    step INTEGER,
+    value REAL NOT NULL,
+    ts REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS metrics_run ON metrics(run_id, task, name);
 CREATE INDEX IF NOT EXISTS runs_created ON runs(created_at);
 CREATE INDEX IF NOT EXISTS runs_kind_created ON runs(kind, created_at);
 """
@@ -85,8 +94,9 @@ CREATE INDEX IF NOT EXISTS runs_kind_created ON runs(kind, created_at);
 # What each kind of record is; `kind` is a column of `runs`.
 KINDS = ("pipeline", "training", "tuning", "serving")
 
-# Schema changes after the first release, applied in order to older store files
-# (PRAGMA user_version counts how many ran). Append only; never edit one that shipped.
+# Changes to existing tables after the first release, applied in order to older store
+# files (PRAGMA user_version counts how many ran). Append only; never edit one that
+# shipped. New tables need no entry: _SCHEMA creates what is missing.
 _MIGRATIONS: tuple[str, ...] = (
     "ALTER TABLE runs ADD COLUMN kind TEXT NOT NULL DEFAULT 'pipeline';"
     "ALTER TABLE runs ADD COLUMN backend TEXT NOT NULL DEFAULT 'local';"
@@ -356,6 +366,42 @@ class RunStore:
             "source": row["source"],
             "steps": [self._step_json(t) for t in steps],
         }
+
+    def delete_run(self, run_id: str) -> None:
+        """Forget a finished run or job: its row, steps and metric series (not its files)."""
+        run_id = self.resolve_run_id(run_id)
+        with self._tx() as cur:
+            cur.execute("DELETE FROM metrics WHERE run_id=?", (run_id,))
+            cur.execute("DELETE FROM tasks WHERE run_id=?", (run_id,))
+            cur.execute("DELETE FROM runs WHERE id=?", (run_id,))
+
+    # -- metric series ----------------------------------------------------------------
+
+    def add_metrics(
+        self, run_id: str, values: dict[str, float], *, task: str = "", step: int | None = None
+    ) -> None:
+        """Append one point per metric (e.g. the loss of an epoch, a trial's accuracy)."""
+        now = time.time()
+        with self._tx() as cur:
+            cur.executemany(
+                "INSERT INTO metrics (run_id, task, name, step, value, ts) VALUES (?,?,?,?,?,?)",
+                [(run_id, task, name, step, float(v), now) for name, v in values.items()],
+            )
+
+    def metric_series(
+        self, run_id: str, task: str | None = None
+    ) -> dict[str, dict[str, list[dict[str, Any]]]]:
+        """`{task: {metric: [{step, value, ts}, ...]}}` in the order they were reported."""
+        sql = "SELECT task, name, step, value, ts FROM metrics WHERE run_id=?"
+        params: tuple[Any, ...] = (run_id,)
+        if task is not None:
+            sql += " AND task=?"
+            params += (task,)
+        series: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        for row in self._query(sql + " ORDER BY rowid", params):
+            points = series.setdefault(row["task"], {}).setdefault(row["name"], [])
+            points.append({"step": row["step"], "value": row["value"], "ts": row["ts"]})
+        return series
 
     # -- tasks ----------------------------------------------------------------------
 

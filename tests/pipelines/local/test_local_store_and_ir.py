@@ -259,3 +259,18 @@ def test_jobs_share_the_store_and_old_files_are_migrated(tmp_path: Path) -> None
     assert {r["id"] for r in store.list_runs(kinds=("pipeline", "training"))} == {"r1", job}
     with pytest.raises(ValueError, match="unknown kind"):
         store.create_run("x", {}, kind="nonsense")
+
+
+def test_metric_series_and_delete(tmp_path: Path) -> None:
+    store = RunStore(tmp_path / "runs.db")
+    job = store.create_run("fit", {}, kind="training")
+    store.add_task(job, "node-0")
+    for epoch, loss in enumerate([0.9, 0.5, 0.25]):
+        store.add_metrics(job, {"loss": loss}, task="node-0", step=epoch)
+    series = store.metric_series(job)
+    assert [p["value"] for p in series["node-0"]["loss"]] == [0.9, 0.5, 0.25]
+    assert [p["step"] for p in series["node-0"]["loss"]] == [0, 1, 2]
+    store.delete_run(job)
+    with pytest.raises(NotFoundError):
+        store.get_run(job)
+    assert store.metric_series(job) == {}

@@ -1,0 +1,104 @@
+"""What every kind of job (training, tuning, serving) gives the client layer.
+
+A `Workload` knows one kind of job end to end: how to check a spec, how to run it on
+this machine (the embedded default), and which Kubernetes objects stand for it on a
+cluster and how to read their state back. The client's backends own the plumbing
+(the run store, the Kubernetes connection, REST, CLI) and call these methods, so the
+same spec runs locally and on a cluster without two copies of the logic.
+
+Jobs are records in the run store (`kubelab.client.store`): a row of `runs` with
+`kind` set to the workload's kind, its steps in `tasks` (training: `node-0`…,
+tuning: `trial-0001`…, serving: `server`), per-step log files, metric series in
+`metrics`. States are the store's (`STATES`); SDK-shaped clients translate them
+(e.g. the trainer's Created/Running/Complete/Failed).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from kubelab.client.store import RunStore
+
+
+@dataclass
+class LocalContext:
+    """What a local runner may use: the store, its folder for logs and files, the
+    user's root (paths in specs are confined to it), and the refusal policy."""
+
+    store: RunStore
+    home: Path
+    root: Path
+    strict_resources: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def job_dir(self, job_id: str) -> Path:
+        path = self.home / "jobs" / job_id
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+@dataclass
+class ClusterContext:
+    """Where and as whom a job goes on Kubernetes: the user's namespace, the image of
+    the notebook (the default for job containers), the user's PVC, the profile's
+    limits. Built by the Kubernetes backend from the spawner's records."""
+
+    namespace: str
+    image: str | None = None
+    pvc: str | None = None
+    profile: dict[str, Any] | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+class Workload(ABC):
+    """One kind of job. Subclasses live in `kubelab.workloads.<kind>`."""
+
+    kind: ClassVar[str]
+
+    @abstractmethod
+    def validate(self, spec: dict[str, Any], root: Path | None = None) -> dict[str, Any]:
+        """The normalised spec, or a `KubelabError` that names the bad field.
+
+        Called before anything starts, for both backends; `root` confines file paths.
+        """
+
+    # -- on this machine ------------------------------------------------------------
+
+    @abstractmethod
+    def start_local(self, job_id: str, spec: dict[str, Any], ctx: LocalContext) -> None:
+        """Start the job in the background and return at once.
+
+        The job's row already exists in `ctx.store` (state "pending"); the runner adds
+        its steps, moves states along, writes per-step logs and metrics, and records
+        the end state and error, also when it fails to start.
+        """
+
+    @abstractmethod
+    def cancel_local(self, job_id: str, ctx: LocalContext) -> None:
+        """Stop every process of the job (its whole process group), then record it."""
+
+    # -- on Kubernetes -----------------------------------------------------------------
+
+    @abstractmethod
+    def manifests(
+        self, spec: dict[str, Any], *, name: str, cluster: ClusterContext
+    ) -> list[dict[str, Any]]:
+        """The objects to create, as plain dicts a real API server accepts (pure: no I/O)."""
+
+    @abstractmethod
+    def cluster_state(
+        self,
+        objects: list[dict[str, Any]],
+        pods: list[dict[str, Any]],
+        events: list[dict[str, Any]],
+    ) -> dict[str, Any]:
+        """`{state, message, steps: {name: {state, ...}}, metrics, url?}` from what the
+        backend read back: the job's objects, its pods (by label) and their events."""
+
+    def pod_selector(self, name: str) -> str:
+        """Label selector of the job's pods, for logs and events."""
+        return f"kubelab.io/job={name}"
