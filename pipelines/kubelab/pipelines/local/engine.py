@@ -16,7 +16,7 @@ import re
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +29,7 @@ from kubelab.pipelines.local import ir as irutil
 from kubelab.pipelines.local import task_io, workers
 from kubelab.pipelines.local.conditions import evaluate_condition
 from kubelab.pipelines.local.placeholders import resolve_command
+from kubelab.pipelines.local.preload import fork_server, warm_worker
 from kubelab.pipelines.local.resources import Resources, cpu_cores, gpu_devices
 
 EventCallback = Callable[[dict[str, Any]], None]
@@ -71,22 +72,9 @@ class RunResult:
 
 # -- shared process-wide state ------------------------------------------------------
 
-_fork_server: workers.ForkServer | None = None
-_fork_server_lock = threading.Lock()
 _active_runs: dict[str, _Run] = {}
 _recent_results: dict[str, RunResult] = {}
 _active_lock = threading.Lock()
-
-
-def fork_server() -> workers.ForkServer:
-    """The warm worker process shared by all runs of this process (started lazily)."""
-    global _fork_server
-    with _fork_server_lock:
-        if _fork_server is None:
-            preload = list(workers.DEFAULT_PRELOAD)
-            preload += [m for m in os.environ.get("KUBELAB_PRELOAD", "").split(",") if m]
-            _fork_server = workers.ForkServer(tuple(preload))
-        return _fork_server
 
 
 def _safe_segment(name: str) -> str:
@@ -935,6 +923,7 @@ def _prepare(
     task_timeout: float | None,
     force_rerun: set[str] | None = None,
     workdir: str | os.PathLike[str] | None = None,
+    preload_modules: Iterable[str] = (),
 ) -> _Run:
     if not isinstance(ir, dict) or "root" not in ir:
         raise KubelabError("not a compiled pipeline: the IR has no 'root' DAG")
@@ -970,7 +959,10 @@ def _prepare(
     if python_executors:
         # Warm the worker while the run is set up, not when the first step needs it.
         threading.Thread(
-            target=_warm_worker, args=(python_executors,), daemon=True, name="kubelab-warm"
+            target=warm_worker,
+            args=(python_executors, preload_modules),
+            daemon=True,
+            name="kubelab-warm",
         ).start()
     # Steps exist as soon as the run does, so a UI polling right after start sees them.
     for name, spec in ir["root"].get("dag", {}).get("tasks", {}).items():
@@ -979,53 +971,6 @@ def _prepare(
     with _active_lock:
         _active_runs[run_id] = run
     return run
-
-
-# Heavy libraries that are safe to import once in the fork server and fork after:
-# they start no threads and touch no devices at import time (torch initialises CUDA
-# lazily; DataLoader itself forks after importing it). Others are imported per task,
-# which is slower but cannot deadlock a fork. KUBELAB_PRELOAD adds more, at your risk.
-FORK_SAFE_MODULES = frozenset(
-    {"numpy", "pandas", "sklearn", "scipy", "joblib", "cloudpickle", "torch", "matplotlib", "PIL"}
-)
-
-
-def _preload_candidates(executors: list[irutil.PythonExecutor]) -> set[str]:
-    """Modules worth importing once in the fork server for these components."""
-    import importlib.util
-
-    wanted: set[str] = set()
-    for executor in executors:
-        if executor.packages and workers.missing_requirements(executor.packages):
-            continue  # runs in a venv's own interpreter, not in the fork server
-        for name in irutil.imported_modules(executor.source):
-            top = name.split(".")[0]
-            if top == "kubelab" or top in FORK_SAFE_MODULES:
-                wanted.add(name)
-    wanted |= {m for m in os.environ.get("KUBELAB_PRELOAD", "").split(",") if m}
-    found = set()
-    for name in wanted:
-        try:
-            # Only top-level lookups: find_spec("a.b") would import `a` into this process.
-            if importlib.util.find_spec(name.split(".")[0]) is not None:
-                found.add(name)
-        except (ImportError, ValueError):
-            continue
-    return found
-
-
-def _warm_worker(executors: list[irutil.PythonExecutor]) -> None:
-    """Start the fork server and have it import what the components import.
-
-    Measured here: a component importing pandas costs ~300 ms per task without this and
-    ~40 ms with it. KUBELAB_PRELOAD is read on every run, so a long-lived server picks
-    up later additions; KUBELAB_NO_PRELOAD=1 turns preloading off.
-    """
-    server = fork_server()
-    server.start()
-    if not os.environ.get("KUBELAB_NO_PRELOAD"):
-        # The server imports them and ignores failures (e.g. `a.b.c` naming a function).
-        server.import_modules(_preload_candidates(executors))
 
 
 def _finish(run: _Run) -> RunResult:
@@ -1056,12 +1001,14 @@ def run_pipeline(
     task_timeout: float | None = None,
     force_rerun: set[str] | None = None,
     workdir: str | os.PathLike[str] | None = None,
+    preload: Iterable[str] = (),
 ) -> RunResult:
     """Run a pipeline to the end and return its result (a failed run does not raise).
 
     Tasks run with `workdir` (default: the current directory) as their working
-    directory. In a Jupyter kernel, without an `on_event` of its own, it shows a live
-    widget.
+    directory. `preload` names modules the warm worker imports before the steps (e.g.
+    a notebook's ML imports). In a Jupyter kernel, without an `on_event` of its own, it
+    shows a live widget.
     """
     if on_event is None:
         from kubelab.pipelines.local.progress import notebook_progress
@@ -1081,6 +1028,7 @@ def run_pipeline(
         task_timeout=task_timeout,
         force_rerun=force_rerun,
         workdir=workdir,
+        preload_modules=preload,
     )
     # The run executes in a worker thread so that Ctrl-C / "interrupt kernel" here
     # cancels it cleanly (processes killed, store updated) instead of orphaning it.
@@ -1106,9 +1054,11 @@ def start_run(
     **options: Any,
 ) -> str:
     """Start a run in a background thread and return its id at once (for the server)."""
+    preload_modules = tuple(options.pop("preload", ()))
     run = _prepare(
         ir,
         arguments,
+        preload_modules=preload_modules,
         **{
             "store": None,
             "pipeline_root": None,
