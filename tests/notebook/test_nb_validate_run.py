@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from kubelab.client.store import RunStore
 from kubelab.client.cli.main import main
+from kubelab.client.store import RunStore
 from kubelab.pipelines.errors import KubelabError
 from kubelab.pipelines.notebook import run_notebook, validate_notebook
 

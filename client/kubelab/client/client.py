@@ -358,7 +358,10 @@ class Client:
         """(workload, backend, id) of a recorded job."""
         from kubelab.workloads import registry
 
-        info = self.store.run_info(job_id)
+        try:
+            info = self.store.run_info(job_id)
+        except NotFoundError:
+            raise NotFoundError(f"no job {job_id!r}", job=job_id) from None
         if info["kind"] == "pipeline":
             raise NotFoundError(f"no job {job_id!r} ({info['id']} is a pipeline run)", job=job_id)
         return registry.workload(info["kind"]), self.job_backend(info["backend"]), info["id"]

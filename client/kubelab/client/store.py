@@ -452,7 +452,8 @@ class RunStore:
         self._update("tasks", "run_id=? AND name=?", (run_id, name), fields)
 
     def task_info(self, run_id: str, name: str) -> dict[str, Any]:
-        run_id = self.resolve_run_id(run_id)
+        row = self._run_row(run_id)
+        run_id, noun = row["id"], "run" if row["kind"] == "pipeline" else "job"
         rows = self._query("SELECT * FROM tasks WHERE run_id=? AND name=?", (run_id, name))
         if not rows:
             rows = self._query(
@@ -466,7 +467,7 @@ class RunStore:
                 )
             ]
             raise NotFoundError(
-                f"run {run_id} has no step {name!r}; steps: {', '.join(names) or 'none'}",
+                f"{noun} {run_id} has no step {name!r}; steps: {', '.join(names) or 'none'}",
                 run=run_id,
                 step=name,
             )

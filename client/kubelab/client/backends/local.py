@@ -3,6 +3,7 @@ runners, everything recorded in one SQLite store (`<home>/kubelab.db`)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
@@ -194,6 +195,9 @@ class LocalBackend(RunBackend, JobBackend):
         if self.store.get_run(job_id)["state"] not in FINAL_STATES:
             self.store.request_cancel(job_id)
             workload.cancel_local(job_id, self.context())
+            # Let the runner record the end before the record goes.
+            with contextlib.suppress(TimeoutError):
+                poll_until_final(lambda: self.store.get_run(job_id), 10, what=f"job {job_id}")
         self.store.delete_run(job_id)
         shutil.rmtree(self.home / "jobs" / job_id, ignore_errors=True)
 
