@@ -38,11 +38,9 @@ class JobsHandler(KubelabHandler):
         kind, spec = body.get("kind"), body.get("spec", {})
         if not isinstance(kind, str) or not kind:
             raise KubelabError("'kind' must name a kind of job, e.g. \"training\"", field="kind")
-        job_id = await self.call(
-            self.client.create_job, kind, spec, body.get("backend"), name=body.get("name")
-        )
-        job = await self.call(self.client.get_job, job_id)
-        self.write_json({"id": job_id, "kind": kind, "backend": job["backend"]}, status=201)
+        backend = body.get("backend") or self.client.default_backend
+        job_id = await self.call(self.client.create_job, kind, spec, backend, name=body.get("name"))
+        self.write_json({"id": job_id, "kind": kind, "backend": backend}, status=201)
 
 
 class JobHandler(KubelabHandler):
