@@ -200,11 +200,10 @@ def launch(
             "env": env,
             "cwd": run.workdir,
         }
-        missing = workers.missing_requirements(python.packages) if python.packages else []
-        if missing:
-            interpreter = workers.layered_venv(
-                tuple(python.packages), home=kubelab_home(), log_path=str(log_path)
-            )
+        interpreter = workers.interpreter_for(
+            python.pip, home=kubelab_home(), log_path=str(log_path)
+        )
+        if interpreter is not None:
             payload_path = task_dir / "_logs" / f"attempt-{attempt}.payload.json"
             payload_path.write_text(json.dumps(payload, default=str))
             proc = fork_server().run(

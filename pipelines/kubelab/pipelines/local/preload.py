@@ -14,6 +14,7 @@ import os
 import threading
 from collections.abc import Iterable
 
+from kubelab.pipelines import requirements
 from kubelab.pipelines.local import ir as irutil
 from kubelab.pipelines.local import workers
 
@@ -49,7 +50,7 @@ def preload_candidates(
     """Modules worth importing once in the fork server for these components."""
     wanted: set[str] = set(extra)
     for executor in executors:
-        if executor.packages and workers.missing_requirements(executor.packages):
+        if executor.packages and requirements.missing(executor.packages):
             continue  # runs in a venv's own interpreter, not in the fork server
         for name in irutil.imported_modules(executor.source):
             top = name.split(".")[0]
