@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import kubelab_api as api
 import pytest
 from jupyter_server.auth.authorizer import Authorizer
-from tornado.httpclient import HTTPClientError
 
 from kubelab.client.store import RunStore
 
@@ -54,24 +53,11 @@ def jp_server_config(request: pytest.FixtureRequest) -> dict:
 
 
 async def call(jp_fetch, method: str, *parts: str, body: Any = None, **params: Any) -> Any:
-    response = await jp_fetch(
-        "kubelab",
-        "api",
-        "jobs",
-        *parts,
-        method=method,
-        body=json.dumps(body) if body is not None else None,
-        params=params or None,
-    )
-    return response.code, json.loads(response.body)
+    return await api.call(jp_fetch, method, "jobs", *parts, body=body, **params)
 
 
-async def refused(
-    jp_fetch, method: str, *parts: str, body: Any = None, **params: Any
-) -> tuple[int, dict]:
-    with pytest.raises(HTTPClientError) as raised:
-        await call(jp_fetch, method, *parts, body=body, **params)
-    return raised.value.code, json.loads(raised.value.response.body)
+async def refused(jp_fetch, method: str, *parts: str, body: Any = None, **params: Any) -> Any:
+    return await api.refused(jp_fetch, method, "jobs", *parts, body=body, **params)
 
 
 async def wait_state(jp_fetch, job_id: str, states: tuple[str, ...]) -> dict:
