@@ -144,7 +144,7 @@ class Cluster(ControllerSimulations):
     def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> Any:
         """The object as the API server has it (a dict), or None when it does not exist."""
         try:
-            return self._get(api_version, kind, namespace, name)
+            return self._get((api_version, kind, namespace, name))
         except kubernetes.dynamic.exceptions.NotFoundError:
             return None
 

@@ -16,10 +16,12 @@ import datetime
 import itertools
 import json
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from kubernetes.client import V1AggregationRule
 from kubernetes.client.rest import ApiException
+from kubernetes.dynamic.exceptions import DynamicApiError
 
 if TYPE_CHECKING:
     from kubernetes.client import CoreV1Api, RbacAuthorizationV1Api
@@ -46,8 +48,9 @@ class ControllerSimulations:
 
     def simulate_scheduled(self, pod: Any, node: str = NODE_NAME) -> dict[str, Any]:
         """The scheduler binds the pod to a node (pods/binding)."""
-        namespace, name = ref(pod)
-        if self.simulated and not self._pod(namespace, name)["spec"].get("nodeName"):
+        key = _pod_key(pod)
+        namespace, name = key[2:]
+        if self.simulated and not self._get(key)["spec"].get("nodeName"):
             binding = {
                 "apiVersion": "v1",
                 "kind": "Binding",
@@ -56,14 +59,14 @@ class ControllerSimulations:
             }
             path = f"/api/v1/namespaces/{namespace}/pods/{name}/binding"
             self.dynamic.request("post", path, body=binding)
-        return self._wait_pod(namespace, name, lambda p: p["spec"].get("nodeName"), "scheduled")
+        return self._wait(key, lambda p: p["spec"].get("nodeName"), "scheduled", 30)
 
     def simulate_kubelet_ready(self, pod: Any, pod_ip: str | None = None) -> dict[str, Any]:
         """The pod is scheduled, its containers started and ready: phase Running, a podIP."""
-        namespace, name = ref(pod)
+        key = _pod_key(pod)
         if not self.simulated:
-            return self._wait_pod(namespace, name, _pod_ready, "Running and Ready", 300)
-        spec = self.simulate_scheduled((namespace, name))["spec"]
+            return self._wait(key, _pod_ready, "Running and Ready")
+        spec = self.simulate_scheduled(key[2:])["spec"]
         started = now()
         ip = pod_ip or f"10.244.0.{next(_pod_ips) % 250 + 2}"
         status = {
@@ -86,18 +89,18 @@ class ControllerSimulations:
                 for c in spec["containers"]
             ],
         }
-        return self._patch_status("v1", "Pod", namespace, name, status)
+        return self._patch_status(key, status)
 
     def simulate_container_terminated(
         self, pod: Any, exit_code: int = 0, container: str | None = None
     ) -> dict[str, Any]:
         """A container exits (the notebook server quit or crashed); the pod's phase follows."""
-        namespace, name = ref(pod)
+        key = _pod_key(pod)
         if not self.simulated:
-            return self._wait_pod(namespace, name, _pod_finished, "terminated", 300)
-        current = self._pod(namespace, name)
+            return self._wait(key, _pod_finished, "terminated")
+        current = self._get(key)
         statuses = current["status"].get("containerStatuses") or []
-        assert statuses, f"pod {namespace}/{name} never ran: simulate_kubelet_ready first"
+        assert statuses, f"pod {key[2]}/{key[3]} never ran: simulate_kubelet_ready first"
         finished = now()
         for status in statuses:
             if container is None or status["name"] == container:
@@ -113,7 +116,7 @@ class ControllerSimulations:
         if all("terminated" in s["state"] for s in statuses):
             codes = [s["state"]["terminated"]["exitCode"] for s in statuses]
             patch["phase"] = "Succeeded" if not any(codes) else "Failed"
-        return self._patch_status("v1", "Pod", namespace, name, patch)
+        return self._patch_status(key, patch)
 
     def simulate_pod_deleted(self, pod: Any, timeout: float = 30.0) -> None:
         """The kubelet finishes a graceful deletion: the pod object goes away.
@@ -121,12 +124,16 @@ class ControllerSimulations:
         A scheduled pod whose deletion was requested stays (Terminating) until its
         kubelet confirms; this waits for the request, then confirms (gracePeriod 0).
         """
-        namespace, name = ref(pod)
+        key = _pod_key(pod)
+        namespace, name = key[2:]
         deadline = time.monotonic() + timeout
         while True:
-            current = self._pod(namespace, name, missing_ok=True)
-            if current is None:
-                return
+            try:
+                current = self._get(key)
+            except DynamicApiError as error:
+                if error.status == 404:
+                    return
+                raise
             if self.simulated and current["metadata"].get("deletionTimestamp"):
                 body = {
                     "gracePeriodSeconds": 0,
@@ -152,14 +159,10 @@ class ControllerSimulations:
         message: str = "",
     ) -> dict[str, Any]:
         """An operator sets a condition in status.conditions (replacing one of that type)."""
-        api_version, kind = obj["apiVersion"], obj["kind"]
-        namespace, name = ref(obj)
+        key = _key(obj)
         if not self.simulated:
             return self._wait(
-                api_version,
-                kind,
-                namespace,
-                name,
+                key,
                 lambda o: any(
                     c["type"] == type and c["status"] == status
                     for c in (o.get("status") or {}).get("conditions") or []
@@ -172,7 +175,7 @@ class ControllerSimulations:
             **({"message": message} if message else {}),
         }
         for _ in range(10):  # optimistic concurrency, as a controller does
-            current = self._get(api_version, kind, namespace, name)
+            current = self._get(key)
             conditions = [
                 c
                 for c in (current.get("status") or {}).get("conditions") or []
@@ -180,32 +183,25 @@ class ControllerSimulations:
             ]
             try:
                 return self._patch_status(
-                    api_version,
-                    kind,
-                    namespace,
-                    name,
+                    key,
                     {"conditions": [*conditions, condition]},
                     resource_version=current["metadata"]["resourceVersion"],
                 )
             except ApiException as error:
                 if error.status != 409:
                     raise
-        raise RuntimeError(f"{kind} {namespace}/{name} kept changing under simulate_condition")
+        raise RuntimeError(f"{_describe(key)} kept changing under simulate_condition")
 
     def simulate_status(self, obj: dict[str, Any], **fields: Any) -> dict[str, Any]:
         """An operator writes status fields, e.g. simulate_status(isvc, url="http://...")."""
-        api_version, kind = obj["apiVersion"], obj["kind"]
-        namespace, name = ref(obj)
+        key = _key(obj)
         if not self.simulated:
             return self._wait(
-                api_version,
-                kind,
-                namespace,
-                name,
-                lambda o: all(key in (o.get("status") or {}) for key in fields),
+                key,
+                lambda o: all(field in (o.get("status") or {}) for field in fields),
                 f"status fields {sorted(fields)}",
             )
-        return self._patch_status(api_version, kind, namespace, name, fields)
+        return self._patch_status(key, fields)
 
     # ---- kube-controller-manager -----------------------------------------------------
 
@@ -245,28 +241,16 @@ class ControllerSimulations:
 
     # ---- helpers ---------------------------------------------------------------------
 
-    def _get(self, api_version: str, kind: str, namespace: str | None, name: str) -> Any:
+    def _get(self, key: Key) -> Any:
+        api_version, kind, namespace, name = key
         resource = self.dynamic.resources.get(api_version=api_version, kind=kind)
         # raw JSON: building ResourceInstances of a 2 MB CRD takes seconds
         return json.loads(resource.get(name=name, namespace=namespace, serialize=False).data)
 
-    def _pod(self, namespace: str | None, name: str, missing_ok: bool = False) -> Any:
-        try:
-            return self._get("v1", "Pod", namespace, name)
-        except Exception as error:
-            if missing_ok and getattr(error, "status", None) == 404:
-                return None
-            raise
-
     def _patch_status(
-        self,
-        api_version: str,
-        kind: str,
-        namespace: str | None,
-        name: str,
-        status: dict[str, Any],
-        resource_version: str | None = None,
+        self, key: Key, status: dict[str, Any], resource_version: str | None = None
     ) -> dict[str, Any]:
+        api_version, kind, namespace, name = key
         resource = self.dynamic.resources.get(api_version=api_version, kind=kind)
         # CRDs without a status subresource keep status in the object itself
         target = resource.subresources.get("status", resource)
@@ -284,28 +268,32 @@ class ControllerSimulations:
         return json.loads(response.data)
 
     def _wait(
-        self,
-        api_version: str,
-        kind: str,
-        namespace: str | None,
-        name: str,
-        check: Any,
-        what: str,
-        timeout: float = 300.0,
+        self, key: Key, check: Callable[[Any], Any], what: str, timeout: float = 300.0
     ) -> dict[str, Any]:
+        """On a real cluster: until the real component has done it."""
         deadline = time.monotonic() + timeout
         while True:
-            current = self._get(api_version, kind, namespace, name)
+            current = self._get(key)
             if check(current):
                 return current
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{kind} {namespace}/{name}: no {what} after {timeout:.0f} s")
+                raise TimeoutError(f"{_describe(key)}: no {what} after {timeout:.0f} s")
             time.sleep(0.5)
 
-    def _wait_pod(
-        self, namespace: str | None, name: str, check: Any, what: str, timeout: float = 30.0
-    ) -> dict[str, Any]:
-        return self._wait("v1", "Pod", namespace, name, check, what, timeout)
+
+Key = tuple[str, str, str | None, str]  # apiVersion, kind, namespace, name
+
+
+def _key(obj: dict[str, Any]) -> Key:
+    return (obj["apiVersion"], obj["kind"], *ref(obj))
+
+
+def _pod_key(pod: Any) -> Key:
+    return ("v1", "Pod", *ref(pod))
+
+
+def _describe(key: Key) -> str:
+    return f"{key[1]} {key[2]}/{key[3]}" if key[2] else f"{key[1]} {key[3]}"
 
 
 def ref(obj: Any) -> tuple[str | None, str]:

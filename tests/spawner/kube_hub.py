@@ -20,6 +20,19 @@ RBAC_YAML = Path(__file__).resolve().parents[2] / "deploy" / "kubernetes" / "rba
 HUB_NAMESPACE, HUB_ACCOUNT = "kubelab", "hub"  # the subject in rbac.yaml
 
 
+def hub_role_binding(name: str) -> dict[str, Any]:
+    """A RoleBinding that gives the hub its user-namespace role (as the spawner makes)."""
+    return {
+        "metadata": {"name": name},
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": "kubelab-hub-user-namespace",
+        },
+        "subjects": [{"kind": "ServiceAccount", "name": HUB_ACCOUNT, "namespace": HUB_NAMESPACE}],
+    }
+
+
 def install_hub_rbac(k8s: Cluster) -> Identity:
     """deploy/kubernetes/rbac.yaml applied; the hub's ServiceAccount and its token."""
     try:
@@ -29,15 +42,7 @@ def install_hub_rbac(k8s: Cluster) -> Identity:
             raise
     k8s.apply_file(RBAC_YAML)
     # admission policies are compiled asynchronously: wait until this one says no
-    probe = {
-        "metadata": {"name": "policy-probe"},
-        "roleRef": {
-            "apiGroup": "rbac.authorization.k8s.io",
-            "kind": "ClusterRole",
-            "name": "kubelab-hub-user-namespace",
-        },
-        "subjects": [{"kind": "ServiceAccount", "name": HUB_ACCOUNT, "namespace": HUB_NAMESPACE}],
-    }
+    probe = hub_role_binding("policy-probe")
 
     def policy_denies() -> bool:
         try:
@@ -89,6 +94,14 @@ class KubeHub:
         url = await asyncio.wait_for(start, 60)
         spawner.orm_spawner.state = spawner.get_state()
         return spawner, url, self.pod(spawner)
+
+    async def poll_until_exited(self, spawner: Any, timeout: float = 30.0) -> int:
+        """The hub's poll loop: poll() sees the pod through KubeSpawner's watch, a moment late."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while (status := await spawner.poll()) is None:
+            assert asyncio.get_running_loop().time() < deadline, "poll() never saw the exit"
+            await asyncio.sleep(0.1)
+        return status
 
     def after_restart(self, user: User) -> User:
         """The same user as a restarted hub sees it: a new spawner, loaded from its state."""

@@ -158,7 +158,7 @@ async def test_poll_reports_the_exit_code_and_removes_the_pod(
     user = kube_hub.user("carol", ["data-science"])
     spawner, _, pod = await kube_hub.start(user, {"profile": "small"})
     await in_thread(k8s.simulate_container_terminated, pod, 3)  # the notebook server died
-    assert await spawner.poll() == 3
+    assert await kube_hub.poll_until_exited(spawner) == 3
     assert k8s.get("v1", "Pod", spawner.pod_name, spawner.namespace) is None  # stop(now=True)
 
 

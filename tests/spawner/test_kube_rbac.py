@@ -14,7 +14,7 @@ from kubernetes.client.rest import ApiException
 
 from k8s import Cluster, Identity
 
-from .kube_hub import KubeHub
+from .kube_hub import KubeHub, hub_role_binding
 
 pytestmark = [pytest.mark.k8s]
 
@@ -77,15 +77,7 @@ async def test_hub_rights_are_confined_to_user_namespaces(
         assert status_of(core.patch_namespace, other, patch)[0] == 403
 
         # it may bind its namespace role, but the admission policy keeps it in user namespaces
-        binding = {
-            "metadata": {"name": "kubelab-hub"},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "ClusterRole",
-                "name": "kubelab-hub-user-namespace",
-            },
-            "subjects": [{"kind": "ServiceAccount", "name": "hub", "namespace": "kubelab"}],
-        }
+        binding = hub_role_binding("kubelab-hub")
         rbac = kubernetes.client.RbacAuthorizationV1Api(api)
         status, body = status_of(rbac.create_namespaced_role_binding, other, binding)
         assert status == 403 and "only be bound in kubelab user namespaces" in body
