@@ -27,6 +27,7 @@ help:
 	@echo "make run-lab  JupyterLab alone with kubelab (no hub), on http://127.0.0.1:8888"
 	@echo "make test   install test dependencies and run lint + the whole test suite"
 	@echo "make lint   ruff, prettier, eslint and tsc only"
+	@echo "make k8s-bin  build kube-apiserver and etcd for the tests (once; part of make test)"
 	@echo "make clean  remove the venv, node_modules and build output"
 
 install: $(VENV)/.kubelab-installed
@@ -121,4 +122,4 @@ run-lab: install
 		$$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
 clean:
-	rm -rf $(VENV) node_modules extension/lib tsconfig.tsbuildinfo $(LABEXT) $(HUB_DIR) .run
+	rm -rf $(VENV) node_modules extension/lib tsconfig.tsbuildinfo $(LABEXT) $(HUB_DIR) .run .k8s
