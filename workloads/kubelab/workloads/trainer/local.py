@@ -233,6 +233,8 @@ class LocalTrainingJob:
                     }
                 rank.process = server.run(payload)
                 self.ranks.append(rank)
+            for started in self.ranks:
+                started.process.started.wait(10)  # the fork server answers with the pid
             self.store.update_task(
                 self.job_id,
                 f"node-{node}",
@@ -243,6 +245,7 @@ class LocalTrainingJob:
                     **self.store.task_info(self.job_id, f"node-{node}")["metadata"],
                     "gpus": devices,
                     "master_port": port,
+                    "pids": [r.process.pid for r in self.ranks if r.node == node],
                 },
             )
         self.store.update_run(self.job_id, state="running")

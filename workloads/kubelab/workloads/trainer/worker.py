@@ -30,13 +30,22 @@ def run(payload: dict[str, Any]) -> int:
             if not isinstance(error.code, int):
                 print(error.code, file=sys.stderr)
             code = error.code if isinstance(error.code, int) else 1
-    except BaseException:
-        traceback.print_exc()
+    except BaseException as error:
+        print_user_traceback(error, script)
         code = 1
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
     return code
+
+
+def print_user_traceback(error: BaseException, script: str) -> None:
+    """The traceback from the program's own frames on (not runpy's or kubelab's)."""
+    trace = traceback.TracebackException.from_exception(error)
+    frames = trace.stack
+    first = next((i for i, f in enumerate(frames) if f.filename == script), 0)
+    trace.stack = traceback.StackSummary.from_list(frames[first:])
+    print("".join(trace.format()), end="", file=sys.stderr)
 
 
 def main(argv: list[str]) -> None:
