@@ -84,7 +84,10 @@ c.LocalKubelabSpawner.profiles_file = profiles_file
 c.LocalKubelabSpawner.token_refresh_margin = refresh_margin
 c.LocalKubelabSpawner.home_dir_template = str(hub_dir / "home" / "{username}")
 c.LocalKubelabSpawner.runtime_dir_template = str(hub_dir / "runtime" / "{username}")
-c.LocalKubelabSpawner.welcome_notebooks = [str(REPO / "examples" / "demo.ipynb")]
+c.LocalKubelabSpawner.welcome_notebooks = [
+    str(REPO / "examples" / "demo.ipynb"),
+    str(REPO / "examples" / "train_ddp.ipynb"),
+]
 if env("KUBELAB_GPU_IDS") is not None:
     c.LocalKubelabSpawner.gpu_ids = [g for g in env("KUBELAB_GPU_IDS", "").split(",") if g]
 c.Spawner.default_url = "/lab"

@@ -299,3 +299,30 @@ def test_pytorchjob_state_and_node_names() -> None:
         TrainingWorkload().cluster_state([job], [], [])["message"]
         == "PyTorchJobFailed: worker 1 failed"
     )
+
+
+def test_cli_dry_run_prints_manifests_the_crds_accept(tmp_path: Path) -> None:
+    example = Path(__file__).parents[2] / "examples" / "train_ddp.ipynb"
+    (tmp_path / "train_ddp.ipynb").write_bytes(example.read_bytes())
+    base = [sys.executable, "-m", "kubelab.pipelines.cli.main", "train", "train_ddp.ipynb"]
+    flags = ["--nodes", "2", "--gpus-per-node", "1", "-p", "epochs=2", "--dry-run"]
+    for api, crd in (
+        ("TrainJob", "trainer.kubeflow.org_trainjobs.yaml"),
+        ("PyTorchJob", "kubeflow.org_pytorchjobs.yaml"),
+    ):
+        done = subprocess.run(
+            [*base, *flags, "-o", "yaml", "--api", api, "--image", "img:1"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        [obj] = list(yaml.safe_load_all(done.stdout))
+        jsonschema.validate(obj, crd_schema(crd))
+        assert obj["kind"] == api and obj["metadata"]["name"] == "train-ddp"
+        assert '{"epochs": 2}' in done.stdout
+    bad = subprocess.run(
+        [*base, "--nodes", "0", "--dry-run"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert bad.returncode == 2 and "num_nodes must be between 1 and 64" in bad.stderr

@@ -241,3 +241,53 @@ def test_func_args_reach_the_function_as_keyword_arguments(ctx) -> None:
     job = wait(ctx, start(ctx, function_spec(greet, func_args={"name": "ada", "times": 2})))
     assert job["state"] == "succeeded", job["error"]
     assert '{"name": "ada", "times": 2}' in node_log(ctx, "job", 0)
+
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "train_ddp.ipynb"
+
+
+def test_the_ddp_example_notebook_trains_on_two_nodes(ctx) -> None:
+    """examples/train_ddp.ipynb as a training source: its non-skip cells on every rank,
+    `epochs` overridden, a decreasing loss reported per epoch."""
+    import shutil
+
+    shutil.copy(EXAMPLE, ctx.root / "train_ddp.ipynb")
+    job_id = start(ctx, {"path": "train_ddp.ipynb", "num_nodes": 2, "parameters": {"epochs": "3"}})
+    job = wait(ctx, job_id)
+    assert job["state"] == "succeeded", job["error"]
+    script = (ctx.home / "jobs" / job_id / "train.py").read_text()
+    assert "TrainerClient" not in script  # the skip cells are left out
+    losses = [p["value"] for p in ctx.store.metric_series(job_id)["node-0"]["loss"]]
+    assert len(losses) == 3 and losses[-1] < losses[0]
+    assert "rank 1 of 2 done" in node_log(ctx, job_id, 1)
+
+
+def test_bad_specs_are_refused_naming_the_field(ctx) -> None:
+    from kubelab.workloads.trainer.workload import TrainingWorkload
+
+    validate = TrainingWorkload().validate
+    (ctx.root / "t.py").write_text("print(1)\n")
+    shutil_example = ctx.root / "nb.ipynb"
+    shutil_example.write_bytes(EXAMPLE.read_bytes())
+    cases = [
+        ({"path": "t.py", "num_nodes": 0}, "num_nodes must be between 1"),
+        ({"path": "missing.py"}, "no such file: missing.py"),
+        ({"path": "../outside.py"}, "outside your root"),
+        ({"path": "nb.ipynb", "parameters": {"depth": 3}}, "unknown parameter 'depth'"),
+        ({"path": "nb.ipynb", "parameters": {"epochs": "many"}}, "epochs"),
+        ({"path": "t.py", "gpus_per_node": "two"}, "gpus_per_node must be a whole number"),
+        ({"path": "t.py", "resources_per_node": {"memory": "lots"}}, "quantity"),
+        ({"path": "t.py", "api": "MPIJob"}, "api must be one of"),
+        ({"path": "t.py", "nodes_count": 2}, "unknown field"),
+        ({}, "give either path"),
+    ]
+    for raw, message in cases:
+        with pytest.raises(KubelabError, match=message):
+            validate(raw, ctx.root)
+    with pytest.raises(KubelabError, match="allows 0") as error:
+        TrainingWorkload().start_local(
+            "x",
+            validate({"path": "t.py", "gpus_per_node": 1}, ctx.root),
+            make_ctx(ctx.home, ctx.root, profile={"slug": "cpu", "gpu": None}),
+        )
+    assert error.value.details["field"] == "resources_per_node.gpu"

@@ -12,6 +12,7 @@ No I/O here: the client's Kubernetes backend creates what these return.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import re
 import shlex
@@ -98,7 +99,7 @@ def trainjob(spec: dict[str, Any], *, name: str, cluster: Any) -> dict[str, Any]
         trainer["image"] = image
     if res := resources(spec, cluster.profile):
         trainer["resourcesPerNode"] = res
-    pod_labels = {"metadata": {"labels": labels}}
+    pod_labels = {"metadata": {"labels": dict(labels)}}
     return {
         "apiVersion": TRAINJOB_API,
         "kind": "TrainJob",
@@ -154,7 +155,10 @@ def pytorchjob(spec: dict[str, Any], *, name: str, cluster: Any) -> dict[str, An
         return {
             "replicas": count,
             "restartPolicy": "Never",
-            "template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}},
+            "template": {
+                "metadata": {"labels": dict(labels)},
+                "spec": {"containers": [copy.deepcopy(container)]},
+            },
         }
 
     replicas = {"Master": replica(1)}

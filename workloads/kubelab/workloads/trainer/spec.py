@@ -299,9 +299,8 @@ def normalise(spec: dict[str, Any], root: Path | None = None) -> dict[str, Any]:
         }
         name = spec.get("name") or function["name"]
     _json_object(parameters, "parameters")
-    num_nodes = _positive_int(
-        spec.get("num_nodes") or spec.get("nodes") or 1, "num_nodes", MAX_NODES
-    )
+    nodes = spec.get("num_nodes", spec.get("nodes"))
+    num_nodes = _positive_int(1 if nodes is None else nodes, "num_nodes", MAX_NODES)
     resources = _resources(spec.get("resources_per_node"), spec.get("gpus_per_node"))
     nproc = spec.get("nproc_per_node")
     nproc_per_node = (
