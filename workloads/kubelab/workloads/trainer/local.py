@@ -206,7 +206,6 @@ class LocalTrainingJob:
         python = self._python()
         port = free_port()
         server = fork_server()  # venv ranks exec their interpreter from it
-        now = time.time()
         for node in range(self.nodes):
             devices = self.gpu_ids[node * self.gpus_per_node : (node + 1) * self.gpus_per_node]
             for local in range(self.nproc):
@@ -235,6 +234,7 @@ class LocalTrainingJob:
                 self.ranks.append(rank)
             for started in self.ranks:
                 started.process.started.wait(10)  # the fork server answers with the pid
+            now = time.time()
             self.store.update_task(
                 self.job_id,
                 f"node-{node}",
