@@ -304,7 +304,7 @@ def test_pytorchjob_state_and_node_names() -> None:
 def test_cli_dry_run_prints_manifests_the_crds_accept(tmp_path: Path) -> None:
     example = Path(__file__).parents[2] / "examples" / "train_ddp.ipynb"
     (tmp_path / "train_ddp.ipynb").write_bytes(example.read_bytes())
-    base = [sys.executable, "-m", "kubelab.pipelines.cli.main", "train", "train_ddp.ipynb"]
+    base = [sys.executable, "-m", "kubelab.client.cli", "train", "train_ddp.ipynb"]
     flags = ["--nodes", "2", "--gpus-per-node", "1", "-p", "epochs=2", "--dry-run"]
     for api, crd in (
         ("TrainJob", "trainer.kubeflow.org_trainjobs.yaml"),
