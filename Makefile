@@ -93,7 +93,9 @@ $(K8S_STAMP): $(K8S_MOD)/go.mod $(K8S_MOD)/go.sum $(wildcard $(K8S_MOD)/cmd/*/ma
 # Things only the tests need: Debian's Chromium (never a Playwright browser download),
 # configurable-http-proxy for the JupyterHub tests, the reference kfp SDK and the
 # Kubernetes API server.
-test-deps: install .venv-kfp/.installed $(K8S_STAMP)
+# The Go build is CPU-bound and the installs mostly wait on the network: run them side by side.
+test-deps:
+	@$(MAKE) --no-print-directory -j3 install .venv-kfp/.installed k8s-bin
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 	@test -x $(CHP) || npm install --silent --no-audit --no-fund --prefix $(HUB_DIR)/chp configurable-http-proxy >/dev/null
 
