@@ -22,14 +22,13 @@ def has_kfp_kubernetes() -> bool:
 
 
 _SCRIPT = """
-import json, pathlib, sys, types
+import json, pathlib, re, sys, types
 from google.protobuf import json_format
 out = {}
 for path in sys.argv[1:]:
     src = pathlib.Path(path).read_text()
     src = src.replace("from kubelab.pipelines.dsl import kubernetes", "from kfp import kubernetes")
-    src = src.replace("from kubelab.pipelines.dsl import", "from kfp.dsl import")
-    src = src.replace("from kubelab.pipelines import dsl", "from kfp import dsl")
+    src = re.sub(r"\\bkubelab\\.pipelines\\b", "kfp", src)
     mod = types.ModuleType("kfp_sample_" + pathlib.Path(path).stem)
     mod.__file__ = path
     sys.modules[mod.__name__] = mod
@@ -60,17 +59,13 @@ def compile_with_kfp(paths: list[Path]) -> dict[str, dict[str, Any]]:
 
 
 def comparable(ir: dict[str, Any]) -> dict[str, Any]:
-    """Drop what legitimately differs: the Python launcher command, the SDK version
-    and KFP's deprecated numeric resource fields."""
+    """Drop what legitimately differs: the SDK version, and the Python launcher
+    command, of which only the shipped function source must match."""
     ir = json.loads(json.dumps(ir))
     ir.pop("sdkVersion", None)
     for executor in ir["deploymentSpec"]["executors"].values():
         container = executor.get("container")
         if container and len(container.get("command", [])) == 7:
-            container["command"] = "python-launcher"
-        resources = (container or {}).get("resources", {})
-        for legacy in ("cpuLimit", "cpuRequest", "memoryLimit", "memoryRequest"):
-            resources.pop(legacy, None)
-        for legacy in ("count", "type"):
-            resources.get("accelerator", {}).pop(legacy, None)
+            source = container["command"][-1]
+            container["command"] = ["python-launcher", source[source.find("def ") :].strip()]
     return ir

@@ -127,7 +127,14 @@ def test_platform_spec_document_only_when_needed(tmp_path: Path) -> None:
     compiler.Compiler().compile(gpu, str(path))
     spec, platform = list(yaml.safe_load_all(path.read_text()))
     resources = spec["deploymentSpec"]["executors"]["exec-scale"]["container"]["resources"]
-    assert resources == {"accelerator": {"resourceType": "nvidia.com/gpu", "resourceCount": "2"}}
+    assert resources == {
+        "accelerator": {
+            "resourceType": "nvidia.com/gpu",
+            "resourceCount": "2",
+            "type": "nvidia.com/gpu",
+            "count": "2",
+        }
+    }
     json_format.ParseDict(platform, pipeline_spec_pb2.PlatformSpec(), ignore_unknown_fields=False)
     executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     assert executors["exec-scale"]["nodeSelector"] == {"labels": {"accelerator": "a100"}}

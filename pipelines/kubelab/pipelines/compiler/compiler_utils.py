@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from kubelab.pipelines.dsl import types
@@ -29,6 +28,26 @@ def contains(group: TasksGroup, node: Node) -> bool:
             return True
         current = current.parent
     return False
+
+
+def common_ancestor(node: Node, other: Node) -> TasksGroup:
+    """The innermost group that contains both nodes."""
+    current = node if isinstance(node, TasksGroup) else node.parent
+    while current is not None and not contains(current, other):
+        current = current.parent
+    assert current is not None, "nodes of one pipeline share its root"
+    return current
+
+
+def condition_channels(task: PipelineTask) -> list[PipelineChannel]:
+    """Channels tested by the conditions around a task (KFP passes them down to it)."""
+    found: list[PipelineChannel] = []
+    group = task.parent
+    while group is not None:
+        if isinstance(group, Condition):
+            found.extend(group.own_channels())
+        group = group.parent
+    return found
 
 
 def _operand(value: Any) -> str:
@@ -89,14 +108,47 @@ def check_acyclic(dependencies: dict[str, list[str]], where: str) -> None:
             visit(name)
 
 
-def reject_formatted_channels(task: PipelineTask, name: str, value: Any) -> None:
-    """Constants that embed a channel's str() came from an f-string in the pipeline."""
-    text = json.dumps(value) if not isinstance(value, str) else value
-    if "{{channel:" in text:
-        raise KubelabError(
-            f"Task '{task.name}': input '{name}' formats a pipeline channel into a string "
-            "(f-string or str()); pass the channel itself and build the string inside "
-            "the component.",
-            task=task.name,
-            input=name,
-        )
+_MEMORY_UNITS = {
+    "Ei": 2**60, "Pi": 2**50, "Ti": 2**40, "Gi": 2**30, "Mi": 2**20, "Ki": 2**10,
+    "E": 10**18, "P": 10**15, "T": 10**12, "G": 10**9, "M": 10**6, "K": 10**3, "k": 10**3,
+}  # fmt: skip
+
+
+def _is_placeholder(value: str) -> bool:
+    return value.startswith("{{$")
+
+
+def _cpu_cores(cpu: str) -> float:
+    return float(cpu[:-1]) / 1000 if cpu.endswith("m") else float(cpu)
+
+
+def _memory_gigabytes(memory: str) -> float:
+    for unit, factor in _MEMORY_UNITS.items():
+        if memory.endswith(unit):
+            return float(memory[: -len(unit)]) * factor / 10**9
+    return float(memory) / 10**9
+
+
+_LEGACY_RESOURCES = {
+    "resourceCpuLimit": ("cpuLimit", _cpu_cores),
+    "resourceCpuRequest": ("cpuRequest", _cpu_cores),
+    "resourceMemoryLimit": ("memoryLimit", _memory_gigabytes),
+    "resourceMemoryRequest": ("memoryRequest", _memory_gigabytes),
+}
+
+
+def container_resources(resources: dict[str, str], accelerator: dict[str, str]) -> dict[str, Any]:
+    """A container's ResourceSpec, with the deprecated numeric fields KFP still writes
+    beside the string ones (for older servers) whenever the value is a constant."""
+    spec: dict[str, Any] = dict(resources)
+    for key, value in resources.items():
+        if not _is_placeholder(value):
+            legacy, convert = _LEGACY_RESOURCES[key]
+            spec[legacy] = convert(value)
+    if accelerator:
+        spec["accelerator"] = dict(accelerator)
+        if "resourceType" in accelerator and not _is_placeholder(accelerator["resourceType"]):
+            spec["accelerator"]["type"] = accelerator["resourceType"]
+        if "resourceCount" in accelerator and not _is_placeholder(accelerator["resourceCount"]):
+            spec["accelerator"]["count"] = str(int(accelerator["resourceCount"]))
+    return spec

@@ -77,9 +77,13 @@ def execute_outside_pipeline(component: BaseComponent, arguments: dict[str, Any]
 
 
 def interface_from_function(
-    func: Callable, component_name: str
+    func: Callable, component_name: str, returns_outputs: bool = True
 ) -> tuple[dict[str, types.IOSpec], dict[str, types.IOSpec]]:
-    """Inputs and outputs declared by a function's signature and annotations."""
+    """Inputs and outputs declared by a function's signature and annotations.
+
+    A container component's return annotation (`-> dsl.ContainerSpec`) declares no
+    output: pass `returns_outputs=False`.
+    """
     try:
         hints = typing.get_type_hints(func, include_extras=True)
     except Exception as error:  # unresolvable forward references
@@ -107,7 +111,8 @@ def interface_from_function(
             component_name, param.name, hints[param.name], default
         )
         (outputs if direction == "output" else inputs)[param.name] = spec
-    for spec in types.output_specs_from_return(component_name, hints.get("return")):
+    returned = hints.get("return") if returns_outputs else None
+    for spec in types.output_specs_from_return(component_name, returned):
         if spec.name in outputs:
             raise KubelabError(
                 f"Component '{component_name}': output '{spec.name}' is declared twice.",

@@ -51,15 +51,7 @@ class GraphComponent(BaseComponent):
         self.display_name = display_name
         self.pipeline = Pipeline(pipeline_name)
         self.output_channels: dict[str, PipelineChannel] = {}
-        args = {
-            spec.name: PipelineChannel(
-                spec.name,
-                parameter_type=spec.parameter_type,
-                artifact_class=spec.artifact_class,
-                is_list=spec.is_list,
-            )
-            for spec in inputs.values()
-        }
+        args = {spec.name: PipelineChannel.from_spec(spec) for spec in inputs.values()}
         with self.pipeline:
             result = func(**args)
         self._collect_outputs(result)

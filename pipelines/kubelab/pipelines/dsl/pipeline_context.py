@@ -44,6 +44,8 @@ class Pipeline:
         self.root = RootGroup()
         self.root.name = "root"
         self.group_stack: list[TasksGroup] = [self.root]
+        # Channels by their str() pattern, to find them again in f-string constants.
+        self.formatted: dict[str, Any] = {}
         self._next_id = 0
 
     @classmethod

@@ -162,3 +162,8 @@ class ArtifactPlaceholders:
         if self._output:
             return OutputMetadataPlaceholder(self._name)
         return InputMetadataPlaceholder(self._name)
+
+
+def render(item: str | Placeholder) -> str:
+    """A command-line element as the IR writes it."""
+    return item if isinstance(item, str) else item.render()
