@@ -329,7 +329,9 @@ def test_formatted_channel_becomes_an_extra_input() -> None:
 
     tasks = compiler.build_pipeline_spec(p)["root"]["dag"]["tasks"]
     assert tasks["say"]["inputs"]["parameters"] == {
-        "text": {"runtimeValue": {"constant": "hello {{$.inputs.parameters['pipelinechannel--name']}}"}},
+        "text": {
+            "runtimeValue": {"constant": "hello {{$.inputs.parameters['pipelinechannel--name']}}"}
+        },
         "pipelinechannel--name": {"componentInputParameter": "name"},
     }
     assert tasks["say-2"]["dependentTasks"] == ["say"]
