@@ -113,9 +113,7 @@ def _as_graph(obj: Any) -> _Graph:
     if isinstance(obj, BaseComponent):
         # A lone component compiles as a one-task pipeline with the same interface.
         pipeline = Pipeline(sanitize_name(obj.name))
-        inputs = {
-            n: s for n, s in obj.inputs.items() if s.parameter_type != types.TASK_FINAL_STATUS
-        }
+        inputs = obj.inputs
         with pipeline:
             task = PipelineTask(
                 obj,
@@ -345,7 +343,7 @@ class _Builder:
         parameters: dict[str, Any] = {}
         artifacts: dict[str, Any] = {}
         for name, spec in task.component.inputs.items():
-            if spec.parameter_type == types.TASK_FINAL_STATUS:
+            if spec.parameter_type == types.TASK_FINAL_STATUS and name not in task.arguments:
                 if task.exit_handler is None:
                     raise KubelabError(
                         f"{consumer}: input '{name}' is a PipelineTaskFinalStatus, which only "
@@ -408,7 +406,9 @@ class _Builder:
             if task.container_image:
                 container["image"] = _setting(task.container_image)
             if task.env:
-                container["env"] = [{"name": k, "value": v} for k, v in task.env.items()]
+                # The task's variables update the component's own, as in KFP.
+                env = {e["name"]: e["value"] for e in container.get("env", [])} | task.env
+                container["env"] = [{"name": k, "value": v} for k, v in env.items()]
             resources = cu.container_resources(
                 {k: _setting(v) for k, v in task.resources.items()},
                 {k: _setting(v) for k, v in task.accelerator.items()},
@@ -519,13 +519,17 @@ class _Builder:
     def _build_group(self, group: TasksGroup, graph: _Graph) -> dict[str, Any]:
         """DAG of one group; sub-groups become components of their own."""
         tasks: dict[str, Any] = {}
-        subgroups: list[TasksGroup] = []
-        for child in group.children:
-            if isinstance(child, PipelineTask):
+        # KFP names a DAG's sub-groups before its tasks (whose sub-pipelines may reuse
+        # the same group names), so components get the same -2, -3 suffixes.
+        subgroups = [c for c in group.children if isinstance(c, TasksGroup)]
+        for child in subgroups:
+            self._group_component_names[id(child)] = self.unique(f"comp-{child.name}")
+        # Exit tasks come last, after everything they guard (KFP's order, again).
+        members = [c for c in group.children if isinstance(c, PipelineTask)]
+        exit_tasks = [t for t in members if t.exit_handler is not None]
+        for child in members:
+            if child.exit_handler is None:
                 tasks[child.name] = self._task_spec(child, group)
-            else:
-                self._group_component_names[id(child)] = self.unique(f"comp-{child.name}")
-                subgroups.append(child)
         for child in subgroups:
             tasks[child.name] = self._group_spec(child, group)
         where = "the pipeline" if isinstance(group, RootGroup) else f"block '{group.name}'"
@@ -541,6 +545,8 @@ class _Builder:
             self.components[self._group_component_names[id(child)]] = self._group_component(
                 child, graph
             )
+        for child in exit_tasks:
+            tasks[child.name] = self._task_spec(child, group)
         return dag
 
     def _dag_outputs(self, group: TasksGroup, graph: _Graph) -> dict[str, Any]:
@@ -682,11 +688,17 @@ def build_specs(
 
     graph = _as_graph(pipeline_or_component)
     _check_pipeline_name(graph.name)
+    required = {n for n, s in graph.inputs.items() if s.required}
     graph.inputs = _apply_pipeline_parameters(graph, pipeline_parameters)
     builder = _Builder()
     root = builder.build_graph(graph)
+    # A default given at compile time does not make an input optional (KFP's rule).
+    for name, definition in root.get("inputDefinitions", {}).get("parameters", {}).items():
+        if name in required:
+            definition.pop("isOptional", None)
     info: dict[str, Any] = {"name": graph.name}
-    if graph.description:
+    # A lone component keeps its description for the file header only, as in KFP.
+    if graph.description and isinstance(pipeline_or_component, GraphComponent):
         info["description"] = graph.description
     if graph.display_name:
         info["displayName"] = graph.display_name
@@ -703,13 +715,15 @@ def build_specs(
     spec = json_format.MessageToDict(
         json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec(), ignore_unknown_fields=False)
     )
-    platform = None
+    kubernetes: dict[str, Any] = {}
     if builder.platform_executors:
-        platform = {
-            "platforms": {
-                "kubernetes": {"deploymentSpec": {"executors": builder.platform_executors}}
-            }
-        }
+        kubernetes["deploymentSpec"] = {"executors": builder.platform_executors}
+    config = getattr(pipeline_or_component, "pipeline_config", None)
+    if config is not None and config.to_platform():
+        kubernetes["pipelineConfig"] = config.to_platform()
+    platform = None
+    if kubernetes:
+        platform = {"platforms": {"kubernetes": kubernetes}}
         platform = json_format.MessageToDict(
             json_format.ParseDict(platform, pipeline_spec_pb2.PlatformSpec())
         )

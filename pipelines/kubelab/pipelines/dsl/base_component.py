@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kubelab.pipelines.dsl import types
+from kubelab.pipelines.dsl.type_annotations import is_embedded
 from kubelab.pipelines.errors import KubelabError
 
 
@@ -106,6 +107,8 @@ def interface_from_function(
                 component=component_name,
                 parameter=param.name,
             )
+        if is_embedded(hints[param.name]):
+            continue  # filled at run time from the component's embedded archive
         default = types.NO_DEFAULT if param.default is param.empty else param.default
         direction, spec = types.io_spec_from_annotation(
             component_name, param.name, hints[param.name], default
@@ -146,8 +149,7 @@ def describe_from_docstring(
     def assign(specs: dict[str, types.IOSpec], params: list) -> None:
         by_name = {p.arg_name: p for p in params}
         for name, spec in specs.items():
-            # KFP only records descriptions of parameters, not of artifacts.
-            if name in by_name and not spec.is_artifact and by_name[name].description:
+            if name in by_name and by_name[name].description:
                 spec.description = by_name[name].description
 
     assign(inputs, parsed.params)

@@ -114,6 +114,7 @@ def pipeline(
             description=description,
             pipeline_root=pipeline_root,
             display_name=display_name,
+            pipeline_config=pipeline_config,
         )
 
     return decorate(func) if func is not None else decorate

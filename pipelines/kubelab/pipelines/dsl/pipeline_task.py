@@ -163,7 +163,10 @@ class PipelineTask:
                     )
                 continue
             value = arguments[name]
-            if spec.parameter_type == types.TASK_FINAL_STATUS:
+            if spec.parameter_type == types.TASK_FINAL_STATUS and not (
+                isinstance(value, PipelineChannel)
+                and value.parameter_type == types.TASK_FINAL_STATUS
+            ):
                 raise KubelabError(
                     f"Component '{comp.name}': input '{name}' is a PipelineTaskFinalStatus, "
                     "filled in by dsl.ExitHandler; do not pass it.",

@@ -120,7 +120,7 @@ class IOSpec:
                 spec["defaultValue"] = self.default
             if self.optional or self.has_default or self.parameter_type == TASK_FINAL_STATUS:
                 spec["isOptional"] = True
-        if self.description and self.artifact_class is None:
+        if self.description:
             spec["description"] = self.description
         return spec
 
@@ -307,7 +307,8 @@ def parameter_types_compatible(given: str | None, expected: str | None) -> bool:
     """
     if given is None or expected is None or given == expected:
         return True
-    return given == NUMBER_INTEGER and expected == NUMBER_DOUBLE
+    # A PipelineTaskFinalStatus is a dict at run time, which KFP lets a dict input read.
+    return (given, expected) in ((NUMBER_INTEGER, NUMBER_DOUBLE), (TASK_FINAL_STATUS, STRUCT))
 
 
 def check_constant(component: str, name: str, expected: str, value: Any) -> None:
