@@ -22,8 +22,9 @@ def has_kfp_kubernetes() -> bool:
 
 
 _SCRIPT = """
-import json, pathlib, re, sys, types
-from google.protobuf import json_format
+import json, os, pathlib, re, sys, tempfile, types
+import yaml
+from kfp import compiler
 out = {}
 for path in sys.argv[1:]:
     src = pathlib.Path(path).read_text()
@@ -33,10 +34,16 @@ for path in sys.argv[1:]:
     mod.__file__ = path
     sys.modules[mod.__name__] = mod
     exec(compile(src, path, "exec"), mod.__dict__)
-    platform = json_format.MessageToDict(mod.pipeline.platform_spec)
+    with tempfile.TemporaryDirectory() as tmp:
+        target = os.path.join(tmp, "pipeline.yaml")
+        parameters = getattr(mod, "PIPELINE_PARAMETERS", None)
+        compiler.Compiler().compile(mod.pipeline, target, pipeline_parameters=parameters)
+        text = pathlib.Path(target).read_text()
+    docs = [d for d in yaml.safe_load_all(text) if d is not None]
     out[path] = {
-        "spec": json_format.MessageToDict(mod.pipeline.pipeline_spec),
-        "platform": platform or None,
+        "spec": docs[0],
+        "platform": docs[1] if len(docs) > 1 else None,
+        "header": [line for line in text.splitlines() if line.startswith("#")],
     }
 print(json.dumps(out))
 """

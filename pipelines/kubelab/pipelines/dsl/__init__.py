@@ -13,6 +13,7 @@ from kubelab.pipelines.dsl.artifact_types import (
     Metrics,
     Model,
     SlicedClassificationMetrics,
+    get_uri,
 )
 from kubelab.pipelines.dsl.base_component import BaseComponent
 from kubelab.pipelines.dsl.container_component import (
@@ -22,6 +23,7 @@ from kubelab.pipelines.dsl.container_component import (
 )
 from kubelab.pipelines.dsl.graph_component import GraphComponent
 from kubelab.pipelines.dsl.importer_node import importer
+from kubelab.pipelines.dsl.notebooks import notebook_component, run_notebook
 from kubelab.pipelines.dsl.one_of import OneOf
 from kubelab.pipelines.dsl.pipeline_channel import Collected, PipelineChannel
 from kubelab.pipelines.dsl.pipeline_config import (
@@ -114,6 +116,9 @@ __all__ = [
     "WorkspaceConfig",
     "component",
     "container_component",
+    "get_uri",
     "importer",
+    "notebook_component",
     "pipeline",
+    "run_notebook",
 ]

@@ -78,6 +78,14 @@ _KUBELAB_EMBEDDED_PATH = _kubelab_os.path.join(_KUBELAB_EMBEDDED_DIR, _KUBELAB_E
 """
 
 
+# A notebook component's module points dsl.run_notebook at the notebook it carries.
+_NOTEBOOK_BINDING = """\
+from kubelab.pipelines.dsl import notebooks as _kubelab_notebooks
+
+_kubelab_notebooks.NOTEBOOK_PATH = _KUBELAB_EMBEDDED_PATH
+"""
+
+
 def embedded_archive_source(path: str, component: str) -> str:
     """Module lines that carry `path` (a file or a directory) as a base64 tar.gz."""
     import base64
@@ -144,6 +152,7 @@ class PythonComponent(BaseComponent):
         kubelab_package_path: str | None = None,
         additional_funcs: list[Callable] | None = None,
         embedded_artifact_path: str | None = None,
+        embeds_notebook: bool = False,
     ) -> None:
         name = func.__name__
         inputs, outputs = interface_from_function(func, name)
@@ -165,6 +174,8 @@ class PythonComponent(BaseComponent):
             if embedded_artifact_path is not None
             else ""
         )
+        if embeds_notebook:
+            self.embedded += _NOTEBOOK_BINDING
         self.__doc__ = func.__doc__
         self.__wrapped__ = func
 

@@ -141,6 +141,8 @@ class _Run:
         self.store = store
         self.run_id = run_id
         self.root = pipeline_root / run_id
+        # KFP's workspace (dsl.WORKSPACE_PATH_PLACEHOLDER), one per run.
+        self.workspace = self.root / "workspace"
         self.enable_caching = enable_caching
         self.task_metadata = task_metadata
         self.on_event = on_event
@@ -649,7 +651,10 @@ class _Run:
             raise KubelabError(f"task {qname!r}: executor {label!r} has no container or importer")
         task_dir = self._task_dir(qname)
         task_dir.mkdir(parents=True, exist_ok=True)
-        executor_input = task_io.executor_input(task_dir, component, params, artifacts)
+        executor_input = task_io.executor_input(
+            task_dir, component, params, artifacts, {"workspace": str(self.workspace)}
+        )
+        container = task_io.resolve_settings(container, executor_input)
         env = {e["name"]: str(e.get("value", "")) for e in container.get("env", [])}
         resources = container.get("resources", {})
         cpu = cpu_cores(
@@ -820,6 +825,7 @@ class _Run:
                 "task_id": f"{self.run_id}/{qname}",
                 "pipeline_root": str(self.root.parent),
                 "create_time": self.create_time,
+                "workspace": str(self.workspace),
             }
             argv = resolve_command(
                 list(container.get("command", [])) + list(container.get("args", [])),
@@ -887,11 +893,14 @@ class _Run:
         out_name = next(
             iter(component.get("outputDefinitions", {}).get("artifacts", {})), "artifact"
         )
+        if importer.get("downloadToWorkspace") and "://" not in local:
+            local = task_io.copy_to_workspace(local, self.workspace, qname)
+        inputs = {"inputs": {"parameterValues": params}}
         artifact = {
             "name": out_name,
             "type": importer.get("typeSchema", {"schemaTitle": "system.Artifact"}),
             "uri": local if "://" not in local else uri,
-            "metadata": importer.get("metadata", {}),
+            "metadata": task_io.resolve_value(importer.get("metadata", {}), inputs, {}),
         }
         arts = {out_name: [artifact]}
         self.record(
