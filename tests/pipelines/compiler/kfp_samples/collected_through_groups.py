@@ -1,6 +1,6 @@
-# ruff: noqa: UP006, UP035 - KFP users' typing style
 """KFP sample: dsl.Collected through conditions and into other groups, compiled by
 kubelab and by kfp."""
+# ruff: noqa: SIM117, UP006, UP035  -- ordinary KFP SDK code
 
 from typing import List
 

@@ -1,5 +1,6 @@
 """KFP sample: channels formatted into strings, and task settings given run-time values,
 compiled by kubelab and by kfp."""
+# ruff: noqa: UP031  -- ordinary KFP SDK code
 
 from kubelab.pipelines import dsl
 

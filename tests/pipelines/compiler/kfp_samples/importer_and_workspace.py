@@ -1,6 +1,7 @@
 """KFP sample: importer metadata from run-time values, download_to_workspace, a
 pipeline workspace and a list of artifacts as a container argument, compiled by
 kubelab and by kfp."""
+# ruff: noqa: UP006, UP035  -- ordinary KFP SDK code
 
 from typing import List
 

@@ -1,5 +1,6 @@
 """KFP sample: kfp-kubernetes settings with run-time names and the JSON forms,
 compiled by kubelab and by kfp."""
+# ruff: noqa: B006  -- ordinary KFP SDK code
 
 from kubelab.pipelines import dsl, kubernetes
 

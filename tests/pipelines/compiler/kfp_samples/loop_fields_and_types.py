@@ -1,6 +1,6 @@
-# ruff: noqa: UP006, UP035 - KFP users' typing style
 """KFP sample: fields of loop items in conditions and nested loops, and typed loop
 items, compiled by kubelab and by kfp."""
+# ruff: noqa: B006, SIM117, UP006, UP035  -- ordinary KFP SDK code
 
 from typing import Dict, List
 

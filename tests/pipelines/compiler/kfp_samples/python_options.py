@@ -1,6 +1,6 @@
-# ruff: noqa: UP006, UP035 - KFP users' typing style
 """KFP sample: helper functions shipped with a component, an embedded artifact, and
 artifacts returned by the function, compiled by kubelab and by kfp."""
+# ruff: noqa: UP006, UP014, UP035  -- ordinary KFP SDK code
 
 import os
 import tempfile
@@ -44,7 +44,7 @@ def train(data: List[Dataset]) -> NamedTuple("Out", [("model", Model), ("rows", 
     model = Model(uri=dsl.get_uri("model"))
     with open(model.path, "w") as f:
         f.write(str(len(data)))
-    Out = NamedTuple("Out", [("model", Model), ("rows", int)])  # noqa: UP014 - shipped alone
+    Out = NamedTuple("Out", [("model", Model), ("rows", int)])
     return Out(model, len(data))
 
 
