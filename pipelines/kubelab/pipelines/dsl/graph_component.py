@@ -81,10 +81,12 @@ class GraphComponent(BaseComponent):
             values = {"Output": result}
         elif isinstance(result, tuple) and hasattr(result, "_fields"):
             values = dict(zip(result._fields, result, strict=True))
+        elif isinstance(result, dict) and all(isinstance(k, str) for k in result):
+            values = dict(result)  # `return task.outputs`, as KFP allows
         else:
             raise KubelabError(
                 f"Pipeline '{self.name}' must return a task output, a NamedTuple of task "
-                f"outputs or None; got {type(result).__name__}.",
+                f"outputs, a task's .outputs or None; got {type(result).__name__}.",
                 pipeline=self.name,
             )
         for key, channel in values.items():
