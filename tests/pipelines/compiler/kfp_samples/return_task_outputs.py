@@ -1,6 +1,5 @@
 """KFP sample: a pipeline returning a task's .outputs under a NamedTuple annotation,
 compiled by kubelab and by kfp."""
-# ruff: noqa: UP014  -- ordinary KFP SDK code
 
 from typing import NamedTuple
 
