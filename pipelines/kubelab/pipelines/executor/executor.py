@@ -285,6 +285,16 @@ class Executor:
         parameter_values: dict[str, Any] = {}
         for name, value in self._returned_values(result).items():
             spec = self.outputs_spec[name]
+            if (
+                spec.is_artifact
+                and not spec.is_list
+                and not isinstance(value, artifact_types.Artifact)
+            ):
+                # Data returned for an artifact: its text becomes the artifact (KFP's rule).
+                artifact = self._output_artifact(spec)
+                with open(artifact.path, "w", encoding="utf-8") as handle:
+                    handle.write(str(value))
+                continue
             if spec.is_artifact:
                 self.returned_artifacts[name] = self._check_returned_artifacts(spec, value)
                 continue
