@@ -167,5 +167,8 @@ def test_import_kubelab_pipelines_as_kfp() -> None:
     assert kfp.compiler.Compiler is compiler.Compiler
     assert kfp.components.load_component_from_text is components.load_component_from_text
     assert kfp.kubernetes.mount_pvc is dsl.kubernetes.mount_pvc
+    from kubelab.client import Client
+
+    assert kfp.Client is Client  # `from kfp import Client`, the one client of runs and jobs
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         _ = kfp.nothing
