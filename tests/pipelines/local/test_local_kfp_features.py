@@ -8,25 +8,12 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
-
-import pytest
 
 from kubelab.client.store import RunStore
 from kubelab.pipelines import compiler, components, dsl, local
 from kubelab.pipelines.dsl import Dataset, Model
-
-
-@pytest.fixture
-def session(tmp_path: Path) -> Iterator[RunStore]:
-    store = RunStore(tmp_path / "runs.db")
-    local.init(
-        runner=local.SubprocessRunner(), pipeline_root=str(tmp_path / "outputs"), store=store
-    )
-    yield store
-    local._reset()
 
 
 @dsl.component

@@ -11,6 +11,7 @@ Pipelines cluster applies them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from kubelab.pipelines.dsl.container_component import ContainerSpec, container_component
@@ -247,6 +248,30 @@ def add_node_affinity_json(task: PipelineTask, node_affinity_json: Any) -> Pipel
     return task
 
 
+def _add_named(
+    task: PipelineTask,
+    what: str,
+    section: str,
+    name_field: str,
+    name: Any,
+    key: str,
+    body: Callable[[], dict[str, Any]],
+) -> PipelineTask:
+    """Append an entry named by a Secret or ConfigMap (a constant or a channel)."""
+    config = _config(task, what)
+    entry = _named(task, what, name_field, name, body(), key)
+    config.setdefault(section, []).append(entry)
+    return task
+
+
+def _key_to_env(key: str, mapping: dict[str, str], optional: bool) -> dict[str, Any]:
+    return {"keyToEnv": [{key: k, "envVar": v} for k, v in mapping.items()], "optional": optional}
+
+
+def _mount(task: PipelineTask, what: str, mount_path: str, optional: bool) -> dict[str, Any]:
+    return {"mountPath": _text(task, what, "mount_path", mount_path), "optional": bool(optional)}
+
+
 def use_secret_as_env(
     task: PipelineTask,
     secret_name: Any,
@@ -254,28 +279,31 @@ def use_secret_as_env(
     optional: bool = False,
 ) -> PipelineTask:
     """Expose keys of a Kubernetes Secret as environment variables."""
-    config = _config(task, "use_secret_as_env")
-    body = {
-        "keyToEnv": [{"secretKey": k, "envVar": v} for k, v in secret_key_to_env.items()],
-        "optional": bool(optional),
-    }
-    entry = _named(task, "use_secret_as_env", "secret_name", secret_name, body, "secretName")
-    config.setdefault("secretAsEnv", []).append(entry)
-    return task
+    return _add_named(
+        task,
+        "use_secret_as_env",
+        "secretAsEnv",
+        "secret_name",
+        secret_name,
+        "secretName",
+        lambda: _key_to_env("secretKey", secret_key_to_env, bool(optional)),
+    )
 
 
 def use_secret_as_volume(
     task: PipelineTask, secret_name: Any, mount_path: str, optional: bool = False
 ) -> PipelineTask:
     """Mount a Kubernetes Secret as files under `mount_path`."""
-    config = _config(task, "use_secret_as_volume")
-    body = {
-        "mountPath": _text(task, "use_secret_as_volume", "mount_path", mount_path),
-        "optional": bool(optional),
-    }
-    entry = _named(task, "use_secret_as_volume", "secret_name", secret_name, body, "secretName")
-    config.setdefault("secretAsVolume", []).append(entry)
-    return task
+    what = "use_secret_as_volume"
+    return _add_named(
+        task,
+        what,
+        "secretAsVolume",
+        "secret_name",
+        secret_name,
+        "secretName",
+        lambda: _mount(task, what, mount_path, optional),
+    )
 
 
 def use_config_map_as_env(
@@ -285,37 +313,31 @@ def use_config_map_as_env(
     optional: bool = False,
 ) -> PipelineTask:
     """Expose keys of a ConfigMap as environment variables."""
-    config = _config(task, "use_config_map_as_env")
-    body = {
-        "keyToEnv": [{"configMapKey": k, "envVar": v} for k, v in config_map_key_to_env.items()],
-        "optional": bool(optional),
-    }
-    entry = _named(
-        task, "use_config_map_as_env", "config_map_name", config_map_name, body, "configMapName"
+    return _add_named(
+        task,
+        "use_config_map_as_env",
+        "configMapAsEnv",
+        "config_map_name",
+        config_map_name,
+        "configMapName",
+        lambda: _key_to_env("configMapKey", config_map_key_to_env, bool(optional)),
     )
-    config.setdefault("configMapAsEnv", []).append(entry)
-    return task
 
 
 def use_config_map_as_volume(
     task: PipelineTask, config_map_name: Any, mount_path: str, optional: bool = False
 ) -> PipelineTask:
     """Mount a ConfigMap as files under `mount_path`."""
-    config = _config(task, "use_config_map_as_volume")
-    body = {
-        "mountPath": _text(task, "use_config_map_as_volume", "mount_path", mount_path),
-        "optional": bool(optional),
-    }
-    entry = _named(
+    what = "use_config_map_as_volume"
+    return _add_named(
         task,
-        "use_config_map_as_volume",
+        what,
+        "configMapAsVolume",
         "config_map_name",
         config_map_name,
-        body,
         "configMapName",
+        lambda: _mount(task, what, mount_path, optional),
     )
-    config.setdefault("configMapAsVolume", []).append(entry)
-    return task
 
 
 def use_field_path_as_env(task: PipelineTask, env_name: str, field_path: str) -> PipelineTask:
