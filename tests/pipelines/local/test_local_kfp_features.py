@@ -400,3 +400,20 @@ def test_notebook_component_runs_its_notebook_with_parameters(
 ) -> None:
     target = tmp_path / "out.txt"
     assert run_train(text="hello", target=str(target)).output == "hello!"
+
+
+@dsl.pipeline(name="condition-types")
+def condition_types(items: list = [1, 2, 3], count: int = 2) -> NamedTuple(  # noqa: B006
+    "Out", [("items", list), ("count", list)]
+):
+    # An untyped list's items are STRING: KFP compares them with '2', whatever they hold.
+    with dsl.ParallelFor(items) as item, dsl.If(item == 2):
+        picked = echo(text="two")
+    with dsl.ParallelFor([1]), dsl.If(count > 1.5):  # an int and a float: as doubles
+        more = echo(text="more")
+    Out = NamedTuple("Out", [("items", list), ("count", list)])  # noqa: UP014
+    return Out(dsl.Collected(picked.output), dsl.Collected(more.output))
+
+
+def test_conditions_promote_operand_types_as_kfp_does(session: RunStore) -> None:
+    assert condition_types().outputs == {"items": ["two"], "count": ["more"]}

@@ -50,6 +50,18 @@ def condition_channels(task: PipelineTask) -> list[PipelineChannel]:
     return found
 
 
+def _operand_type(value: Any) -> str:
+    if isinstance(value, PipelineChannel):
+        return value.parameter_type or types.STRING
+    given = types.constant_parameter_type(value)
+    if given not in (types.STRING, types.NUMBER_INTEGER, types.NUMBER_DOUBLE, types.BOOLEAN):
+        raise KubelabError(
+            f"Conditions compare with str, int, float or bool constants, got {value!r}.",
+            value=repr(value),
+        )
+    return given
+
+
 def _operand(value: Any) -> str:
     if isinstance(value, PipelineChannel):
         text = f"inputs.parameter_values['{value.input_key}']"
@@ -60,17 +72,40 @@ def _operand(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return str(value)
-    if isinstance(value, str):
-        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-    raise KubelabError(
-        f"Conditions compare with str, int, float or bool constants, got {value!r}.",
-        value=repr(value),
-    )
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _promoted(value: Any, text: str, kind: str, canonical: str) -> str:
+    """An operand brought to the comparison's type, with KFP's casts."""
+    if kind == canonical:
+        return text
+    if canonical == types.STRING:
+        return f"'{text}'"
+    if canonical == types.BOOLEAN and not isinstance(value, PipelineChannel):
+        return "true" if float(text) == 0 else "false"
+    if canonical == types.NUMBER_DOUBLE:
+        return f"double({text})"
+    return text
 
 
 def condition_expression(operation: ConditionOperation) -> str:
-    """KFP's CEL rendering of `left op right` over the group's own inputs."""
-    return f"{_operand(operation.left)} {operation.operator} {_operand(operation.right)}"
+    """KFP's CEL rendering of `left op right` over the group's own inputs.
+
+    Operands of different types meet in KFP's order str > bool > float > int: a
+    string loop item compared with 2 compares with '2', an int with 0.5 as a double.
+    """
+    sides = (operation.left, operation.right)
+    kinds = [_operand_type(v) for v in sides]
+    canonical = kinds[0]
+    if kinds[0] != kinds[1]:
+        for candidate in (types.STRING, types.BOOLEAN, types.NUMBER_DOUBLE):
+            if candidate in kinds:
+                canonical = candidate
+                break
+    left, right = (
+        _promoted(v, _operand(v), kind, canonical) for v, kind in zip(sides, kinds, strict=True)
+    )
+    return f"{left} {operation.operator} {right}"
 
 
 def trigger_condition(group: Condition) -> str | None:
