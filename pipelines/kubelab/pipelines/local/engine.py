@@ -10,7 +10,6 @@ without this scheduler.
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import threading
@@ -106,6 +105,16 @@ def _duration_seconds(text: Any, default: float = 0.0) -> float:
     return value * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[m.group(2)]
 
 
+def _copy_attempt(log_path: Path, start: int, attempt: int) -> None:
+    """attempt-N.log: the part of the step's log one attempt wrote."""
+    try:
+        with open(log_path, "rb") as log:
+            log.seek(start)
+            log_path.with_name(f"attempt-{attempt}.log").write_bytes(log.read())
+    except OSError:
+        pass
+
+
 def _task_deps(spec: dict[str, Any]) -> set[str]:
     deps = set(spec.get("dependentTasks", []))
     inputs = spec.get("inputs", {})
@@ -129,12 +138,13 @@ class _Run:
         run_id: str,
         pipeline_root: Path,
         enable_caching: bool,
-        parallelism: int,
+        parallelism: int | None,
         task_metadata: dict[str, dict[str, Any]],
         on_event: EventCallback | None,
         task_timeout: float | None,
         force_rerun: set[str],
         workdir: str,
+        strict_resources: bool = False,
     ) -> None:
         self.ir = ir
         self.arguments = arguments
@@ -147,7 +157,9 @@ class _Run:
         self.task_timeout = task_timeout
         self.workdir = workdir
         self.force_rerun = force_rerun
-        self.resources = Resources(parallelism, gpu_devices())
+        self.strict_resources = strict_resources
+        self.resources = Resources(os.cpu_count() or 1, gpu_devices(), parallelism)
+        self.warnings: list[str] = []
         self.cancelled = threading.Event()
         self.finished = threading.Event()
         self.processes: set[workers.TaskProcess] = set()
@@ -169,6 +181,21 @@ class _Run:
         self.store.update_task(self.run_id, name, **fields)
         if "state" in fields:
             self.emit({"type": "task", "name": name, **fields})
+
+    def warn(self, name: str, message: str, step_warnings: list[str]) -> None:
+        """A warning on the step and the run, shown live (CLI, widget, sidebar)."""
+        step_warnings.append(message)
+        with self.lock:
+            self.warnings.append(message)
+            snapshot = list(self.warnings)
+        self.store.update_run(self.run_id, warnings=snapshot)
+        self.store.update_task(self.run_id, name, warnings=list(step_warnings))
+        self.emit({"type": "task", "name": name, "warning": message})
+
+    def forced(self, qname: str) -> bool:
+        """Whether run-from asked to re-run this task (or a sub-DAG or loop holding it)."""
+        path = re.sub(r"\[\d+\]", "", qname)
+        return any(path == f or path.startswith(f + "/") for f in self.force_rerun)
 
     def add_task(self, name: str, display_name: str, state: str = "pending") -> None:
         metadata = self.task_metadata.get(name, {})
@@ -390,7 +417,7 @@ class _Run:
         if failed:
             name, outcome = failed[0]
             error = outcome.error or "failed"
-            if not error.startswith("task "):
+            if not error.startswith(("task ", "step ")):
                 error = f"task {prefix + name!r} failed: {error}"
             return Outcome("failed", params, arts, error=error)
         if cancelled:
@@ -660,14 +687,26 @@ class _Run:
         )
         accel = resources.get("accelerator", {})
         gpus = int(cpu_cores(accel.get("resourceCount") or accel.get("count") or 0))
+        step_warnings: list[str] = []
         if gpus > self.resources.total_gpus:
             kind = accel.get("resourceType") or accel.get("type") or "GPU"
-            raise KubelabError(
-                f"task {qname!r} requests {gpus} {kind} but this machine has "
-                f"{self.resources.total_gpus} GPU(s); lower the accelerator limit or run it on "
-                "the kubernetes backend",
-                task=qname,
+            have = self.resources.total_gpus
+            if self.strict_resources:
+                raise KubelabError(
+                    f"task {qname!r} requests {gpus} {kind} but this machine has {have} "
+                    "GPU(s); lower the accelerator limit or run it on the kubernetes backend",
+                    task=qname,
+                )
+            # As kfp.local: run it anyway, on what this machine has, and say so.
+            label = self.task_metadata.get(qname, {}).get("step") or qname
+            where = "on the CPU" if not have else f"with the {have} GPU(s) this machine has"
+            self.warn(
+                qname,
+                f"step {label!r} asks for {gpus} {kind} but this machine has {have}: it runs "
+                f"{where} (strict resources would refuse it)",
+                step_warnings,
             )
+            gpus = have
         key = cache_keys.cache_key(
             container=container,
             env=env,
@@ -678,11 +717,15 @@ class _Run:
         # Protobuf JSON drops false values: `cachingOptions: {}` is how KFP writes
         # set_caching_options(False). No cachingOptions at all (hand-written IR) caches.
         task_caching = spec.get("cachingOptions", {"enableCache": True}).get("enableCache", False)
-        use_cache = self.enable_caching and task_caching and qname not in self.force_rerun
+        use_cache = self.enable_caching and task_caching and not self.forced(qname)
         self.record(qname, inputs={"parameters": params, "artifacts": artifacts}, cache_key=key)
         if use_cache:
             hit = self.store.cache_get(key)
-            if hit is not None and cache_keys.outputs_still_exist(hit):
+            if (
+                hit is not None
+                and cache_keys.outputs_still_exist(hit)
+                and cache_keys.reads_unchanged(hit)
+            ):
                 now = time.time()
                 self._collect_metrics(hit["artifacts"])
                 self.record(
@@ -692,6 +735,8 @@ class _Run:
                     started_at=now,
                     finished_at=now,
                     outputs=task_io.public_outputs(hit["parameters"], hit["artifacts"]),
+                    # The log of the run that produced the result ("from cache" in the UI).
+                    log_path=hit.get("log_path"),
                 )
                 return Outcome("succeeded", hit["parameters"], hit["artifacts"])
         python = irutil.python_executor(container)
@@ -702,20 +747,26 @@ class _Run:
         max_backoff = _duration_seconds(retry.get("backoffMaxDuration"), 3600.0)
         started_at = None
         error = "failed"
+        result: dict[str, Any] = {}
+        # One log for every attempt, so following the step shows them all; each attempt
+        # is also copied to attempt-N.log when it ends (`kubelab runs logs --attempt N`).
+        log_path = task_dir / "_logs" / "task.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_path.write_text("")
         for attempt in range(1, max_retries + 2):
             if self.cancelled.is_set():
                 break
-            log_path = task_dir / "_logs" / f"attempt-{attempt}.log"
-            log_path.parent.mkdir(parents=True, exist_ok=True)
             header = f"kubelab: task {qname} attempt {attempt}\n"
             if container.get("image") and python is None:
                 header += (
                     f"kubelab: image {container['image']!r} is ignored locally; the command "
                     "runs on this machine\n"
                 )
-            log_path.write_text(header)
+            attempt_start = log_path.stat().st_size
+            with open(log_path, "a") as log:
+                log.write(header)
             task_io.clear_outputs(executor_input)
-            gpu_ids = self.resources.acquire(math.ceil(cpu) if cpu else 1, gpus, self.cancelled)
+            gpu_ids = self.resources.acquire(cpu, gpus, self.cancelled)
             if gpu_ids is None:
                 break
             try:
@@ -736,7 +787,13 @@ class _Run:
                     qname, container, python, executor_input, task_env, task_dir, log_path, attempt
                 )
             finally:
-                self.resources.release(math.ceil(cpu) if cpu else 1, gpu_ids)
+                self.resources.release(cpu, gpu_ids)
+                _copy_attempt(log_path, attempt_start, attempt)
+            report = result.get("report") or {}
+            for message in report.get("warnings", []):
+                self.warn(qname, message, step_warnings)
+            if report.get("marshal"):
+                self.record(qname, marshal=report["marshal"])
             if ok:
                 try:
                     out_params, out_arts = task_io.read_outputs(
@@ -749,6 +806,8 @@ class _Run:
                 # Written even when reads are off (--no-cache), so later runs can reuse it.
                 entry = {"parameters": out_params, "artifacts": out_arts}
                 entry["files"] = cache_keys.existing_files(entry)
+                entry["reads"] = report.get("reads", [])
+                entry["log_path"] = str(log_path)
                 self.store.cache_put(key, entry, self.run_id, qname)
                 self.record(
                     qname,
@@ -768,6 +827,9 @@ class _Run:
             self.record(qname, state="cancelled", finished_at=time.time(), error="cancelled")
             return Outcome("cancelled", error="cancelled")
         self.record(qname, state="failed", finished_at=time.time(), error=error)
+        step = self.task_metadata.get(qname, {}).get("step")
+        if step and result.get("where"):  # "step b failed in cell 3, line 1: ..."
+            return Outcome("failed", error=f"step {step} {error}")
         return Outcome("failed", error=f"task {qname!r} failed: {error}")
 
     def _launch(
@@ -795,6 +857,7 @@ class _Run:
                 "result_path": str(result_path),
                 "env": env,
                 "cwd": self.workdir,
+                "pipeline_root": str(self.root.parent),
             }
             interpreter = workers.interpreter_for(
                 python.pip, home=kubelab_home(), log_path=str(log_path)
@@ -855,6 +918,8 @@ class _Run:
             return False, "cancelled", result
         if code != 0:
             detail = result.get("error") or f"exit code {code}"
+            if result.get("where"):  # the cell and line say where to look
+                return False, detail, result
             return False, f"{detail} (log: {log_path})", result
         if "error" in result:
             return False, result["error"], result
@@ -935,6 +1000,7 @@ def _prepare(
     task_timeout: float | None,
     force_rerun: set[str] | None = None,
     workdir: str | os.PathLike[str] | None = None,
+    strict_resources: bool = False,
 ) -> _Run:
     if not isinstance(ir, dict) or "root" not in ir:
         raise KubelabError("not a compiled pipeline: the IR has no 'root' DAG")
@@ -955,12 +1021,13 @@ def _prepare(
         run_id=run_id,
         pipeline_root=root,
         enable_caching=enable_caching,
-        parallelism=parallelism or os.cpu_count() or 1,
+        parallelism=parallelism,
         task_metadata=task_metadata or {},
         on_event=on_event,
         task_timeout=task_timeout,
         force_rerun=force_rerun or set(),
         workdir=workdir,
+        strict_resources=strict_resources,
     )
     python_executors = [
         executor
@@ -1056,11 +1123,14 @@ def run_pipeline(
     task_timeout: float | None = None,
     force_rerun: set[str] | None = None,
     workdir: str | os.PathLike[str] | None = None,
+    strict_resources: bool = False,
 ) -> RunResult:
     """Run a pipeline to the end and return its result (a failed run does not raise).
 
     Tasks run with `workdir` (default: the current directory) as their working
-    directory. In a Jupyter kernel, without an `on_event` of its own, it shows a live
+    directory. Independent tasks all run at once unless `parallelism` caps them; a task
+    reserves the CPUs its limit names. A task asking for more GPUs than the machine has
+    runs on what it has, with a warning, unless `strict_resources`. In a Jupyter kernel, without an `on_event` of its own, it shows a live
     widget.
     """
     if on_event is None:
@@ -1081,6 +1151,7 @@ def run_pipeline(
         task_timeout=task_timeout,
         force_rerun=force_rerun,
         workdir=workdir,
+        strict_resources=strict_resources,
     )
     # The run executes in a worker thread so that Ctrl-C / "interrupt kernel" here
     # cancels it cleanly (processes killed, store updated) instead of orphaning it.
@@ -1149,13 +1220,8 @@ def cancel_run(run_id: str, store: RunStore | None = None) -> None:
     (store or RunStore()).request_cancel(run_id)
 
 
-def downstream_tasks(ir: dict[str, Any], task: str) -> set[str]:
-    """`task` and every root-DAG task that depends on it, directly or not."""
-    tasks = ir["root"].get("dag", {}).get("tasks", {})
-    if task not in tasks:
-        raise KubelabError(
-            f"no step {task!r} in the pipeline; steps: {', '.join(sorted(tasks))}", step=task
-        )
+def _dependents(tasks: dict[str, Any], task: str) -> set[str]:
+    """`task` and the tasks of the same DAG that depend on it, directly or not."""
     deps = {name: _task_deps(spec) for name, spec in tasks.items()}
     selected = {task}
     changed = True
@@ -1165,6 +1231,34 @@ def downstream_tasks(ir: dict[str, Any], task: str) -> set[str]:
             if name not in selected and d & selected:
                 selected.add(name)
                 changed = True
+    return selected
+
+
+def downstream_tasks(ir: dict[str, Any], task: str) -> set[str]:
+    """What "run from `task`" re-runs: the task and everything after it, as task paths.
+
+    `task` is a root task, or a task inside a condition, loop or sub-pipeline, named by
+    its path as in the run JSON (`condition-1/train`, `for-loop-2[0]/train`: a loop is
+    re-run in every iteration). Tasks after an enclosing condition or loop re-run too,
+    since its outputs may change. A path selects a sub-DAG with everything inside it.
+    """
+    parts = re.sub(r"\[\d+\]", "", task).split("/")
+    component = ir["root"]
+    prefix = ""
+    selected: set[str] = set()
+    for depth, part in enumerate(parts):
+        tasks = component.get("dag", {}).get("tasks", {})
+        if part not in tasks:
+            raise KubelabError(
+                f"no step {task!r} in the pipeline; steps: {', '.join(sorted(tasks))}",
+                step=task,
+            )
+        after = _dependents(tasks, part)
+        if depth < len(parts) - 1:
+            after.discard(part)  # the enclosing DAG: only what follows inside it re-runs
+        selected |= {prefix + name for name in after}
+        prefix += part + "/"
+        component = ir["components"].get(tasks[part].get("componentRef", {}).get("name"), {})
     return selected
 
 

@@ -1,9 +1,11 @@
-"""What a run may use at once: CPU slots (its parallelism) and GPU ids.
+"""What a run may use at once: CPU cores, GPU ids and (optionally) a number of tasks.
 
-Tasks ask for the CPUs their limit names (at least one slot) and the GPUs their
-accelerator limit names; they wait until both are free. GPUs are counted from
-CUDA_VISIBLE_DEVICES or /dev/nvidia*, and a request above the total is an error
-raised before waiting, never a hang.
+As on Kubernetes, a task that names a CPU limit (or request) reserves those cores and
+waits until they are free; a task that names none reserves nothing, so independent
+tasks run side by side however many CPUs there are (kfp.local runs them one by one).
+`parallelism`, when given, caps how many tasks run at once; by default the cap only
+guards the machine against a runaway fan-out. GPUs are counted from
+CUDA_VISIBLE_DEVICES or /dev/nvidia*; a task waits until the GPUs it asks for are free.
 """
 
 from __future__ import annotations
@@ -22,31 +24,48 @@ def gpu_devices() -> list[str]:
     return sorted(p.name[len("nvidia") :] for p in Path("/dev").glob("nvidia[0-9]*"))
 
 
-class Resources:
-    """CPU slots (the run's parallelism) and GPU ids; tasks wait for what they need."""
+def default_task_cap() -> int:
+    """Tasks at once without an explicit parallelism: plenty for a fan-out, bounded."""
+    return max(32, 4 * (os.cpu_count() or 1))
 
-    def __init__(self, slots: int, gpu_ids: list[str]) -> None:
-        self.slots = slots
-        self.free_slots = slots
+
+class Resources:
+    """CPU cores, GPU ids and task slots; tasks wait for what they need."""
+
+    def __init__(self, cpus: float, gpu_ids: list[str], max_tasks: int | None = None) -> None:
+        self.cpus = float(cpus)
+        self.free_cpus = float(cpus)
         self.free_gpus = list(gpu_ids)
         self.total_gpus = len(gpu_ids)
+        self.max_tasks = max_tasks or default_task_cap()
+        self.running = 0
         self.cond = threading.Condition()
 
-    def acquire(self, cpu: int, gpus: int, cancelled: threading.Event) -> list[str] | None:
-        cpu = max(1, min(cpu, self.slots))
+    def _cores(self, cpu: float) -> float:
+        return min(max(cpu, 0.0), self.cpus)  # a limit above the machine takes all of it
+
+    def acquire(self, cpu: float, gpus: int, cancelled: threading.Event) -> list[str] | None:
+        """Wait until `cpu` cores (0: none reserved) and `gpus` GPUs are free; the GPU ids,
+        or None when the run was cancelled while waiting."""
+        cores = self._cores(cpu)
         with self.cond:
-            while self.free_slots < cpu or len(self.free_gpus) < gpus:
+            while (
+                self.running >= self.max_tasks
+                or self.free_cpus + 1e-9 < cores
+                or len(self.free_gpus) < gpus
+            ):
                 if cancelled.is_set():
                     return None
                 self.cond.wait(0.2)
-            self.free_slots -= cpu
+            self.running += 1
+            self.free_cpus -= cores
             taken, self.free_gpus = self.free_gpus[:gpus], self.free_gpus[gpus:]
             return taken
 
-    def release(self, cpu: int, gpu_ids: list[str]) -> None:
-        cpu = max(1, min(cpu, self.slots))
+    def release(self, cpu: float, gpu_ids: list[str]) -> None:
         with self.cond:
-            self.free_slots += cpu
+            self.running -= 1
+            self.free_cpus += self._cores(cpu)
             self.free_gpus.extend(gpu_ids)
             self.cond.notify_all()
 

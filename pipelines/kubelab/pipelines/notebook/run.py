@@ -49,6 +49,7 @@ def run_notebook(
     pipeline_root: str | os.PathLike[str] | None = None,
     store: Any = None,
     on_event: Any = None,
+    strict_resources: bool = False,
     **params: Any,
 ) -> Any:
     """Run the notebook as a pipeline and return the engine's RunResult.
@@ -79,4 +80,5 @@ def run_notebook(
         source=os.fspath(path),
         task_metadata=nb.task_metadata(),
         on_event=on_event,  # None: the engine shows its live widget inside a kernel
+        strict_resources=strict_resources,
     )
