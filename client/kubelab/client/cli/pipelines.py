@@ -183,11 +183,14 @@ def run_command(args: argparse.Namespace) -> int:
             "run_id": run["id"],
             "state": run["state"],
             "error": run["error"],
+            "warnings": run.get("warnings", []),
             "steps": {
                 s["name"]: {
                     "state": s["state"],
                     "duration_s": s["duration_s"],
                     "cached": s["cached"],
+                    "error": s["error"],
+                    "marshal": s.get("marshal") or {},
                 }
                 for s in run["steps"]
             },
