@@ -32,7 +32,7 @@ from kubelab.pipelines.errors import KubelabError
 from kubelab.pipelines.local import ir as irutil
 from kubelab.pipelines.local import live_runs
 from kubelab.pipelines.local.outcomes import RunResult
-from kubelab.pipelines.local.preload import warm_worker
+from kubelab.pipelines.local.preload import plan_preload, warm_worker
 from kubelab.pipelines.local.scheduling import EventCallback, Run, downstream_tasks
 
 __all__ = [
@@ -97,13 +97,10 @@ def _prepare(
         if (executor := irutil.python_executor(e.get("container", {}))) is not None
     ]
     if python_executors:
-        # Warm the worker while the run is set up, not when the first step needs it.
-        threading.Thread(
-            target=warm_worker,
-            args=(python_executors, preload_modules),
-            daemon=True,
-            name="kubelab-warm",
-        ).start()
+        # Decided now, so the first task forks after these imports; the worker starts
+        # (and imports them) while the run is set up, not when the first step needs it.
+        plan_preload(python_executors, preload_modules)
+        threading.Thread(target=warm_worker, daemon=True, name="kubelab-warm").start()
     # Steps exist as soon as the run does, so a UI polling right after start sees them.
     for name, spec in ir["root"].get("dag", {}).get("tasks", {}).items():
         if run.is_executor_task(spec):

@@ -8,20 +8,31 @@ from typing import Any
 
 from kubelab.pipelines.notebook.pipeline import NotebookPipeline, compile_notebook
 
+# What every notebook step imports besides the cells: the runtime and the marshallers'
+# hash (the data libraries come from the cells themselves).
+RUNTIME_MODULES = ("kubelab.pipelines.notebook.runtime", "xxhash")
+
 
 def preload_modules(nb: NotebookPipeline) -> list[str]:
-    """Modules of the notebook's imports cells worth importing once in the fork server
-    (12 s -> 3 s on the demo's first run); the engine gets them with the run."""
+    """The one decision of what the engine's fork server imports for a notebook pipeline:
+    the step runtime, and the modules the imports/functions cells and the steps import,
+    when they are on the fork-safe list (`local.preload.FORK_SAFE_MODULES`). The CLI,
+    `run_notebook`, the server and tuning trials pass it with the run (12 s -> 3 s on the
+    demo's first run); the step code itself hides them from the engine's own scan."""
     from kubelab.pipelines.local.preload import FORK_SAFE_MODULES
 
-    modules = ["kubelab.pipelines.notebook.runtime"]
-    for _, code in nb.graph.prelude:
+    modules = list(RUNTIME_MODULES)
+    sources = [code for _, code in nb.graph.prelude]
+    sources += [code for step in nb.steps for _, code in step.sources]
+    for code in sources:
         for node in ast.walk(ast.parse(code)):
             names: list[str] = []
             if isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                names = [node.module]
+                # `from scipy import stats` imports a submodule; a name that is not one
+                # (`from sklearn.svm import SVC`) fails quietly in the server.
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
             modules += [
                 n for n in names if n.split(".")[0] in FORK_SAFE_MODULES and n not in modules
             ]
