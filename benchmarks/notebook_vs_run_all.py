@@ -12,8 +12,11 @@ Three ways to compute the same notebook, each timed wall-clock (best of --repeat
   extension whose engine has already run the notebook once; each timed run changes
   the `random_state` parameter (when there is one) so no step comes from the cache.
 
-It also prints each step's time and marshalling figures of the last warm run. Targets
-(issue 20): cold <= 0.8x Run All, warm <= 0.5x Run All. JSON goes to
+It also prints each step's time and marshalling figures of the last warm run, and the
+per-step overhead (step time minus the time in its own cells: fork, load inputs, save
+outputs, record) of a chain of --chain trivial steps passing a small value, through
+the same warm server. Targets (issue 20): cold <= 0.8x Run All, warm <= 0.5x Run All,
+overhead <= 50 ms per step. JSON goes to
 benchmarks/results/. Not run by pytest.
 """
 
@@ -121,10 +124,33 @@ class Server:
             self.proc.kill()
 
 
+def chain_notebook(path: Path, steps: int) -> None:
+    """A parameter and `steps` steps, each adding one to a small list it hands on."""
+    import nbformat
+
+    cells = [nbformat.v4.new_code_cell("seed = 0")]
+    cells[0].metadata["tags"] = ["pipeline-parameters"]
+    for i in range(steps):
+        source = "values = [seed] * 100" if i == 0 else "values = [v + 1 for v in values]"
+        cell = nbformat.v4.new_code_cell(source)
+        cell.metadata["tags"] = [f"step:s{i}"]
+        cells.append(cell)
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
+
+
+def overheads_ms(run: dict[str, Any]) -> list[float]:
+    return [
+        (s["duration_s"] - (s.get("marshal") or {}).get("cells_seconds", 0.0)) * 1000
+        for s in run["steps"]
+        if s["duration_s"] is not None and not s["cached"]
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--notebook", type=Path, default=REPO / "examples" / "demo.ipynb")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--chain", type=int, default=10, help="steps of the overhead chain")
     args = parser.parse_args()
     results: dict[str, Any] = {"notebook": str(args.notebook)}
     with tempfile.TemporaryDirectory(prefix="kubelab-nb-bench-") as tmp:
@@ -149,6 +175,12 @@ def main() -> None:
                 {k: s.get(k) for k in ("name", "duration_s", "cached", "marshal")}
                 for s in run["steps"]
             ]
+            chain_notebook(work / "chain.ipynb", args.chain)
+            server.run("chain.ipynb", {"seed": -1})
+            overheads: list[float] = []
+            for i in range(args.repeat):
+                overheads += overheads_ms(server.run("chain.ipynb", {"seed": i})[1])
+            results["overhead_ms"] = sorted(overheads)
         finally:
             server.close()
     best = {k: min(results[k]) for k in ("run_all_s", "cold_s", "warm_s")}
@@ -167,11 +199,17 @@ def main() -> None:
     for step in results["last_warm_steps"]:
         m = step["marshal"] or {}
         print(
-            f"  {step['name']:<20} {step['duration_s'] or 0:>6.3f} s   "
+            f"  {step['name']:<20} {step['duration_s'] or 0:>6.3f} s  "
+            f"cells {m.get('cells_seconds', 0):6.3f} s   "
             f"load {m.get('load_bytes', 0) / 1e6:7.2f} MB {m.get('load_seconds', 0):.3f} s   "
             f"save {m.get('save_bytes', 0) / 1e6:7.2f} MB {m.get('save_seconds', 0):.3f} s   "
             f"linked {m.get('linked', 0)}"
         )
+    o = results["overhead_ms"]
+    print(
+        f"\nper-step overhead ({args.chain}-step chain, warm): median {o[len(o) // 2]:.0f} ms, "
+        f"min {o[0]:.0f} ms, max {o[-1]:.0f} ms  (target <= 50 ms)"
+    )
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     results.update(when=stamp, cpus=os.cpu_count(), load=os.getloadavg()[0], best=best)

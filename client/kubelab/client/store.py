@@ -397,7 +397,8 @@ class RunStore:
             "outputs": json.loads(t["outputs"] or "{}"),
             "warnings": json.loads(t["warnings"] or "[]"),
             # Notebook steps: {load_bytes, load_seconds, loaded, save_bytes, save_seconds,
-            # saved, linked} — values read and written, `linked` handed on unchanged.
+            # saved, linked, cells_seconds} — values read and written, `linked` handed on
+            # unchanged, and the time spent in the step's own cells.
             "marshal": json.loads(t["marshal"] or "{}"),
         }
 
