@@ -741,8 +741,11 @@ def function_effects(
                      and s.name == "__init__"),
                     None,
                 )  # fmt: skip
+                # No __init__ of its own (a dataclass, a subclass): building one only
+                # stores its arguments, which changes none of them.
+                entries = definitions.setdefault(stmt.name, [])
                 if init is not None:
-                    definitions.setdefault(stmt.name, []).append((init, True))
+                    entries.append((init, True))
     effects: dict[str, CallEffects] = {name: CallEffects() for name in definitions}
     for _ in range(rounds):
         scope = Context(effects=dict(effects), modules=context.modules, fixed=context.fixed)
