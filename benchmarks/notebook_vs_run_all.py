@@ -75,10 +75,13 @@ class Server:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         env = {**os.environ, "KUBELAB_HOME": str(home), "JUPYTER_RUNTIME_DIR": str(home / "rt")}
+        home.mkdir(parents=True, exist_ok=True)
+        config = home / "jupyter_server_config.py"
+        config.write_text('c.ServerApp.jpserver_extensions = {"kubelab.server": True}\n')
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "jupyter_server", "--no-browser", f"--port={self.port}",
              f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={root}",
-             '--ServerApp.jpserver_extensions={"kubelab.server": true}'],
+             f"--config={config}", "--allow-root"],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         deadline = time.monotonic() + 120

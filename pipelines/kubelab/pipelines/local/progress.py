@@ -123,17 +123,23 @@ class TerminalProgress:
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stderr
         self.state = _Steps()
+        self.lock = threading.Lock()  # steps finish in several threads: whole lines only
+
+    def _print(self, line: str) -> None:
+        with self.lock:
+            self.stream.write(line + "\n")
+            self.stream.flush()
 
     def __call__(self, event: dict[str, Any]) -> None:
         step = self.state.apply(event)
         if step is None:
             if event.get("state") != "running":
                 suffix = f": {event['error']}" if event.get("error") else ""
-                print(f"run {event.get('run_id')} {event['state']}{suffix}", file=self.stream)
+                self._print(f"run {event.get('run_id')} {event['state']}{suffix}")
             return
         label = step.get("display_name", step["name"])
         if event.get("warning"):
-            print(f"  ⚠️ {label}: warning: {event['warning']}", file=self.stream, flush=True)
+            self._print(f"  ⚠️ {label}: warning: {event['warning']}")
         state = step["state"]
         if state == "pending" or not step["changed"]:
             return  # an unstarted step is announced once, not once per record
@@ -144,7 +150,7 @@ class TerminalProgress:
             line += f" in {step['duration']:.2f}s"
         if state in ("failed",) and step.get("error"):
             line += f" — {step['error']}"
-        print(line, file=self.stream, flush=True)
+        self._print(line)
 
 
 class LogStreamer:

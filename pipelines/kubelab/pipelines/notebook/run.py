@@ -19,13 +19,38 @@ def preload_modules(nb: NotebookPipeline) -> list[str]:
     when they are on the fork-safe list (`local.preload.FORK_SAFE_MODULES`). The CLI,
     `run_notebook`, the server and tuning trials pass it with the run (12 s -> 3 s on the
     demo's first run); the step code itself hides them from the engine's own scan."""
+    sources = [code for _, code in nb.graph.prelude]
+    sources += [code for step in nb.steps for _, code in step.sources]
+    return fork_safe_imports(sources)
+
+
+def preload_modules_of(path: str | os.PathLike[str]) -> list[str]:
+    """The same, read straight from the file's code cells before the notebook compiles,
+    so a cold `kubelab run` starts these imports while it compiles (cells that do not
+    parse are left to the compiler to report)."""
+    from kubelab.pipelines.notebook.magics import translate
+    from kubelab.pipelines.notebook.pipeline import load_notebook, read_cells
+
+    sources = []
+    for cell in read_cells(load_notebook(path)[0]):
+        try:
+            sources.append(translate(cell.source, cell=cell.index, step=None).source)
+        except Exception:  # reported by the compiler, with its cell
+            continue
+    return fork_safe_imports(sources)
+
+
+def fork_safe_imports(sources: list[str]) -> list[str]:
+    """The runtime's modules and the fork-safe modules `sources` import, in order."""
     from kubelab.pipelines.local.preload import FORK_SAFE_MODULES
 
     modules = list(RUNTIME_MODULES)
-    sources = [code for _, code in nb.graph.prelude]
-    sources += [code for step in nb.steps for _, code in step.sources]
     for code in sources:
-        for node in ast.walk(ast.parse(code)):
+        try:
+            tree = ast.parse(code)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
             names: list[str] = []
             if isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]
