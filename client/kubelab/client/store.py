@@ -103,6 +103,9 @@ CREATE INDEX IF NOT EXISTS runs_created ON runs(created_at);
 CREATE INDEX IF NOT EXISTS runs_kind_created ON runs(kind, created_at);
 """
 
+# Step metadata that the run/job JSON shows (a training node's device, a pod's name).
+STEP_DETAILS = ("device", "device_count", "gpus", "ranks", "warning", "pod", "container", "node")
+
 # What each kind of record is; `kind` is a column of `runs`.
 KINDS = ("pipeline", "training", "tuning", "serving")
 JOB_KINDS = KINDS[1:]
@@ -400,6 +403,8 @@ class RunStore:
             # saved, linked, cells_seconds} — values read and written, `linked` handed on
             # unchanged, and the time spent in the step's own cells.
             "marshal": json.loads(t["marshal"] or "{}"),
+            # What a job's runner tells about the step (device, pod, ...), for UIs.
+            **{k: metadata[k] for k in STEP_DETAILS if k in metadata},
         }
 
     def _run_json(self, row: sqlite3.Row, steps: list[sqlite3.Row]) -> dict[str, Any]:

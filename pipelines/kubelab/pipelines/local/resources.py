@@ -5,23 +5,20 @@ waits until they are free; a task that names none reserves nothing, so independe
 tasks run side by side however many CPUs there are (kfp.local runs them one by one).
 `parallelism`, when given, caps how many tasks run at once; by default the cap only
 guards the machine against a runaway fan-out. GPUs are counted from
-CUDA_VISIBLE_DEVICES or /dev/nvidia*; a task waits until the GPUs it asks for are free.
+CUDA_VISIBLE_DEVICES or /dev/nvidia*; a task waits until the GPUs it asks for are
+free. GPU ids are leased machine-wide (`kubelab.client.gpus`), so a pipeline step and
+a training job never share one.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from pathlib import Path
 from typing import Any
 
+from kubelab.client.gpus import GpuLease, gpu_devices
 
-def gpu_devices() -> list[str]:
-    """Device ids this process may hand out: CUDA_VISIBLE_DEVICES, else /dev/nvidiaN."""
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:
-        return [d.strip() for d in visible.split(",") if d.strip() and d.strip() != "-1"]
-    return sorted(p.name[len("nvidia") :] for p in Path("/dev").glob("nvidia[0-9]*"))
+__all__ = ["Resources", "cpu_cores", "default_task_cap", "gpu_devices"]
 
 
 def default_task_cap() -> int:
@@ -35,8 +32,8 @@ class Resources:
     def __init__(self, cpus: float, gpu_ids: list[str], max_tasks: int | None = None) -> None:
         self.cpus = float(cpus)
         self.free_cpus = float(cpus)
-        self.free_gpus = list(gpu_ids)
-        self.total_gpus = len(gpu_ids)
+        self.gpus = GpuLease(gpu_ids)
+        self.total_gpus = self.gpus.total
         self.max_tasks = max_tasks or default_task_cap()
         self.running = 0
         self.cond = threading.Condition()
@@ -45,28 +42,26 @@ class Resources:
         return min(max(cpu, 0.0), self.cpus)  # a limit above the machine takes all of it
 
     def acquire(self, cpu: float, gpus: int, cancelled: threading.Event) -> list[str] | None:
-        """Wait until `cpu` cores (0: none reserved) and `gpus` GPUs are free; the GPU ids,
-        or None when the run was cancelled while waiting."""
+        """Wait until `cpu` cores (0: none reserved), a task slot and `gpus` GPUs are
+        free; the GPU ids, or None when the run was cancelled while waiting."""
         cores = self._cores(cpu)
         with self.cond:
-            while (
-                self.running >= self.max_tasks
-                or self.free_cpus + 1e-9 < cores
-                or len(self.free_gpus) < gpus
-            ):
+            while self.running >= self.max_tasks or self.free_cpus + 1e-9 < cores:
                 if cancelled.is_set():
                     return None
                 self.cond.wait(0.2)
             self.running += 1
             self.free_cpus -= cores
-            taken, self.free_gpus = self.free_gpus[:gpus], self.free_gpus[gpus:]
-            return taken
+        taken = self.gpus.acquire(gpus, cancelled, holder="pipeline step")
+        if taken is None:
+            self.release(cpu, [])
+        return taken
 
     def release(self, cpu: float, gpu_ids: list[str]) -> None:
+        self.gpus.release(gpu_ids)
         with self.cond:
             self.running -= 1
             self.free_cpus += self._cores(cpu)
-            self.free_gpus.extend(gpu_ids)
             self.cond.notify_all()
 
 
