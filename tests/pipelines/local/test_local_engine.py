@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import textwrap
@@ -186,19 +187,29 @@ def test_independent_tasks_run_in_parallel(store: RunStore, root: Path) -> None:
 
 
 def test_retry_until_success(store: RunStore, root: Path, tmp_path: Path) -> None:
+    """Retries, and a log that keeps every attempt (following it shows them all)."""
+    from kubelab.pipelines.local.progress import LogStreamer
+
     counter = tmp_path / "count"
     p = PipelineBuilder("retry")
     flaky = p.component(
         "flaky",
         shell_component(
             f"n=$(cat {counter} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {counter}; "
-            '[ "$n" -ge 3 ]'
+            'echo "output of attempt $n"; [ "$n" -ge 3 ]'
         ),
     )
     p.task("flaky", flaky, retryPolicy={"maxRetryCount": 3, "backoffDuration": "0s"})
-    result = run_pipeline(p.spec, store=store, pipeline_root=root)
+    streamed = io.StringIO()
+    result = run_pipeline(p.spec, store=store, pipeline_root=root, on_event=LogStreamer(streamed))
     assert result.state == "succeeded"
     assert steps_by_name(result.run())["flaky"]["attempts"] == 3
+    log = Path(store.task_info(result.run_id, "flaky")["log_path"])
+    text = log.read_text()
+    assert text.index("output of attempt 1") < text.index("output of attempt 3")
+    assert (log.parent / "attempt-1.log").read_text().count("output of attempt") == 1
+    assert "output of attempt 2" in (log.parent / "attempt-2.log").read_text()
+    assert [streamed.getvalue().count(f"output of attempt {n}") for n in (1, 2, 3)] == [1, 1, 1]
     counter.write_text("-10")
     p.spec["root"]["dag"]["tasks"]["flaky"]["retryPolicy"]["maxRetryCount"] = 1
     failed = run_pipeline(p.spec, store=store, pipeline_root=root, enable_caching=False)
