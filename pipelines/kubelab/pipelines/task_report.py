@@ -7,7 +7,9 @@ unchanged). On Kubeflow nobody collects it, which costs nothing.
 
 Reads are recorded with an audit hook (PEP 578): every file opened for reading under
 a watched folder (the task's working directory, a notebook's folder), except under
-the pipeline root (artifacts are already part of the cache key) and hidden folders.
+the pipeline root (artifacts are already part of the cache key), hidden folders and
+Python installations (a venv or conda under the home folder: its libraries are the
+environment, not the task's data).
 Modules imported from there count too: Python opens their cached bytecode, which we
 map back to the source file. Standard library only: this runs in every task.
 """
@@ -79,12 +81,21 @@ def _source_of(path: str) -> str:
     return path
 
 
+def _installations() -> list[str]:
+    prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix}
+    return [os.path.realpath(p) for p in prefixes if p]
+
+
 def files_read() -> list[str]:
     """The regular files read under the watched folders, sorted."""
     found: set[str] = set()
+    installations = _installations()
     for raw in list(_reads):
         path = os.path.realpath(_source_of(raw))
-        if not _inside(path, _roots) or _inside(path, _excluded):
+        if not _inside(path, _roots) or _inside(path, _excluded + installations):
+            continue
+        parts = path.split(os.sep)
+        if "site-packages" in parts or "dist-packages" in parts:
             continue
         relative = os.path.relpath(path, next(r for r in _roots if _inside(path, [r])))
         if any(part.startswith(".") for part in relative.split(os.sep)):
