@@ -53,7 +53,9 @@ class Marshaller:
 
     A custom marshaller gives `save(obj, path)`, which writes the data file itself.
     The built-in ones give `dump(obj)`, the file's bytes as buffers (no copies), which
-    lets `save` hash while writing and skip writing a value that did not change.
+    lets `save` hash while writing and skip writing a value that did not change, or
+    `stream(obj, file)` for libraries that write to a file object themselves (torch):
+    the file hashes what goes through it.
     """
 
     name: str
@@ -62,6 +64,7 @@ class Marshaller:
     load: Callable[[Path], Any]
     suffix: str = ".bin"  # extension of the data file
     dump: Callable[[Any], Pieces] | None = None
+    stream: Callable[[Any, Any], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,40 @@ class Saved:
 
 class MarshalError(Exception):
     """A value that cannot be saved; the caller adds which variable, step and cell."""
+
+
+class _HashingFile:
+    """A binary file that hashes what is written to it (for `Marshaller.stream`)."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+        self.algorithm, self.hasher = digests.hasher()
+        self.size = 0
+
+    def write(self, data: Any) -> int:
+        for chunk in digests.chunks(data):
+            self.hasher.update(chunk)
+            self.size += len(chunk)
+            while chunk:
+                chunk = chunk[self.raw.write(chunk) or 0 :]
+        return len(digests.as_bytes(data))
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+    @property
+    def digest(self) -> str:
+        return f"{self.algorithm}:{self.hasher.hexdigest()}"
+
+
+def _stream(path: Path, marshaller: Marshaller, obj: Any) -> tuple[str, int, Path]:
+    """Let the library write the value to a new file next to `path`: (digest, size, file)."""
+    assert marshaller.stream is not None
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb", buffering=0) as raw:
+        file = _HashingFile(raw)
+        marshaller.stream(obj, file)
+    return file.digest, file.size, tmp
 
 
 def _write(path: Path, pieces: Pieces, *, hashing: bool) -> tuple[str | None, int]:
@@ -213,16 +250,10 @@ def _torch_module_matches(obj: Any) -> bool:
     return _is_instance(obj, "torch", "nn.Module")
 
 
-def _torch_dump(obj: Any, **options: Any) -> Pieces:
+def _torch_tensor_stream(obj: Any, file: Any) -> None:
     import torch
 
-    buffer = io.BytesIO()
-    torch.save(obj, buffer, **options)
-    return [buffer.getbuffer()]
-
-
-def _torch_tensor_dump(obj: Any) -> Pieces:
-    return _torch_dump(obj)
+    torch.save(obj, file)
 
 
 def _torch_tensor_load(path: Path) -> Any:
@@ -231,10 +262,12 @@ def _torch_tensor_load(path: Path) -> Any:
     return torch.load(path, weights_only=True, mmap=path.stat().st_size >= MMAP_MIN_BYTES)
 
 
-def _torch_module_dump(obj: Any) -> Pieces:
+def _torch_module_stream(obj: Any, file: Any) -> None:
     # A module's class is usually defined in the notebook (__main__), which the next
     # step does not have: pickle it by value with cloudpickle, weights included.
-    return _torch_dump(obj, pickle_module=cloudpickle)
+    import torch
+
+    torch.save(obj, file, pickle_module=cloudpickle)
 
 
 def _torch_module_load(path: Path) -> Any:
@@ -248,10 +281,20 @@ REGISTRY: list[Marshaller] = [
     Marshaller("pandas", _pandas_matches, None, _pickle5_load, ".pkl5", _pickle5_dump),
     Marshaller("sklearn", _sklearn_matches, None, _pickle5_load, ".pkl5", _pickle5_dump),
     Marshaller(
-        "torch-tensor", _torch_tensor_matches, None, _torch_tensor_load, ".pt", _torch_tensor_dump
+        "torch-tensor",
+        _torch_tensor_matches,
+        None,
+        _torch_tensor_load,
+        ".pt",
+        stream=_torch_tensor_stream,
     ),
     Marshaller(
-        "torch-module", _torch_module_matches, None, _torch_module_load, ".pt", _torch_module_dump
+        "torch-module",
+        _torch_module_matches,
+        None,
+        _torch_module_load,
+        ".pt",
+        stream=_torch_module_stream,
     ),
     Marshaller("cloudpickle", lambda obj: True, None, _pickle5_load, ".pkl5", _pickle5_dump),
 ]
@@ -302,7 +345,16 @@ def save(obj: Any, directory: str | Path, *, previous: str | Path | None = None)
     data = directory / f"data{marshaller.suffix}"
     linked = False
     try:
-        if marshaller.dump is None:
+        if marshaller.stream is not None:
+            digest, size, tmp = _stream(data, marshaller, obj)
+            before = _tag_or_empty(previous)
+            linked = before.get("marshaller") == marshaller.name and before.get("digest") == digest
+            if linked:  # written for nothing, but the artifact stays one file on disk
+                tmp.unlink()
+                _link(Path(str(previous), before["file"]), data)
+            else:
+                os.replace(tmp, data)
+        elif marshaller.dump is None:
             assert marshaller.save is not None, f"marshaller {marshaller.name} saves nothing"
             data.unlink(missing_ok=True)  # never write into a file another artifact links
             marshaller.save(obj, data)
