@@ -222,7 +222,12 @@ def main(argv: list[str]) -> None:
         with open(argv[1]) as f:
             payload = json.load(f)
         sys.exit(run_task(payload))
-    serve(argv)
+    try:
+        serve(argv)
+    except BrokenPipeError:
+        # The engine left before reading us (a CLI run refused its input while this
+        # server was still warming up): nothing to report to, so no traceback either.
+        os._exit(0)
 
 
 if __name__ == "__main__":
