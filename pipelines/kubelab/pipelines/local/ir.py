@@ -245,6 +245,12 @@ def imported_modules(source: str) -> set[str]:
 
 def load_ir_file(path: str | Path) -> dict[str, Any]:
     """A compiled pipeline (YAML or JSON); in multi-document YAML the first is the spec."""
+    return load_ir_documents(path)[0]
+
+
+def load_ir_documents(path: str | Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(PipelineSpec, PlatformSpec or None) of a compiled pipeline file: kfp writes the
+    Kubernetes settings as a second YAML document."""
     import yaml
 
     path = Path(path)
@@ -258,4 +264,5 @@ def load_ir_file(path: str | Path) -> dict[str, Any]:
         raise KubelabError(f"{path} is not valid YAML: {error}", path=str(path)) from error
     if not docs or not isinstance(docs[0], dict) or "root" not in docs[0]:
         raise KubelabError(f"{path} is not a compiled pipeline (no 'root' DAG)", path=str(path))
-    return docs[0]
+    platform = docs[1] if len(docs) > 1 and isinstance(docs[1], dict) else None
+    return docs[0], platform
