@@ -10,7 +10,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import NAMESPACE, USER, Kfp
+from kfp_env import NAMESPACE, USER, Kfp
 from kfp_stub import SWAGGER_V1, SWAGGER_V2, KfpStub, operations, parse_ir, parse_pipeline_spec
 
 from kubelab.client import Client
