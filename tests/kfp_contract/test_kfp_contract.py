@@ -78,10 +78,11 @@ def test_a_notebook_runs_on_kfp_and_comes_back_as_its_steps(kfp: Kfp, notebook: 
 
     # Argo starts the first step: the run and that step run, with no end and no duration.
     tasks = task_names(notebook)
-    kfp.stub.simulate_argo(started.run_id, {tasks["load"]: "Running"})
+    kfp.stub.simulate_argo(started.run_id, {tasks["load"]: "Running", tasks["features"]: "Pending"})
     steps = by_step(client.get_run(started.run_id), notebook)
     assert steps["load"]["state"] == "running" and steps["load"]["started_at"]
     assert steps["load"]["finished_at"] is None and steps["load"]["duration_s"] is None
+    assert steps["features"]["state"] == "pending" and steps["features"]["started_at"] is None
     assert steps["train"]["state"] == "pending"
     assert client.get_run(started.run_id)["state"] == "running"
 

@@ -223,9 +223,10 @@ class KubeflowPipelinesBackend(RunBackend):
                     "page_token": token,
                 },
             )
-            runs += [r for r in page.get("runs") or [] if r.get("storage_state") != "ARCHIVED"]
+            got = page.get("runs") or []
+            runs += [r for r in got if r.get("storage_state") != "ARCHIVED"]
             token = page.get("next_page_token")
-            if not token:
+            if not token or not got:
                 break
         return [self._to_json(r) for r in runs[:limit]]
 
