@@ -7,7 +7,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from kfp_env import Kfp, running_kfp, training_notebook
+from kfp_contract.kfp_env import Kfp, running_kfp, training_notebook
 
 
 @pytest.fixture

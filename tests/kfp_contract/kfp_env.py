@@ -12,7 +12,7 @@ from typing import Any
 
 import nbformat
 import pytest
-from kfp_stub import KfpStub
+from kfp_contract.kfp_stub import KfpStub
 
 from kubelab.client import Client
 from kubelab.client.backends import kubeflow

@@ -10,8 +10,15 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from kfp_env import NAMESPACE, USER, Kfp
-from kfp_stub import SWAGGER_V1, SWAGGER_V2, KfpStub, operations, parse_ir, parse_pipeline_spec
+from kfp_contract.kfp_env import NAMESPACE, USER, Kfp
+from kfp_contract.kfp_stub import (
+    SWAGGER_V1,
+    SWAGGER_V2,
+    KfpStub,
+    operations,
+    parse_ir,
+    parse_pipeline_spec,
+)
 
 from kubelab.client import Client
 from kubelab.client.backends import kubeflow
