@@ -85,6 +85,24 @@ async def test_pod_manifest_for_every_example_profile(make_user: Any, slug: str)
     mounts = {m["name"]: m for m in container["volumeMounts"]}
     assert mounts["kubelab-oidc-tokens"]["mountPath"] == "/var/run/secrets/kubelab/oidc"
     assert "subPath" not in mounts["kubelab-oidc-tokens"]  # so Secret updates propagate
+    # Kubeflow Pipelines: a projected ServiceAccount token for KFP's TokenReview
+    kfp = volumes.get("kubeflow-pipelines-token")
+    if profile.kubeflow_pipelines:
+        (source,) = kfp["projected"]["sources"]
+        assert source["serviceAccountToken"] == {
+            "audience": "pipelines.kubeflow.org",
+            "expirationSeconds": 7200,
+            "path": "token",
+        }
+        mount = mounts["kubeflow-pipelines-token"]
+        assert mount == {
+            "name": "kubeflow-pipelines-token",
+            "mountPath": "/var/run/secrets/kubeflow/pipelines",  # kfp.Client's default path
+            "readOnly": True,
+        }
+        assert model.spec.volumes[-1].projected.sources[0].service_account_token.audience
+    else:
+        assert kfp is None and "kubeflow-pipelines-token" not in mounts
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["KUBELAB_IDENTITY_FILE"] == "/etc/kubelab/identity/identity.json"
     assert env["KUBELAB_PROFILE"] == slug
