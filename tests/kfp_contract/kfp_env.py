@@ -57,7 +57,12 @@ class Kfp:
 
     def client(self, **options: Any) -> Client:
         return Client(
-            "kubernetes", home=self.home, root=self.root, kfp_endpoint=self.stub.url, **options
+            "kubernetes",
+            home=self.home,
+            root=self.root,
+            pipeline_root=self.home / "outputs",  # local runs' artifacts
+            kfp_endpoint=self.stub.url,
+            **options,
         )
 
     def rotate_token(self, new: str) -> None:
