@@ -4,6 +4,7 @@ in single-user and multi-user mode: what a notebook user does, request by reques
 from __future__ import annotations
 
 import json
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -406,3 +407,37 @@ def test_only_kfp_s_own_settings_are_accepted(kfp: Kfp, notebook: Path) -> None:
     with pytest.raises(KubelabError, match="must be an http"):
         Client("kubernetes", kfp_endpoint="ml-pipeline:8888").list_runs(backend="kubernetes")
     assert isinstance(kfp.stub, KfpStub)
+
+
+def test_the_cli_lists_shows_and_cancels_kfp_runs(
+    kfp: Kfp, notebook: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kubelab.client.cli.main import main
+
+    monkeypatch.setenv("KUBELAB_KFP_ENDPOINT", kfp.stub.url)
+    started = kfp.client().create_run_from_pipeline_package(notebook)
+    tasks = task_names(notebook)
+    kfp.stub.simulate_argo(started.run_id, {tasks["load"]: "Running"})
+
+    assert main(["runs", "list"]) == 0
+    out = capsys.readouterr().out
+    assert started.run_id in out and "kubernetes" in out and "running" in out
+    assert main(["runs", "show", started.run_id]) == 0
+    out = capsys.readouterr().out
+    assert f"run {started.run_id}  train  running  (kubernetes)" in out and "load" in out
+
+    # The pod's log is not there: the CLI says where to read it.
+    assert main(["runs", "logs", started.run_id, "load"]) == 2
+    assert f"/pipeline/#/runs/details/{started.run_id}" in capsys.readouterr().err
+
+    # Cancel: terminate, then Argo stops the workflow a moment later.
+    def argo_stops_it() -> None:
+        while not any(p.endswith(":terminate") for _, p, _, _, _ in kfp.stub.requests):
+            time.sleep(0.05)
+        kfp.stub.simulate_argo(started.run_id, {tasks["load"]: "Running"}, phase="Failed")
+
+    argo = threading.Thread(target=argo_stops_it, daemon=True)
+    argo.start()
+    assert main(["runs", "cancel", started.run_id]) == 0
+    argo.join(5)
+    assert f"run {started.run_id} cancelled" in capsys.readouterr().out
