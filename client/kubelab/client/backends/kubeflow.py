@@ -177,29 +177,15 @@ class KubeflowPipelinesBackend(RunBackend):
             raise KfpUnavailableError(
                 f"Kubeflow Pipelines at {self.endpoint} accepted the run without answering its id"
             )
-        self._record_new(run_id, name, parameters, source, task_metadata or {}, ir, body)
-        return run_id
-
-    def _record_new(
-        self,
-        run_id: str,
-        name: str,
-        parameters: dict[str, Any],
-        source: str | None,
-        task_metadata: dict[str, dict[str, Any]],
-        ir: dict[str, Any],
-        body: dict[str, Any],
-    ) -> None:
-        if self.store is None:
-            return
-        where = {"endpoint": self.endpoint, "experiment_id": body["experiment_id"]}
-        self.store.create_run(
-            name, parameters, run_id=run_id, source=source, backend=self.name, spec=where
-        )
-        for task, display in kfp_runs.user_tasks(ir).items():
-            self.store.add_task(
-                run_id, task, display_name=display, metadata=task_metadata.get(task, {})
+        if self.store is not None:  # the run, its notebook and cells, for this machine
+            where = {"endpoint": self.endpoint, "experiment_id": body["experiment_id"]}
+            self.store.create_run(
+                name, parameters, run_id=run_id, source=source, backend=self.name, spec=where
             )
+            for task, display in kfp_runs.user_tasks(ir).items():
+                metadata = (task_metadata or {}).get(task, {})
+                self.store.add_task(run_id, task, display_name=display, metadata=metadata)
+        return run_id
 
     def _read(self, run_id: str) -> dict[str, Any]:
         return self.http.request("GET", f"v2beta1/runs/{segment(run_id)}")
@@ -277,9 +263,10 @@ class KubeflowPipelinesBackend(RunBackend):
 
     def _remember(self, run: dict[str, Any], local: dict[str, Any]) -> None:
         """Keep the store's copy in step with KFP (a last known state when unreachable)."""
-        if local["state"] in FINAL_STATES and local["state"] == run["state"]:
+        if self.store is None or (
+            local["state"] in FINAL_STATES and local["state"] == run["state"]
+        ):
             return
-        assert self.store is not None
         self.store.update_run(
             run["id"],
             state=run["state"],
