@@ -13,18 +13,13 @@ from typing import Any
 import nbformat
 import pytest
 from kfp_contract.kfp_stub import KfpStub
+from notebook_cells import code
 
 from kubelab.client import Client
 from kubelab.client.backends import kubeflow
 
 NAMESPACE = "team-a"
 USER = "alice@example.com"
-
-
-def code(source: str, *tags: str) -> nbformat.NotebookNode:
-    cell = nbformat.v4.new_code_cell(source)
-    cell.metadata["tags"] = list(tags)
-    return cell
 
 
 def training_notebook() -> nbformat.NotebookNode:
