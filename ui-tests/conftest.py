@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,9 +80,10 @@ def quiet_lab_settings(settings_dir: Path) -> None:
         (target / f"{plugin}.jupyterlab-settings").write_text(json.dumps(values))
 
 
-@pytest.fixture(scope="session")
-def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
-    base = tmp_path_factory.mktemp("lab")
+@contextmanager
+def running_lab(base: Path, *options: str) -> Iterator[LabServer]:
+    """JupyterLab with kubelab in `base`, the examples in its root; `options` are extra
+    command-line settings (e.g. `--KubelabApp.kfp_endpoint=...`)."""
     root_dir = base / "work"
     root_dir.mkdir()
     settings_dir = base / "settings"
@@ -107,6 +109,7 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         "--ip=127.0.0.1",
         f"--ServerApp.root_dir={root_dir}",
         "--LabApp.news_url=",
+        *options,
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")
@@ -122,6 +125,12 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@pytest.fixture(scope="session")
+def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
+    with running_lab(tmp_path_factory.mktemp("lab")) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -111,6 +111,14 @@ export interface IRun {
   path: string | null;
   backend: string;
   steps: IRunStep[];
+  /** The run in the Kubeflow Pipelines UI (runs of the kubernetes backend). */
+  url?: string | null;
+}
+
+/** Runs of every configured backend; `unavailable` says why a backend could not be read. */
+export interface IRunList {
+  runs: IRun[];
+  unavailable: Record<string, string>;
 }
 
 export interface IStartedRun {
@@ -204,9 +212,9 @@ export class KubelabClient {
     return this.post<IStartedRun>('runs', { path, parameters, backend });
   }
 
-  async listRuns(limit = 100): Promise<IRun[]> {
-    const body = await this.request<{ runs: IRun[] }>(`runs?limit=${limit}`);
-    return body.runs;
+  async listRuns(limit = 100): Promise<IRunList> {
+    const body = await this.request<IRunList>(`runs?limit=${limit}`);
+    return { runs: body.runs, unavailable: body.unavailable ?? {} };
   }
 
   getRun(id: string): Promise<IRun> {

@@ -60,6 +60,11 @@ export class PipelineModel {
     return this._runs;
   }
 
+  /** Why runs of a backend (Kubeflow Pipelines) could not be read, if so. */
+  get runsWarning(): string | null {
+    return this._runsWarning;
+  }
+
   get parameterValues(): Record<string, unknown> {
     return this._values;
   }
@@ -109,6 +114,7 @@ export class PipelineModel {
     this._compileError = null;
     this._validation = null;
     this._runs = [];
+    this._runsWarning = null;
     this._selectedRunId = null;
     this._log = null;
     this._actionError = null;
@@ -282,11 +288,15 @@ export class PipelineModel {
     }
     window.clearTimeout(this._pollTimer);
     try {
-      const runs = await this.client.listRuns(50);
+      const { runs, unavailable } = await this.client.listRuns(50);
       if (panel !== this._panel) {
         return;
       }
       this._runs = runs.filter(r => r.path === panel.context.path);
+      const reasons = Object.values(unavailable);
+      this._runsWarning = reasons.length
+        ? `${reasons.join('; ')} (runs shown with their last known state)`
+        : null;
     } catch (error) {
       this._actionError = (error as Error).message;
     }
@@ -423,6 +433,7 @@ export class PipelineModel {
   private _compileTimer: number | undefined;
   private _pollTimer: number | undefined;
   private _runs: IRun[] = [];
+  private _runsWarning: string | null = null;
   private _selectedRunId: string | null = null;
   private _log: ILogSelection | null = null;
   private _values: Record<string, unknown> = {};

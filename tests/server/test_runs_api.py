@@ -14,18 +14,13 @@ from pathlib import Path
 import nbformat
 import pytest
 from kubelab_api import call, refused
+from notebook_cells import code
 
 from kubelab.client.store import INTERRUPTED_ERROR, RunStore
 from kubelab.pipelines.notebook import compile_notebook
 
 DEMO = Path(__file__).parents[2] / "examples" / "demo.ipynb"
 DEMO_STEPS = {"load_data", "train_forest", "train_logreg", "evaluate"}
-
-
-def code(source: str, *tags: str) -> nbformat.NotebookNode:
-    cell = nbformat.v4.new_code_cell(source)
-    cell.metadata["tags"] = list(tags)
-    return cell
 
 
 def small_notebook() -> nbformat.NotebookNode:

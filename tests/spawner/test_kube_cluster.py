@@ -101,6 +101,23 @@ async def test_start_poll_stop_every_example_profile(
         "jupyterhub-api-token": spawner.api_token,
     }
     assert volumes["kubelab-oidc-tokens"]["secret"]["secretName"] == secret["metadata"]["name"]
+    # Kubeflow Pipelines: a projected ServiceAccount token for KFP's TokenReview, where
+    # kfp.Client and kubelab read it, only for profiles that ask for it
+    if profile.kubeflow_pipelines:
+        (source,) = volumes["kubeflow-pipelines-token"]["projected"]["sources"]
+        assert source["serviceAccountToken"] == {
+            "audience": "pipelines.kubeflow.org",
+            "expirationSeconds": 7200,
+            "path": "token",
+        }
+        mounts = {m["name"]: m for m in container["volumeMounts"]}
+        assert mounts["kubeflow-pipelines-token"] == {
+            "name": "kubeflow-pipelines-token",
+            "mountPath": "/var/run/secrets/kubeflow/pipelines",
+            "readOnly": True,
+        }
+    else:
+        assert "kubeflow-pipelines-token" not in volumes
     env = container["env"]
     assert not [e["name"] for e in env if e.get("value") in values.values()]
     api_token_env = {e["name"]: e for e in env}["JUPYTERHUB_API_TOKEN"]

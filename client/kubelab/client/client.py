@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,9 +29,23 @@ from kubelab.client.store import JOB_KINDS, RunStore, kubelab_home, new_run_id
 from kubelab.pipelines.errors import ConflictError, KubelabError, NotFoundError
 
 # Where the CLI and Python users find a Kubeflow Pipelines server (the jupyter server
-# has its own settings, `c.KubelabApp.kfp_endpoint` / `kfp_token_file`).
+# has its own settings, `c.KubelabApp.kfp_endpoint`, `kfp_token_file`, ...).
 KFP_ENDPOINT_ENV = "KUBELAB_KFP_ENDPOINT"
 KFP_TOKEN_FILE_ENV = "KUBELAB_KFP_TOKEN_FILE"  # a file: tokens never sit in env vars
+KFP_NAMESPACE_ENV = "KUBELAB_KFP_NAMESPACE"
+KFP_EXPERIMENT_ENV = "KUBELAB_KFP_EXPERIMENT"
+KFP_UI_URL_ENV = "KUBELAB_KFP_UI_URL"
+
+
+class RunList(list[dict[str, Any]]):
+    """Runs of several backends, newest first; `unavailable` maps a backend that could
+    not be read to why (its runs recorded here are listed with their last known state)."""
+
+    def __init__(
+        self, runs: Iterable[dict[str, Any]] = (), unavailable: dict[str, str] | None = None
+    ):
+        super().__init__(runs)
+        self.unavailable = unavailable or {}
 
 
 @dataclass
@@ -62,9 +76,11 @@ class Client:
     `root` is the user's root, to which job file paths are confined (default: the
     current directory); `pipeline_root` is where local run artifacts go (default
     `./local_outputs`, as kfp.local). The Kubeflow Pipelines server comes from
-    `kfp_endpoint` / `kfp_token_file` or `$KUBELAB_KFP_ENDPOINT` /
-    `$KUBELAB_KFP_TOKEN_FILE`; Kubernetes jobs go to `namespace` (default: the pod's
-    or the kubeconfig context's).
+    `kfp_endpoint` (`$KUBELAB_KFP_ENDPOINT`), with `kfp_token_file` (default: the
+    projected ServiceAccount token), `kfp_namespace` (multi-user mode; default
+    `namespace`, else the pod's), `kfp_experiment` (default: one per pipeline) and
+    `kfp_ui_url` (for links), each also from `$KUBELAB_KFP_<NAME>`. Kubernetes jobs
+    go to `namespace` (default: the pod's or the kubeconfig context's).
     """
 
     def __init__(
@@ -76,6 +92,9 @@ class Client:
         pipeline_root: str | os.PathLike[str] | None = None,
         kfp_endpoint: str | None = None,
         kfp_token_file: str | os.PathLike[str] | None = None,
+        kfp_namespace: str | None = None,
+        kfp_experiment: str | None = None,
+        kfp_ui_url: str | None = None,
         namespace: str | None = None,
         profile: dict[str, Any] | None = None,
         strict_resources: bool = False,
@@ -87,12 +106,12 @@ class Client:
         self.store = store or RunStore(self.home / "kubelab.db")
         self.root = Path(root or os.getcwd()).resolve()
         self.pipeline_root = pipeline_root
-        if kfp_endpoint is None:  # not given: the environment's (the server gives its own)
-            kfp_endpoint = os.environ.get(KFP_ENDPOINT_ENV, "")
-        if kfp_token_file is None:
-            kfp_token_file = os.environ.get(KFP_TOKEN_FILE_ENV, "")
-        self.kfp_endpoint = kfp_endpoint
-        self.kfp_token_file = kfp_token_file
+        # Not given (None): the environment's; the jupyter server gives its settings.
+        self.kfp_endpoint = _setting(kfp_endpoint, KFP_ENDPOINT_ENV)
+        self.kfp_token_file = _setting(kfp_token_file, KFP_TOKEN_FILE_ENV)
+        self.kfp_namespace = _setting(kfp_namespace, KFP_NAMESPACE_ENV) or namespace or ""
+        self.kfp_experiment = _setting(kfp_experiment, KFP_EXPERIMENT_ENV)
+        self.kfp_ui_url = _setting(kfp_ui_url, KFP_UI_URL_ENV)
         self.namespace = namespace
         self.profile = profile
         self.strict_resources = strict_resources
@@ -142,10 +161,17 @@ class Client:
             )
         from kubelab.client.backends.kubeflow import KubeflowPipelinesBackend
 
-        token = None
-        if self.kfp_token_file:
-            token = Path(self.kfp_token_file).read_text().strip() or None
-        return self._cached("kfp", lambda: KubeflowPipelinesBackend(self.kfp_endpoint, token=token))
+        return self._cached(
+            "kfp",
+            lambda: KubeflowPipelinesBackend(
+                self.kfp_endpoint,
+                store=self.store,
+                token_file=str(self.kfp_token_file) or None,  # read on every request
+                namespace=self.kfp_namespace or None,
+                experiment=self.kfp_experiment or None,
+                ui_url=self.kfp_ui_url or None,
+            ),
+        )
 
     def job_backend(self, name: str | None = None) -> JobBackend:
         """Where jobs go for backend `name` (the default one when None)."""
@@ -194,6 +220,7 @@ class Client:
             run_name=run_name,
             enable_caching=enable_caching,
             preload=source.preload,
+            platform_spec=source.platform_spec,
             **engine_options,
         )
 
@@ -233,8 +260,9 @@ class Client:
         """Run a `@dsl.pipeline` function (or a component) without writing a file."""
         from kubelab.pipelines import compiler
 
+        spec, platform = compiler.build_specs(pipeline_func)
         run_id = self.create_run(
-            compiler.build_pipeline_spec(pipeline_func),
+            PipelineSource(spec, platform_spec=platform),
             arguments,
             run_name=run_name,
             enable_caching=enable_caching,
@@ -244,28 +272,44 @@ class Client:
         return RunPipelineResult(self, run_id, self.run_backend(backend).name)
 
     def _run_owner(self, run_id: str, backend: str | None) -> tuple[RunBackend, dict[str, Any]]:
-        """The backend that holds `run_id` and the run: this machine's store first."""
-        if backend is not None:
-            chosen = self.run_backend(backend)
-            return chosen, chosen.get_run(run_id)
+        """The backend that holds `run_id` and the run, read from it: this machine's store
+        first (a unique prefix of an id recorded here is enough), then Kubeflow Pipelines."""
         try:
-            run = self.store.get_run(run_id)
+            info = self.store.run_info(run_id)
         except NotFoundError:
-            if not self.kfp_endpoint:
+            if backend is None and not self.kfp_endpoint:
                 raise
-            chosen = self.run_backend("kubernetes")
+            chosen = self.run_backend(backend or "kubernetes")
             return chosen, chosen.get_run(run_id)
-        if run["kind"] != "pipeline":
-            raise NotFoundError(f"no run {run_id!r} ({run['id']} is a {run['kind']} job)")
-        return self.run_backend(run["backend"]), run
+        if info["kind"] != "pipeline":
+            raise NotFoundError(f"no run {run_id!r} ({info['id']} is a {info['kind']} job)")
+        chosen = self.run_backend(backend or info["backend"])
+        return chosen, chosen.get_run(info["id"])
 
     def get_run(self, run_id: str, *, backend: str | None = None) -> dict[str, Any]:
         """The run JSON (a unique prefix of a local id is enough)."""
         return self._run_owner(run_id, backend)[1]
 
-    def list_runs(self, limit: int = 100, *, backend: str | None = None) -> list[dict[str, Any]]:
-        """Runs of one backend (the default one when None), newest first."""
-        return self.run_backend(backend).list_runs(max(1, min(int(limit), 1000)))
+    def list_runs(self, limit: int = 100, *, backend: str | None = None) -> RunList:
+        """Runs of `backend`, or of every configured backend when None, newest first.
+
+        Each run says its `backend`. Kubeflow Pipelines runs are the namespace's (not
+        only those started here); when KFP cannot be read, the runs started here are
+        listed with their last known state and `RunList.unavailable` says why.
+        """
+        limit = max(1, min(int(limit), 1000))
+        if backend is not None:
+            return RunList(self.run_backend(backend).list_runs(limit))
+        runs = self.local().list_runs(limit)
+        unavailable: dict[str, str] = {}
+        if self.kfp_endpoint:
+            try:
+                runs += self.run_backend("kubernetes").list_runs(limit)
+            except KubelabError as error:
+                unavailable["kubernetes"] = error.message
+                runs += self.store.list_runs(limit, backend="kubernetes")
+        runs.sort(key=lambda r: r.get("created_at") or "", reverse=True)
+        return RunList(runs[:limit], unavailable)
 
     def logs(
         self, run_id: str, step: str, offset: int = 0, *, backend: str | None = None
@@ -459,3 +503,8 @@ class Client:
         """`{step: {metric: [{step, value, ts}, ...]}}`: the series a job reported."""
         _, _, job_id = self._job(job_id)
         return self.store.metric_series(job_id)
+
+
+def _setting(value: str | os.PathLike[str] | None, env: str) -> str:
+    """An explicit setting, else the environment's (None means "not given")."""
+    return os.fspath(value) if value is not None else os.environ.get(env, "")

@@ -151,7 +151,8 @@ def default_db_path() -> Path:
     return kubelab_home() / "kubelab.db"
 
 
-def _iso(ts: float | None) -> str | None:
+def iso_time(ts: float | None) -> str | None:
+    """Seconds since the epoch as the ISO 8601 time every run JSON uses (UTC, ms)."""
     if ts is None:
         return None
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -360,14 +361,15 @@ class RunStore:
         return self._run_json(row, steps)
 
     def list_runs(
-        self, limit: int = 100, kinds: tuple[str, ...] = ("pipeline",)
+        self, limit: int = 100, kinds: tuple[str, ...] = ("pipeline",), backend: str | None = None
     ) -> list[dict[str, Any]]:
         """Newest first, each in the same JSON as get_run; pipeline runs unless `kinds`
-        names job kinds too."""
+        names job kinds too; of every backend unless `backend` names one."""
         marks = ",".join("?" * len(kinds))
+        where = f"kind IN ({marks})" + (" AND backend=?" if backend else "")
         rows = self._query(
-            f"SELECT * FROM runs WHERE kind IN ({marks}) ORDER BY created_at DESC LIMIT ?",
-            (*kinds, limit),
+            f"SELECT * FROM runs WHERE {where} ORDER BY created_at DESC LIMIT ?",
+            (*kinds, *([backend] if backend else []), limit),
         )
         if not rows:
             return []
@@ -390,8 +392,8 @@ class RunStore:
             "name": t["name"],
             "display_name": t["display_name"],
             "state": t["state"],
-            "started_at": _iso(t["started_at"]),
-            "finished_at": _iso(t["finished_at"]),
+            "started_at": iso_time(t["started_at"]),
+            "finished_at": iso_time(t["finished_at"]),
             "duration_s": duration,
             "cached": bool(t["cached"]),
             "attempts": t["attempts"],
@@ -414,8 +416,8 @@ class RunStore:
             "kind": row["kind"],
             "backend": row["backend"],
             "state": row["state"],
-            "created_at": _iso(row["created_at"]),
-            "finished_at": _iso(row["finished_at"]),
+            "created_at": iso_time(row["created_at"]),
+            "finished_at": iso_time(row["finished_at"]),
             "parameters": json.loads(row["parameters"]),
             "metrics": json.loads(row["metrics"]),
             "outputs": json.loads(row["outputs"]),
@@ -520,6 +522,11 @@ class RunStore:
             info[key] = json.loads(info[key] or "{}")
         info["warnings"] = json.loads(info["warnings"] or "[]")
         return info
+
+    def task_metadata(self, run_id: str) -> dict[str, dict[str, Any]]:
+        """Step name -> the metadata recorded with it (notebook cells, step name, pod)."""
+        rows = self._query("SELECT name, metadata FROM tasks WHERE run_id=?", (run_id,))
+        return {r["name"]: json.loads(r["metadata"] or "{}") for r in rows}
 
     # -- cache ----------------------------------------------------------------------
 

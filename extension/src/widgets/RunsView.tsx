@@ -84,6 +84,22 @@ export function StateBadge({
   );
 }
 
+/** Where a run ran, for runs that are not on this machine. */
+function BackendChip({ backend }: { backend: string }): JSX.Element {
+  const label = backend === 'kubernetes' ? 'KFP' : backend;
+  return (
+    <span
+      className="jp-kubelab-chip"
+      title={
+        backend === 'kubernetes' ? 'on Kubeflow Pipelines' : `on ${backend}`
+      }
+      data-testid="kubelab-run-backend"
+    >
+      {label}
+    </span>
+  );
+}
+
 function StepRow(props: {
   run: IRun;
   step: IRunStep;
@@ -93,7 +109,11 @@ function StepRow(props: {
   busy: boolean;
 }): JSX.Element {
   const { run, step, name, onRunFrom, onShowLogs, busy } = props;
-  const canRunFrom = FINAL_STATES.includes(run.state) && run.path !== null;
+  // "Run from here" reuses the local cache: local runs only.
+  const canRunFrom =
+    FINAL_STATES.includes(run.state) &&
+    run.path !== null &&
+    run.backend === 'local';
   return (
     <li
       className="jp-kubelab-run-step"
@@ -186,6 +206,7 @@ export function RunsView(props: IRunsViewProps): JSX.Element {
             <span className="jp-kubelab-run-id" title={run.id}>
               {shortTime(run.created_at)}
             </span>
+            {run.backend !== 'local' && <BackendChip backend={run.backend} />}
             <span className="jp-kubelab-muted jp-kubelab-duration">
               {formatDuration(runDuration(run))}
             </span>
@@ -216,6 +237,17 @@ export function RunsView(props: IRunsViewProps): JSX.Element {
               />
             </span>
           </div>
+          {selected.url && (
+            <a
+              className="jp-kubelab-link"
+              href={selected.url}
+              target="_blank"
+              rel="noopener noreferrer"
+              data-testid="kubelab-run-link"
+            >
+              Open in Kubeflow Pipelines
+            </a>
+          )}
           {selected.error && (
             <div className="jp-kubelab-error" data-testid="kubelab-run-error">
               {selected.error}

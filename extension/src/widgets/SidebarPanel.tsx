@@ -222,6 +222,14 @@ export class SidebarPanel extends ReactWidget {
               onClick={() => void model.refreshRuns()}
             />
           </h3>
+          {model.runsWarning && (
+            <div
+              className="jp-kubelab-warning"
+              data-testid="kubelab-runs-warning"
+            >
+              {model.runsWarning}
+            </div>
+          )}
           <RunsView
             runs={model.runs}
             selected={run}

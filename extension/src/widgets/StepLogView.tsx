@@ -2,7 +2,7 @@ import * as React from 'react';
 
 import { closeIcon, ToolbarButtonComponent } from '@jupyterlab/ui-components';
 
-import { KubelabClient } from '../api';
+import { KubelabApiError, KubelabClient } from '../api';
 
 export interface IStepLogViewProps {
   client: KubelabClient;
@@ -26,6 +26,8 @@ export function StepLogView({
   const [text, setText] = React.useState('');
   const [complete, setComplete] = React.useState(false);
   const [error, setError] = React.useState<string | null>(null);
+  // Where the log can be read when the server cannot give it (the KFP UI).
+  const [link, setLink] = React.useState<string | null>(null);
   const pre = React.useRef<HTMLPreElement>(null);
 
   React.useEffect(() => {
@@ -35,6 +37,7 @@ export function StepLogView({
     setText('');
     setComplete(false);
     setError(null);
+    setLink(null);
     const follow = async () => {
       try {
         // Read everything there is now, then wait for more.
@@ -59,6 +62,12 @@ export function StepLogView({
       } catch (reason) {
         if (!stopped) {
           setError((reason as Error).message);
+          const url =
+            reason instanceof KubelabApiError ? reason.details.url : undefined;
+          if (typeof url === 'string') {
+            setLink(url);
+            return; // nothing more will come from here
+          }
         }
       }
       if (!stopped) {
@@ -95,6 +104,17 @@ export function StepLogView({
         />
       </div>
       {error && <div className="jp-kubelab-error">{error}</div>}
+      {link && (
+        <a
+          className="jp-kubelab-link"
+          href={link}
+          target="_blank"
+          rel="noopener noreferrer"
+          data-testid="kubelab-log-link"
+        >
+          Read this log in Kubeflow Pipelines
+        </a>
+      )}
       <pre
         ref={pre}
         className="jp-kubelab-log-text"

@@ -58,7 +58,41 @@ class KubelabApp(ExtensionApp):
     kfp_token_file = Unicode(
         "",
         config=True,
-        help="File holding a bearer token for the Kubeflow Pipelines API (optional).",
+        help=(
+            "File holding the bearer token for the Kubeflow Pipelines API, read on every "
+            "request. Default: $KF_PIPELINES_SA_TOKEN_PATH or "
+            "/var/run/secrets/kubeflow/pipelines/token (the projected ServiceAccount token, "
+            "audience pipelines.kubeflow.org, that KubelabSpawner mounts for profiles with "
+            "kubeflow_pipelines: true) when it exists; no token otherwise."
+        ),
+    )
+
+    kfp_namespace = Unicode(
+        "",
+        config=True,
+        help=(
+            "Kubernetes namespace (the user's Kubeflow profile) of runs and experiments when "
+            "Kubeflow Pipelines is multi-user. Default: the pod's ServiceAccount namespace."
+        ),
+    )
+
+    kfp_experiment = Unicode(
+        "",
+        config=True,
+        help=(
+            "Kubeflow Pipelines experiment for every run (found or created). Default: one "
+            "experiment per pipeline, named as the pipeline (a notebook's name)."
+        ),
+    )
+
+    kfp_ui_url = Unicode(
+        "",
+        config=True,
+        help=(
+            "Kubeflow Pipelines UI that run and log links point at, e.g. "
+            "https://kubeflow.example.com/pipeline. Default: /pipeline (the central "
+            "dashboard's, relative to the browser's origin, as kfp.Client links from a pod)."
+        ),
     )
 
     strict_resources = Bool(
@@ -90,6 +124,9 @@ class KubelabApp(ExtensionApp):
                 pipeline_root=home / "runs",
                 kfp_endpoint=self.kfp_endpoint,
                 kfp_token_file=self.kfp_token_file,
+                kfp_namespace=self.kfp_namespace,
+                kfp_experiment=self.kfp_experiment,
+                kfp_ui_url=self.kfp_ui_url,
                 profile=current_profile(),
                 strict_resources=self.strict_resources,
             )

@@ -5,7 +5,7 @@
 | POST pipelines/compile                       | {path, ir?: bool = true, content?: nbformat JSON (unsaved notebook)} | 200 steps, edges, parameters, metrics (+ `ir`); 400 {message, cell, step} |
 | POST pipelines/validate                      | {path, parameters?}       | 200 report {ok, errors, steps, variables, metrics} |
 | POST runs                                    | {path, parameters, backend} | 201 {id, backend} |
-| GET  runs                                    | ?limit=N&backend=local    | 200 {runs: [...]} newest first |
+| GET  runs                                    | ?limit=N&backend=NAME     | 200 {runs: [...], unavailable: {backend: why}} newest first, of every configured backend unless `backend` names one |
 | GET  runs/{id}                               |                           | 200 run JSON |
 | POST runs/{id}/cancel                        |                           | 200 run JSON; 409 when it already finished |
 | POST runs/{id}/rerun                         |                           | 201 {id}: the same notebook, same parameters |
@@ -154,9 +154,11 @@ class RunsHandler(RunsBase):
     @guarded
     async def get(self) -> None:
         limit = self.int_argument("limit", 100)
-        backend = self.get_query_argument("backend", "local")
+        backend = self.get_query_argument("backend", None) or None
         runs = await self.call(self.client.list_runs, limit, backend=backend)
-        self.write_json({"runs": [self.with_path(r) for r in runs]})
+        self.write_json(
+            {"runs": [self.with_path(r) for r in runs], "unavailable": runs.unavailable}
+        )
 
     @guarded
     async def post(self) -> None:

@@ -20,13 +20,16 @@ from kubernetes_asyncio.client import (
     V1KeyToPath,
     V1ObjectMeta,
     V1Pod,
+    V1ProjectedVolumeSource,
     V1RoleBinding,
     V1RoleRef,
     V1Secret,
     V1SecretKeySelector,
     V1SecretVolumeSource,
+    V1ServiceAccountTokenProjection,
     V1Volume,
     V1VolumeMount,
+    V1VolumeProjection,
 )
 
 from .profiles import Image, Profile, ProfilesConfig, cpu_to_float, memory_to_bytes
@@ -42,6 +45,9 @@ HUB_ROLE_BINDING = "kubelab-hub"
 # spec (readable by whoever may read pods) holds a reference instead of the value
 API_TOKEN_KEY = "jupyterhub-api-token"
 API_TOKEN_ENV = ("JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN")
+# Where kfp.Client and kubelab read the Kubeflow Pipelines token (KF_PIPELINES_SA_TOKEN_PATH).
+KFP_TOKEN_DIR = "/var/run/secrets/kubeflow/pipelines"
+KFP_TOKEN_AUDIENCE = "pipelines.kubeflow.org"
 
 _LABEL_INVALID = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -204,6 +210,24 @@ def identity_volume_mounts() -> list[V1VolumeMount]:
     ]
 
 
+def kfp_token_volume() -> V1Volume:
+    """The pod's ServiceAccount token for KFP's TokenReview (as Kubeflow's PodDefault
+    "access-ml-pipeline"); the kubelet rotates it, readers re-read the file."""
+    token = V1ServiceAccountTokenProjection(
+        audience=KFP_TOKEN_AUDIENCE, expiration_seconds=7200, path="token"
+    )
+    return V1Volume(
+        name="kubeflow-pipelines-token",
+        projected=V1ProjectedVolumeSource(
+            sources=[V1VolumeProjection(service_account_token=token)]
+        ),
+    )
+
+
+def kfp_token_volume_mount() -> V1VolumeMount:
+    return V1VolumeMount(name="kubeflow-pipelines-token", mount_path=KFP_TOKEN_DIR, read_only=True)
+
+
 def _quantity_string(value: Any) -> str:
     if isinstance(value, str):
         return value
@@ -270,6 +294,9 @@ def finalize_pod(
     ]
     pod.spec.volumes = [*(pod.spec.volumes or []), *identity_volumes(secret_name, configmap_name)]
     notebook.volume_mounts = [*(notebook.volume_mounts or []), *identity_volume_mounts()]
+    if profile is not None and profile.kubeflow_pipelines:
+        pod.spec.volumes.append(kfp_token_volume())
+        notebook.volume_mounts.append(kfp_token_volume_mount())
     return pod
 
 

@@ -65,6 +65,7 @@ class LocalBackend(RunBackend, JobBackend):
         run_name: str | None = None,
         enable_caching: bool = True,
         preload: Sequence[str] = (),
+        platform_spec: dict[str, Any] | None = None,  # Kubernetes settings: not used here
         force_rerun: set[str] | None = None,
         **engine_options: Any,
     ) -> str:
@@ -89,7 +90,7 @@ class LocalBackend(RunBackend, JobBackend):
         return self.store.get_run(run_id)
 
     def list_runs(self, limit: int = 100) -> list[dict[str, Any]]:
-        return self.store.list_runs(limit)
+        return self.store.list_runs(limit, backend=self.name)
 
     def cancel(self, run_id: str) -> dict[str, Any]:
         from kubelab.pipelines.local import engine

@@ -23,10 +23,12 @@ from kubelab.pipelines.errors import NotFoundError
 def register(subparsers: Any) -> None:
     runs_p = subparsers.add_parser("runs", help="list, inspect, follow and cancel pipeline runs")
     runs_sub = runs_p.add_subparsers(dest="runs_command", metavar="ACTION")
-    list_p = runs_sub.add_parser("list", help="recent runs, newest first")
+    list_p = runs_sub.add_parser(
+        "list", help="recent runs of every backend (Kubeflow Pipelines when set), newest first"
+    )
     list_p.add_argument("--limit", type=int, default=20)
     add_output_option(list_p)
-    add_backend_option(list_p, default="local")
+    add_backend_option(list_p, default_note="every configured backend")
     list_p.set_defaults(handler=list_command)
     show_p = runs_sub.add_parser("show", help="a run with its steps")
     show_p.add_argument("run", help="run id (a unique prefix of a local run's id is enough)")
@@ -50,7 +52,9 @@ def register(subparsers: Any) -> None:
 
 
 def list_command(args: argparse.Namespace) -> int:
-    runs = client_from(args).list_runs(args.limit)
+    runs = client_from(args).list_runs(args.limit, backend=args.backend)
+    for backend, reason in runs.unavailable.items():
+        print(f"{backend}: {reason} (its runs started here: last known state)", file=sys.stderr)
     if args.output == "json":
         print_json(runs)
     else:
