@@ -127,7 +127,11 @@ def resolve_model(path: str | os.PathLike[str], format: str | None = None) -> tu
 
 
 class ServedModel:
-    """A loaded model behind the protocol: `infer` for v2, `predict_v1` for v1."""
+    """A loaded model behind the protocol: `infer` for v2, `predict_v1` for v1.
+
+    Both return the result, or an awaitable of it when the model's own code is async
+    (custom classes); the server awaits only those.
+    """
 
     format: ClassVar[str]
     platform: ClassVar[str]
@@ -155,10 +159,10 @@ class ServedModel:
     def signature(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         return [], []
 
-    async def infer(self, request: InferRequest) -> list[tuple[str, np.ndarray]] | Any:
+    def infer(self, request: InferRequest) -> Any:
         raise NotImplementedError
 
-    async def predict_v1(self, body: dict[str, Any]) -> Any:
+    def predict_v1(self, body: dict[str, Any]) -> Any:
         raise NotImplementedError
 
 
@@ -197,7 +201,7 @@ class TabularModel(ServedModel):
         except BAD_INPUT_ERRORS as error:
             raise InvalidInput(f"model {self.name!r} cannot take this input: {error}") from None
 
-    async def infer(self, request: InferRequest) -> list[tuple[str, np.ndarray]]:
+    def infer(self, request: InferRequest) -> list[tuple[str, np.ndarray]]:
         if request.parameters.get("content_type") == "pd" or len(request.inputs) > 1:
             x = _dataframe({i.name: i.data for i in request.inputs})
         else:
@@ -209,7 +213,7 @@ class TabularModel(ServedModel):
                 )
         return _outputs(self._run(x))
 
-    async def predict_v1(self, body: dict[str, Any]) -> Any:
+    def predict_v1(self, body: dict[str, Any]) -> Any:
         instances = body["instances"] if "instances" in body else body["inputs"]
         if instances and isinstance(instances[0], dict):
             x = _dataframe_rows(instances)
@@ -385,7 +389,7 @@ class TorchModel(ServedModel):
             return tuple(self._to_numpy(v) for v in result)
         return result
 
-    async def infer(self, request: InferRequest) -> list[tuple[str, np.ndarray]]:
+    def infer(self, request: InferRequest) -> list[tuple[str, np.ndarray]]:
         names = self._input_names()
         given = {i.name: i.data for i in request.inputs}
         if set(given) == set(names):
@@ -394,7 +398,7 @@ class TorchModel(ServedModel):
             arrays = [i.data for i in request.inputs]
         return _outputs(self._call(arrays))
 
-    async def predict_v1(self, body: dict[str, Any]) -> Any:
+    def predict_v1(self, body: dict[str, Any]) -> Any:
         instances = body["instances"] if "instances" in body else body["inputs"]
         try:
             x = np.asarray(instances, dtype=np.float32)

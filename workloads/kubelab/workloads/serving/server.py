@@ -1,5 +1,6 @@
 """The model server process: one model behind the Open Inference Protocol (v2 REST),
-KServe's v1 protocol and Prometheus `/metrics`, on tornado.
+KServe's v1 protocol and Prometheus `/metrics`, on the small asyncio HTTP server of
+`httpserver.py`.
 
     python -m kubelab.workloads.serving.server --name iris --model model.joblib \
         [--format sklearn] [--host 127.0.0.1] [--port 0] [--job ID --store kubelab.db]
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import logging
 import os
 import signal
@@ -26,25 +28,19 @@ import socket
 import sys
 import time
 import traceback
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-import tornado.httpserver
-import tornado.netutil
-import tornado.web
+import prometheus_client
 from prometheus_client import REGISTRY, Counter, Histogram, exposition
 
 from . import protocol
 from .formats import FORMATS, ServedModel, make_model
-from .protocol import (
-    ModelNotFound,
-    ModelNotReady,
-    NotSupported,
-    ProtocolError,
-    ServerNotReady,
-    dumps,
-)
+from .httpserver import HTTPServer, Request, Response, Router
+from .protocol import InferRequest, ModelNotFound, ModelNotReady, NotSupported, ServerNotReady
 
 log = logging.getLogger("kubelab.serving")
+prometheus_client.disable_created_metrics()
 SERVER_NAME = "kubelab"
 EXTENSIONS = ["binary_tensor_data"]
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -74,8 +70,9 @@ def _version() -> str:
         return "0.0.0+unknown"
 
 
-class State:
-    """What every handler shares: the model, whether it is ready, and why not."""
+class ModelApp:
+    """The endpoints of KServe's REST server (`/v1/...`, `/v2/...`, `/metrics`) for one
+    model, and the metrics of its inference requests."""
 
     def __init__(self, model: ServedModel) -> None:
         self.model = model
@@ -87,216 +84,144 @@ class State:
         self.request_seconds = {p: REQUEST_SECONDS.labels(name, p) for p in ("v1", "v2")}
         self._counters: dict[tuple[str, int], Any] = {}
 
-    def count(self, proto: str, code: int, seconds: float) -> None:
-        counter = self._counters.get((proto, code))
-        if counter is None:
-            counter = self._counters[(proto, code)] = REQUESTS.labels(
-                self.model.name, proto, str(code)
-            )
-        counter.inc()
-        self.request_seconds[proto].observe(seconds)
+    def router(self) -> Router:
+        router = Router()
+        m = r"(?P<name>[^/:]+)"
+        v = r"(?:/versions/(?P<version>[^/]+))?"
+        for method, path, handler in (
+            ("GET", "/", self.live),
+            ("GET", "/metrics", self.metrics),
+            ("GET", "/v1/models", self.models),
+            ("GET", f"/v1/models/{m}", self.model_ready),
+            ("POST", f"/v1/models/{m}:predict", self.predict),
+            ("POST", f"/v1/models/{m}:explain", self.explain),
+            ("GET", "/v2", self.server_metadata),
+            ("GET", "/v2/health/live", self.server_live),
+            ("GET", "/v2/health/ready", self.server_ready),
+            ("GET", "/v2/models", self.models),
+            ("GET", f"/v2/models/{m}{v}", self.model_metadata),
+            ("GET", f"/v2/models/{m}{v}/ready", self.model_ready),
+            ("POST", f"/v2/models/{m}{v}/infer", self.infer),
+        ):
+            router.add(method, path, handler)
+        return router
 
-    def model_for(self, name: str, *, ready: bool = True) -> ServedModel:
+    def model_for(self, name: str) -> ServedModel:
         if name != self.model.name:
             raise ModelNotFound(name)
-        if ready and not self.model.ready:
+        if not self.model.ready:
             raise ModelNotReady(name, self.error or ("loading" if self.loading else None))
         return self.model
 
+    # -- health and metadata ------------------------------------------------------------------
 
-class Handler(tornado.web.RequestHandler):
-    """JSON answers; every error is KServe's `{"error": message}` with its status."""
+    def live(self, request: Request) -> Response:
+        return Response.json({"status": "alive"})
 
-    state: State
+    def metrics(self, request: Request) -> Response:
+        encoder, content_type = exposition.choose_encoder(request.headers.get("accept", ""))
+        return Response(encoder(REGISTRY), content_type=content_type)
 
-    def initialize(self, state: State) -> None:
-        self.state = state
+    def server_metadata(self, request: Request) -> Response:
+        return Response.json(
+            {"name": SERVER_NAME, "version": self.version, "extensions": EXTENSIONS}
+        )
 
-    def compute_etag(self) -> None:
-        return None
+    def server_live(self, request: Request) -> Response:
+        return Response.json({"live": True})
 
-    def check_xsrf_cookie(self) -> None:
-        return None  # an API for programs on 127.0.0.1; the Jupyter proxy checks XSRF
+    def server_ready(self, request: Request) -> Response:
+        if not self.model.ready:
+            raise ServerNotReady(self.error or ("loading" if self.loading else None))
+        return Response.json({"ready": True})
 
-    def send(self, payload: Any, status: int = 200) -> None:
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json")
-        self.finish(dumps(payload))
+    def models(self, request: Request) -> Response:
+        return Response.json({"models": [self.model.name]})
 
-    def fail(self, error: ProtocolError) -> None:
-        self.set_status(error.status)
-        self.set_header("Content-Type", "application/json")
-        self.finish(error.body())
+    def model_metadata(self, request: Request) -> Response:
+        return Response.json(self.model_for(request.params["name"]).metadata())
 
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        exc = kwargs.get("exc_info", (None, None))[1]
-        if isinstance(exc, tornado.web.HTTPError):
-            message = exc.log_message or self._reason
-        elif exc is not None:
-            message = f"{type(exc).__name__}: {exc}"
-        else:
-            message = self._reason
-        self.set_header("Content-Type", "application/json")
-        self.finish(dumps({"error": message}))
+    def model_ready(self, request: Request) -> Response:
+        name = request.params["name"]
+        self.model_for(name)
+        return Response.json({"name": name, "ready": True})
 
-    def _handle_request_exception(self, e: BaseException) -> None:
-        if isinstance(e, ProtocolError):
-            if not self._finished:
-                self.fail(e)
-            return
-        super()._handle_request_exception(e)
-
-
-class Live(Handler):
-    def get(self) -> None:
-        self.send({"status": "alive"})
-
-
-class Metrics(Handler):
-    def get(self) -> None:
-        encoder, content_type = exposition.choose_encoder(self.request.headers.get("Accept", ""))
-        self.set_header("Content-Type", content_type)
-        self.finish(encoder(REGISTRY))
-
-
-class ServerMetadata(Handler):
-    def get(self) -> None:
-        self.send({"name": SERVER_NAME, "version": self.state.version, "extensions": EXTENSIONS})
-
-
-class ServerLive(Handler):
-    def get(self) -> None:
-        self.send({"live": True})
-
-
-class ServerReady(Handler):
-    def get(self) -> None:
-        if not self.state.model.ready:
-            raise ServerNotReady(self.state.error or ("loading" if self.state.loading else None))
-        self.send({"ready": True})
-
-
-class ModelList(Handler):
-    def get(self) -> None:
-        self.send({"models": [self.state.model.name]})
-
-
-class ModelMetadata(Handler):
-    def get(self, name: str, version: str | None = None) -> None:
-        model = self.state.model_for(name)
-        self.send(model.metadata())
-
-
-class ModelReady(Handler):
-    def get(self, name: str, version: str | None = None) -> None:
-        self.state.model_for(name)
-        self.send({"name": name, "ready": True})
-
-
-class Inference(Handler):
-    """Shared by v2 infer and v1 predict: timing, counting and the answer."""
-
-    protocol_name = "v2"
-
-    def on_finish(self) -> None:
-        seconds = self.request.request_time()
-        self.state.count(self.protocol_name, self.get_status(), seconds)
-
-    async def run_model(self, call: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return await call
-        finally:
-            self.state.predict_seconds.observe(time.perf_counter() - started)
-
-
-class Infer(Inference):
-    async def post(self, name: str, version: str | None = None) -> None:
-        model = self.state.model_for(name)
-        headers = {k.lower(): v for k, v in self.request.headers.items()}
-        request = protocol.decode_infer_request(name, self.request.body, headers)
-        request.model_version = version
-        result = await self.run_model(model.infer(request))
-        if isinstance(result, list):
-            body, extra = protocol.encode_infer_response(request, result)
-        elif isinstance(result, tuple):  # KServe's InferResponse.to_rest(): (body, json length)
-            raw, json_length = result
-            body, extra = (raw, {}) if isinstance(raw, bytes) else (dumps(raw), {})
-            if json_length is not None:
-                extra = {"Inference-Header-Content-Length": str(json_length)}
-        else:
-            body, extra = dumps(result), {"Content-Type": "application/json"}
-        extra.setdefault("Content-Type", "application/json")
-        for key, value in extra.items():
-            self.set_header(key, value)
-        self.finish(body)
-
-
-class Predict(Inference):
-    protocol_name = "v1"
-
-    async def post(self, name: str) -> None:
-        model = self.state.model_for(name)
-        body = protocol.decode_predict_request(self.request.body)
-        result = await self.run_model(model.predict_v1(body))
-        if isinstance(result, dict):
-            payload = dumps(result)
-        else:
-            payload = protocol.encode_predict_response(result)
-        self.set_header("Content-Type", "application/json")
-        self.finish(payload)
-
-
-class Explain(Handler):
-    def post(self, name: str) -> None:
-        self.state.model_for(name)
+    def explain(self, request: Request) -> Response:
+        name = request.params["name"]
+        self.model_for(name)
         raise NotSupported(f"model {name!r} has no explainer")
 
+    # -- inference ----------------------------------------------------------------------------
 
-class NotFound(Handler):
-    def prepare(self) -> None:
-        raise tornado.web.HTTPError(404, f"no such endpoint: {self.request.path}")
+    def infer(self, request: Request) -> Response | Awaitable[Response]:
+        request.params["protocol"] = "v2"
+        name = request.params["name"]
+        model = self.model_for(name)
+        call = protocol.decode_infer_request(name, request.body, request.headers)
+        call.model_version = request.params.get("version")
+        return self._run(model.infer(call), lambda result: self._infer_response(call, result))
 
+    def predict(self, request: Request) -> Response | Awaitable[Response]:
+        request.params["protocol"] = "v1"
+        model = self.model_for(request.params["name"])
+        body = protocol.decode_predict_request(request.body)
+        return self._run(model.predict_v1(body), self._predict_response)
 
-def make_app(state: State) -> tornado.web.Application:
-    """Routes as KServe's REST server has them (`/v1/...`, `/v2/...`, `/metrics`)."""
-    m = r"(?P<name>[^/:]+)"
-    v = r"(?:/versions/(?P<version>[^/]+))?"
-    routes: list[tuple[str, type[Handler]]] = [
-        (r"/", Live),
-        (r"/metrics", Metrics),
-        (r"/v1/models", ModelList),
-        (rf"/v1/models/{m}", ModelReady),
-        (rf"/v1/models/{m}:predict", Predict),
-        (rf"/v1/models/{m}:explain", Explain),
-        (r"/v2", ServerMetadata),
-        (r"/v2/health/live", ServerLive),
-        (r"/v2/health/ready", ServerReady),
-        (r"/v2/models", ModelList),
-        (rf"/v2/models/{m}{v}", ModelMetadata),
-        (rf"/v2/models/{m}{v}/ready", ModelReady),
-        (rf"/v2/models/{m}{v}/infer", Infer),
-    ]
-    return tornado.web.Application(
-        [(path, handler, {"state": state}) for path, handler in routes],
-        default_handler_class=NotFound,
-        default_handler_args={"state": state},
-        log_function=_log_request,
-        compress_response=False,
-    )
+    def _run(
+        self, result: Any, respond: Callable[[Any], Response]
+    ) -> Response | Awaitable[Response]:
+        """Time the model; await it only when its code is async."""
+        started = time.perf_counter()
+        if not inspect.isawaitable(result):
+            self.predict_seconds.observe(time.perf_counter() - started)
+            return respond(result)
 
+        async def finish() -> Response:
+            value = await result
+            self.predict_seconds.observe(time.perf_counter() - started)
+            return respond(value)
 
-def _log_request(handler: tornado.web.RequestHandler) -> None:
-    """Errors only: a line per inference would bury the log the sidebar shows."""
-    status = handler.get_status()
-    if status >= 400:
-        log.warning(
-            "%d %s %s %.1fms",
-            status,
-            handler.request.method,
-            handler.request.path,
-            1000 * handler.request.request_time(),
-        )
+        return finish()
+
+    @staticmethod
+    def _infer_response(call: InferRequest, result: Any) -> Response:
+        if isinstance(result, list):
+            body, headers = protocol.encode_infer_response(call, result)
+            return Response(body, content_type=headers.pop("Content-Type"), headers=headers)
+        if isinstance(result, tuple):  # KServe's InferResponse.to_rest(): (body, json length)
+            raw, json_length = result
+            if json_length is None:
+                return Response.json(raw)
+            return Response(
+                raw,
+                content_type="application/octet-stream",
+                headers={protocol.HEADER_LENGTH: str(json_length)},
+            )
+        return Response.json(result)
+
+    @staticmethod
+    def _predict_response(result: Any) -> Response:
+        if isinstance(result, dict):
+            return Response.json(result)
+        return Response(protocol.encode_predict_response(result))
+
+    def on_response(self, request: Request, response: Response) -> None:
+        proto = request.params.get("protocol")
+        if proto is None:
+            if response.status >= 400:
+                log.warning("%d %s %s", response.status, request.method, request.path)
+            return
+        counter = self._counters.get((proto, response.status))
+        if counter is None:
+            counter = self._counters[(proto, response.status)] = REQUESTS.labels(
+                self.model.name, proto, str(response.status)
+            )
+        counter.inc()
+        self.request_seconds[proto].observe(time.perf_counter() - request.started)
+        if response.status >= 400:
+            log.warning(
+                "%d %s %s: %s", response.status, request.method, request.path, response.body[:300]
+            )
 
 
 # -- the process ---------------------------------------------------------------------------
@@ -353,17 +278,19 @@ async def serve_forever(args: argparse.Namespace) -> int:
         log.error("%s", message)
         recorder.ended("failed", message)
         return 1
-    state = State(model)
+    app = ModelApp(model)
     try:
-        sockets = tornado.netutil.bind_sockets(args.port, args.host, family=socket.AF_INET)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((args.host, args.port))
     except OSError as error:
         message = f"cannot listen on {args.host}:{args.port}: {error.strerror or error}"
         log.error("%s", message)
         recorder.ended("failed", message)
         return 1
-    server = tornado.httpserver.HTTPServer(make_app(state), xheaders=False)
-    server.add_sockets(sockets)
-    port = sockets[0].getsockname()[1]
+    server = HTTPServer(app.router(), app.on_response)
+    await server.start([sock])
+    port = sock.getsockname()[1]
     url = f"http://{'127.0.0.1' if args.host in ('', '0.0.0.0') else args.host}:{port}"
     recorder.started(url, port)
     log.info("listening on %s; loading %s model %s", url, model.format, model.path)
@@ -377,13 +304,13 @@ async def serve_forever(args: argparse.Namespace) -> int:
     try:
         await loop.run_in_executor(None, model.load)
     except Exception as error:
-        state.loading = False
-        state.error = f"{type(error).__name__}: {error}"
+        app.loading = False
+        app.error = f"{type(error).__name__}: {error}"
         log.error("model %s failed to load:\n%s", args.name, traceback.format_exc())
-        server.stop()
-        recorder.ended("failed", f"model failed to load: {state.error}")
+        await server.stop(grace=0)
+        recorder.ended("failed", f"model failed to load: {app.error}")
         return 1
-    state.loading = False
+    app.loading = False
     log.info(
         "model %s (%s) ready in %.2fs: %s/v2/models/%s",
         args.name,
@@ -395,8 +322,7 @@ async def serve_forever(args: argparse.Namespace) -> int:
     recorder.ready()
     await stop.wait()
     log.info("stopping")
-    server.stop()
-    await server.close_all_connections()
+    await server.stop()
     recorder.ended("cancelled")
     return 0
 
@@ -422,7 +348,6 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr
     )
-    logging.getLogger("tornado.access").setLevel(logging.WARNING)
     args = parse_args(argv)
     return asyncio.run(serve_forever(args))
 
