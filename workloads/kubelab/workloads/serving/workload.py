@@ -166,8 +166,8 @@ class ServingWorkload(Workload):
     # -- on this machine --------------------------------------------------------------------
 
     def start_local(self, job_id: str, spec: dict[str, Any], ctx: LocalContext) -> None:
-        other = running_server(ctx.store, spec["name"])
-        if other is not None and other["id"] != job_id:
+        other = running_server(ctx.store, spec["name"], exclude=job_id)
+        if other is not None:
             raise ConflictError(
                 f"a model server named {spec['name']!r} is already running (job {other['id']}); "
                 "stop it first",
@@ -265,7 +265,11 @@ def _reap(process: subprocess.Popen[bytes], job_id: str, ctx: LocalContext) -> N
     """Wait for the server (no zombie left behind) and record an exit it could not record."""
     code = process.wait()
     with contextlib.suppress(Exception):
-        _record_end(ctx, job_id, "failed", f"the model server exited with code {code}; see its log")
+        if ctx.store.cancel_requested(job_id):
+            _record_end(ctx, job_id, "cancelled", None)
+        else:
+            message = f"the model server exited with code {code}; see its log"
+            _record_end(ctx, job_id, "failed", message)
 
 
 def server_pid(store: Any, job_id: str) -> int | None:
@@ -301,9 +305,11 @@ def _signal_group(pid: int, signum: int) -> None:
             os.kill(pid, signum)
 
 
-def running_server(store: Any, name: str) -> dict[str, Any] | None:
+def running_server(store: Any, name: str, exclude: str | None = None) -> dict[str, Any] | None:
     """The active (pending or running) local model server named `name`, newest first."""
     for job in store.list_runs(limit=1000, kinds=("serving",)):
+        if job["id"] == exclude:
+            continue
         if job["state"] not in ("pending", "running") or job.get("backend") != "local":
             continue
         if job["id"] == name or server_name(store, job["id"]) == name:
