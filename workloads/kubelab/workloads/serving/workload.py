@@ -39,7 +39,7 @@ from kubelab.pipelines.errors import ConflictError, KubelabError
 from kubelab.workloads.base import ClusterContext, LocalContext, Workload
 
 from . import inferenceservice
-from .formats import FORMATS, ModelLoadError, resolve_model
+from .modelfiles import FORMATS, ModelLoadError, resolve_model
 
 NAME_RE = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 MAX_NAME = 45  # KServe derives longer names (`<name>-predictor-...`) that must fit in 63
