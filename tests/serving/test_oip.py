@@ -195,3 +195,28 @@ def test_metrics_count_requests_and_latency(iris_server: str) -> None:
     assert after[("v2", "200")] - before.get(("v2", "200"), 0) == 3
     assert after[("v2", "400")] - before.get(("v2", "400"), 0) == 1
     assert after[("predict", "count")] - before.get(("predict", "count"), 0) == 3
+
+
+def test_status_summary_and_example_request(iris_server: str) -> None:
+    from kubelab.workloads.serving.status import example_request, summarize_metrics
+
+    _, metadata = get(f"{iris_server}/v2/models/iris")
+    example = example_request(metadata)
+    assert example == {
+        "inputs": [{"name": "input-0", "shape": [1, 4], "datatype": "FP32", "data": [0.0] * 4}]
+    }
+    status, answer = post(f"{iris_server}/v2/models/iris/infer", json.dumps(example))
+    assert status == 200 and answer["outputs"][0]["shape"] == [1]
+    post(f"{iris_server}/v2/models/iris/infer", "{}")
+    _, text = get(f"{iris_server}/metrics")
+    summary = summarize_metrics(text, "iris")
+    assert summary["requests"] >= 2 and summary["errors"] >= 1
+    assert summary["by_code"]["200"] >= 1 and summary["by_code"]["400"] >= 1
+    latency = summary["latency_ms"]
+    assert 0 < latency["p50"] <= latency["p99"] and latency["mean"] > 0
+    assert summarize_metrics(text, "other") == {
+        "requests": 0,
+        "errors": 0,
+        "by_code": {},
+        "latency_ms": None,
+    }
