@@ -167,6 +167,7 @@ def test_state_read_back() -> None:
         "state": "running",
         "pod": "iris-predictor-abc",
         "message": None,
+        "outputs": {"url": "http://iris.alice.example.com", "ready": True},
     }
 
     failed = isvc_with(
@@ -202,4 +203,5 @@ def test_state_read_back() -> None:
     }
     state = state_of([pending], [crashing], [])
     assert state["message"] == "CrashLoopBackOff: back-off"
+    assert state["steps"]["server"]["outputs"] == {"url": None, "ready": False}
     assert state_of([], [], [])["state"] == "failed"

@@ -68,7 +68,8 @@ def save_model(model: Any, name: str, home: Path | None = None) -> Path:
     return directory
 
 
-def _default_name(model_or_path: Any) -> str:
+def default_name(model_or_path: Any) -> str:
+    """A server name from a file's or a class's name (`model.joblib` → `model`)."""
     if isinstance(model_or_path, str | os.PathLike):
         stem = Path(model_or_path).stem
     else:
@@ -105,7 +106,7 @@ def serve(
     from kubelab.client.client import Client
 
     client = client or Client(backend)
-    name = check_name(name or _default_name(model_or_path))
+    name = check_name(name or default_name(model_or_path))
     _replace_finished(client, name)
     if isinstance(model_or_path, str | os.PathLike):
         model = os.fspath(model_or_path)
@@ -120,11 +121,28 @@ def serve(
     ):
         if value is not None:
             spec[key] = value
-    job_id = client.create_job(KIND, spec, backend, name=name)
-    server = ModelServer(job_id, client)
+    server = ModelServer(start(client, spec, backend), client)
     if wait:
         server.wait_ready(timeout)
     return server
+
+
+def start(client: Client, spec: dict[str, Any], backend: str | None = None) -> str:
+    """Create the serving job named after the model (replacing a stopped one); its name."""
+    name = check_name(spec.get("name"))
+    _replace_finished(client, name)
+    return str(client.create_job(KIND, spec, backend, name=name))
+
+
+def manifests(client: Client, spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """The InferenceService `spec` would become on the client's cluster; nothing created."""
+    from kubelab.workloads import registry
+
+    workload = registry.workload(KIND)
+    name = check_name(spec.get("name"))
+    normalised = workload.validate(spec, client.root)
+    cluster = client.job_backend("kubernetes").cluster_context(workload, name)
+    return workload.manifests(normalised, name=name, cluster=cluster)
 
 
 def _replace_finished(client: Client, name: str) -> None:

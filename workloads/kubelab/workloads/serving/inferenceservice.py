@@ -186,17 +186,23 @@ def state_of(
         if warnings:
             message = f"{warnings[-1].get('reason')}: {warnings[-1].get('message')}"
         message = message or "waiting for KServe to start the predictor"
-    steps: dict[str, dict[str, Any]] = {}
+    server: dict[str, Any] = {"state": state, "pod": None, "message": None}
     for pod in pods:
         pod_state, pod_message = _pod_state(pod)
         if pod_message and state == "pending":
             message = pod_message
-        steps["server"] = {
+        server = {
             "state": "running" if state == "running" else pod_state,
             "pod": pod.get("metadata", {}).get("name"),
             "message": pod_message,
         }
-    result: dict[str, Any] = {"state": state, "message": message, "steps": steps, "metrics": {}}
+    server["outputs"] = {"url": url, "ready": state == "running"}
+    result: dict[str, Any] = {
+        "state": state,
+        "message": message,
+        "steps": {"server": server},
+        "metrics": {},
+    }
     if url:
         result["url"] = url
     return result
