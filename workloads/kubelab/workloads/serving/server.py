@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import inspect
 import logging
 import os
@@ -61,7 +62,9 @@ REQUEST_SECONDS = Histogram(
 )
 
 
+@functools.cache
 def _version() -> str:
+    """kubelab's version, looked up on the first `GET /v2` (not during the cold start)."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -78,7 +81,6 @@ class ModelApp:
         self.model = model
         self.error: str | None = None
         self.loading = True
-        self.version = _version()
         name = model.name
         self.predict_seconds = PREDICT_SECONDS.labels(name)
         self.request_seconds = {p: REQUEST_SECONDS.labels(name, p) for p in ("v1", "v2")}
@@ -123,9 +125,7 @@ class ModelApp:
         return Response(encoder(REGISTRY), content_type=content_type)
 
     def server_metadata(self, request: Request) -> Response:
-        return Response.json(
-            {"name": SERVER_NAME, "version": self.version, "extensions": EXTENSIONS}
-        )
+        return Response.json({"name": SERVER_NAME, "version": _version(), "extensions": EXTENSIONS})
 
     def server_live(self, request: Request) -> Response:
         return Response.json({"live": True})
