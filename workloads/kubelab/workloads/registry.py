@@ -18,7 +18,9 @@ if TYPE_CHECKING:
 # kind -> "package.module:ClassName" (or the class itself, e.g. one defined by a test).
 # The training, tuning and serving issues each add their line, e.g.
 #   "training": "kubelab.workloads.trainer.workload:TrainingWorkload",
-WORKLOADS: dict[str, str | type[Workload]] = {}
+WORKLOADS: dict[str, str | type[Workload]] = {
+    "serving": "kubelab.workloads.serving.workload:ServingWorkload",
+}
 
 # One instance per kind and process: a local runner may keep its processes in it.
 _instances: dict[str, Workload] = {}

@@ -305,7 +305,7 @@ async def serve_forever(args: argparse.Namespace) -> int:
         await loop.run_in_executor(None, model.load)
     except Exception as error:
         app.loading = False
-        app.error = f"{type(error).__name__}: {error}"
+        app.error = f"{model.format} model {model.path.name}: {type(error).__name__}: {error}"
         log.error("model %s failed to load:\n%s", args.name, traceback.format_exc())
         await server.stop(grace=0)
         recorder.ended("failed", f"model failed to load: {app.error}")

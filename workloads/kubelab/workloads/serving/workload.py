@@ -265,6 +265,8 @@ def _reap(process: subprocess.Popen[bytes], job_id: str, ctx: LocalContext) -> N
     """Wait for the server (no zombie left behind) and record an exit it could not record."""
     code = process.wait()
     with contextlib.suppress(Exception):
+        if server_pid(ctx.store, job_id) != process.pid:
+            return  # the job was deleted, and maybe a new server took its name
         if ctx.store.cancel_requested(job_id):
             _record_end(ctx, job_id, "cancelled", None)
         else:
