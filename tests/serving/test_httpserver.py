@@ -63,68 +63,66 @@ def exchange(port: int, raw: bytes, replies: int = 1) -> list[tuple[int, dict]]:
         return answers
 
 
-async def serve(server: HTTPServer) -> int:
+async def send(raw: bytes, replies: int = 1) -> list[tuple[int, dict]]:
+    """The answers of a fresh server to `raw`, sent on one connection."""
+    server = app()
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     await server.start([sock])
-    return int(sock.getsockname()[1])
+    try:
+        return await asyncio.to_thread(exchange, int(sock.getsockname()[1]), raw, replies)
+    finally:
+        await server.stop()
 
 
 @pytest.mark.asyncio
 async def test_pipelined_requests_answer_in_order() -> None:
-    server = app()
-    port = await serve(server)
     raw = (
         b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"
         b"POST /echo?a=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
         b"GET /items/a%20b HTTP/1.1\r\nHost: x\r\n\r\n"
     )
-    answers = await asyncio.to_thread(exchange, port, raw, 3)
-    assert answers == [
+    assert await send(raw, 3) == [
         (200, {"slow": True}),
         (200, {"n": 3, "path": "/echo", "q": "a=1"}),
         (200, {"item": "a b"}),
     ]
-    await server.stop()
 
 
 @pytest.mark.asyncio
 async def test_errors_and_methods() -> None:
-    server = app()
-    port = await serve(server)
     raw = (
         b"GET /bad HTTP/1.1\r\nHost: x\r\n\r\n"
         b"GET /boom HTTP/1.1\r\nHost: x\r\n\r\n"
         b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n"
         b"GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n"
     )
-    answers = await asyncio.to_thread(exchange, port, raw, 4)
+    answers = await send(raw, 4)
     assert answers[0] == (400, {"error": "bad thing"})
     assert answers[1] == (500, {"error": "RuntimeError: kaput"})
     assert answers[2][0] == 405 and answers[3][0] == 404
-    garbage = await asyncio.to_thread(exchange, port, b"NOT HTTP AT ALL\r\n\r\n")
+    garbage = await send(b"NOT HTTP AT ALL\r\n\r\n")
     assert garbage[0][0] == 400 and "malformed HTTP request" in garbage[0][1]["error"]
-    await server.stop()
 
 
 @pytest.mark.asyncio
 async def test_chunked_body_and_connection_close() -> None:
-    server = app()
-    port = await serve(server)
     raw = (
         b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
         b"Connection: close\r\n\r\n4\r\nabcd\r\n3\r\nefg\r\n0\r\n\r\n"
     )
-    answers = await asyncio.to_thread(exchange, port, raw, 2)  # the server closes after one
-    assert answers == [(200, {"n": 7, "path": "/echo", "q": ""})]
-    await server.stop()
+    # the server closes the connection after one answer
+    assert await send(raw, 2) == [(200, {"n": 7, "path": "/echo", "q": ""})]
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 @pytest.mark.asyncio
 async def test_curl_large_body_with_expect_100_continue() -> None:
     server = app()
-    port = await serve(server)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    await server.start([sock])
+    port = sock.getsockname()[1]
     body = "x" * 300_000  # curl asks `Expect: 100-continue` for large bodies
     result = await asyncio.to_thread(
         subprocess.run,

@@ -215,6 +215,16 @@ def _parameters(value: Any, where: str) -> dict[str, Any]:
     return value
 
 
+def _json_object(body: bytes, key: str) -> dict[str, Any]:
+    try:
+        value = json.loads(body)
+    except ValueError as error:
+        raise InvalidInput(f"request body is not valid JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise InvalidInput(f"request body must be a JSON object with '{key}'")
+    return value
+
+
 def decode_infer_request(model_name: str, body: bytes, headers: dict[str, str]) -> InferRequest:
     """A v2 `POST .../infer` body (JSON, or JSON + binary tensors) as an `InferRequest`.
 
@@ -235,12 +245,7 @@ def decode_infer_request(model_name: str, body: bytes, headers: dict[str, str]) 
         text, binary = body[:json_length], memoryview(body)[json_length:]
     else:
         text, binary = body, memoryview(b"")
-    try:
-        request = json.loads(text)
-    except ValueError as error:
-        raise InvalidInput(f"request body is not valid JSON: {error}") from None
-    if not isinstance(request, dict):
-        raise InvalidInput("request body must be a JSON object with 'inputs'")
+    request = _json_object(text, "inputs")
     raw_inputs = request.get("inputs")
     if not isinstance(raw_inputs, list) or not raw_inputs:
         raise InvalidInput("'inputs' is missing: give a list of {name, shape, datatype, data}")
@@ -367,12 +372,7 @@ def encode_infer_response(
 
 def decode_predict_request(body: bytes) -> dict[str, Any]:
     """A v1 `:predict` body: a JSON object whose `instances` (or `inputs`) is a list."""
-    try:
-        request = json.loads(body)
-    except ValueError as error:
-        raise InvalidInput(f"request body is not valid JSON: {error}") from None
-    if not isinstance(request, dict):
-        raise InvalidInput("request body must be a JSON object with 'instances'")
+    request = _json_object(body, "instances")
     instances = request.get("instances", request.get("inputs"))
     if not isinstance(instances, list):
         raise InvalidInput("'instances' is missing: give a list of model inputs")
