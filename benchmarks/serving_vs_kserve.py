@@ -1,6 +1,6 @@
 """kubelab's model server next to KServe's own Python ModelServer, on this machine.
 
-    .venv/bin/python benchmarks/serving_vs_kserve.py [--seconds 20] [--repeat 2]
+    .venv/bin/python benchmarks/serving_vs_kserve.py [--seconds 5] [--rounds 6] [--cold-starts 3]
 
 Both serve the same file, a scikit-learn LogisticRegression on iris (`model.joblib`,
 tiny, so the server and not the model dominates), and get the same load from the same
@@ -15,9 +15,11 @@ client (`serving_load.py`): Open Inference Protocol v2 infer requests in JSON (F
 
 Cold start is the wall time from launching the command to the first 200 from
 `/v2/models/iris/ready`. Server CPU per request is read from `/proc/<pid>/stat`
-(user + system time during the timed window / requests). Rounds alternate the sides so
-that background load hits both alike; the medians are reported and written to
-`benchmarks/results/serving_vs_kserve.json`.
+(user + system time during the window / requests). The servers run side by side and
+the load windows alternate between them, so that the background load of a shared
+machine falls on each alike; medians are reported and written to
+`benchmarks/results/serving_vs_kserve.json`, with a check that both answer the same
+v2 infer and v1 predict with the same JSON (request ids aside).
 """
 
 from __future__ import annotations
@@ -107,6 +109,7 @@ def cpu_seconds(pid: int) -> float:
 
 class Side:
     name: str
+    answers: dict[str, Any]
 
     def start(self, model: Path, port: int) -> float:
         """Launch, wait for the model to answer; returns the cold start in seconds."""
@@ -227,26 +230,39 @@ def load(port: int, body_file: Path, seconds: float, concurrency: int) -> dict[s
     return dict(json.loads(out.stdout))
 
 
-def measure(side: Side, model: Path, body: Path, args: argparse.Namespace) -> dict[str, Any]:
-    port = free_port()
-    cold = side.start(model, port)
-    try:
-        time.sleep(0.5)
-        before = cpu_seconds(side.pid)
-        result = load(port, body, args.seconds, args.concurrency)
-        spent = cpu_seconds(side.pid) - before
-    finally:
-        side.stop()
-    result["cold_start_s"] = round(cold, 3)
+def answers(port: int) -> dict[str, Any]:
+    """The same v2 infer and v1 predict to a side, for the side-by-side check."""
+
+    def post(path: str, payload: Any) -> Any:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}{path}",
+            data=json.dumps(payload).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return json.loads(answer.read())
+
+    v2 = post("/v2/models/iris/infer", BODY)
+    v2.pop("id")  # a fresh uuid on both sides
+    v1 = post("/v1/models/iris:predict", {"instances": BODY["inputs"][0]["data"]})
+    return {"v2": v2, "v1": v1}
+
+
+def window(side: Side, port: int, body: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """One timed window of load on a running side, with the server's CPU time."""
+    before = cpu_seconds(side.pid)
+    result = load(port, body, args.seconds, args.concurrency)
+    spent = cpu_seconds(side.pid) - before
     result["server_cpu_ms_per_request"] = round(1000 * spent / max(1, result["requests"]), 3)
     return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--seconds", type=float, default=5.0, help="length of one load window")
+    parser.add_argument("--rounds", type=int, default=6, help="load windows per side")
+    parser.add_argument("--cold-starts", type=int, default=3, help="cold starts per side")
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
     work = RESULTS / "serving"
@@ -259,18 +275,41 @@ def main() -> None:
         KServe(python, False),
         KServe(python, True),
     ]
+    cold: dict[str, list[float]] = {s.name: [] for s in sides}
+    for attempt in range(args.cold_starts):
+        for side in sides if attempt % 2 == 0 else reversed(sides):
+            cold[side.name].append(round(side.start(model, free_port()), 3))
+            side.stop()
+            print(f"cold start {side.name:15} {cold[side.name][-1]:.2f} s", flush=True)
+    # All sides up at once, load windows interleaved, so that the machine's background
+    # load falls on every side alike.
+    ports = {side.name: free_port() for side in sides}
+    for side in sides:
+        side.start(model, ports[side.name])
+        side.answers = answers(ports[side.name])
     runs: dict[str, list[dict[str, Any]]] = {s.name: [] for s in sides}
-    for round_ in range(args.repeat):
-        for side in sides if round_ % 2 == 0 else reversed(sides):
-            result = measure(side, model, body, args)
-            runs[side.name].append(result)
-            print(f"round {round_ + 1} {side.name:15} {json.dumps(result)}", flush=True)
-    keys = ("throughput", "p50_ms", "p99_ms", "cold_start_s", "server_cpu_ms_per_request")
+    try:
+        for round_ in range(args.rounds):
+            for side in sides if round_ % 2 == 0 else reversed(sides):
+                result = window(side, ports[side.name], body, args)
+                runs[side.name].append(result)
+                print(f"round {round_ + 1} {side.name:15} {json.dumps(result)}", flush=True)
+    finally:
+        for side in sides:
+            side.stop()
+    keys = ("throughput", "p50_ms", "p99_ms", "server_cpu_ms_per_request")
     summary = {
         name: {k: statistics.median(r[k] for r in results) for k in keys}
-        | {"errors": sum(r["errors"] for r in results)}
+        | {
+            "errors": sum(r["errors"] for r in results),
+            "cold_start_s": statistics.median(cold[name]),
+        }
         for name, results in runs.items()
     }
+    same = sides[0].answers == sides[1].answers
+    print(f"same v1 and v2 answers from kubelab and KServe (ids aside): {same}")
+    if not same:
+        print(json.dumps({s.name: s.answers for s in sides[:2]}, indent=2))
     ours = summary["kubelab"]
     for name in ("kserve", "kserve (quiet)"):
         theirs = summary[name]
@@ -287,7 +326,9 @@ def main() -> None:
         "cpus": os.cpu_count(),
         "load_average": [round(v, 2) for v in load_avg],
         "settings": vars(args),
+        "same_answers_as_kserve": same,
         "summary": summary,
+        "cold_starts": cold,
         "runs": runs,
     }
     (RESULTS / "serving_vs_kserve.json").write_text(json.dumps(report, indent=2))

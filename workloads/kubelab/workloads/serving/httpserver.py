@@ -1,10 +1,11 @@
-"""A small HTTP/1.1 server on asyncio, with httptools (llhttp, uvicorn's parser) doing
-the parsing: keep-alive, pipelining, chunked bodies, `Expect: 100-continue`.
+"""A small HTTP/1.1 server on asyncio (uvloop's loop when installed), with httptools
+(llhttp, uvicorn's parser) doing the parsing: keep-alive, pipelining, chunked bodies,
+`Expect: 100-continue`.
 
 Why not tornado.web or an ASGI stack: measured on this machine (benchmarks/README.md),
 a request through `tornado.web` costs ~300 µs of server CPU, through uvicorn with a
 bare ASGI app ~100 µs, and through this module ~40 µs; for a model that predicts in
-~150 µs the server's own cost decides the throughput.
+~200 µs the server's own cost decides the throughput.
 
 A handler takes a `Request` and returns a `Response`, or an awaitable of one (only
 models with async code need that); a `ProtocolError` it raises becomes its status and
