@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,9 +26,13 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def client(tmp_path: Path, kubelab_home: Path, monkeypatch: pytest.MonkeyPatch) -> Client:
+def client(tmp_path: Path, kubelab_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
     monkeypatch.chdir(tmp_path)
-    return Client(home=kubelab_home, root=tmp_path)
+    client = Client(home=kubelab_home, root=tmp_path)
+    yield client
+    for job in client.list_jobs("serving"):  # whatever a failed assertion left running
+        if job["state"] in ("pending", "running"):
+            client.cancel_job(job["id"])
 
 
 def test_serve_an_estimator_from_python(client: Client) -> None:
