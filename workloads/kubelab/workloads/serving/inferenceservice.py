@@ -90,7 +90,8 @@ def inference_service(
 def _kubelab_container(
     spec: dict[str, Any], name: str, cluster: ClusterContext, uri: str, resources: dict[str, Any]
 ) -> dict[str, Any]:
-    if not cluster.image:
+    image = cluster.image or (cluster.profile or {}).get("image")
+    if not image:
         from kubelab.pipelines.errors import KubelabError
 
         raise KubelabError(
@@ -116,7 +117,7 @@ def _kubelab_container(
         args += ["--class-name", spec["class_name"]]
     container: dict[str, Any] = {
         "name": "kserve-container",
-        "image": cluster.image,
+        "image": image,
         "command": ["python", "-m", "kubelab.workloads.serving.server"],
         "args": args,
         "env": [{"name": "STORAGE_URI", "value": uri}],
