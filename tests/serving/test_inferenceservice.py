@@ -154,6 +154,7 @@ def test_state_read_back() -> None:
     ready = isvc_with(
         {
             "url": "http://iris.alice.example.com",
+            "address": {"url": "http://iris-predictor.alice.svc.cluster.local"},
             "conditions": [{"type": "Ready", "status": "True"}],
         }
     )
@@ -167,7 +168,11 @@ def test_state_read_back() -> None:
         "state": "running",
         "pod": "iris-predictor-abc",
         "message": None,
-        "outputs": {"url": "http://iris.alice.example.com", "ready": True},
+        "outputs": {
+            "url": "http://iris.alice.example.com",
+            "internal_url": "http://iris-predictor.alice.svc.cluster.local",
+            "ready": True,
+        },
     }
 
     failed = isvc_with(
@@ -203,5 +208,9 @@ def test_state_read_back() -> None:
     }
     state = state_of([pending], [crashing], [])
     assert state["message"] == "CrashLoopBackOff: back-off"
-    assert state["steps"]["server"]["outputs"] == {"url": None, "ready": False}
+    assert state["steps"]["server"]["outputs"] == {
+        "url": None,
+        "internal_url": None,
+        "ready": False,
+    }
     assert state_of([], [], [])["state"] == "failed"

@@ -27,7 +27,7 @@ from jupyter_server.auth.decorator import authorized
 from tornado import httpclient, web
 
 from kubelab.pipelines.errors import ConflictError, KubelabError, NotFoundError
-from kubelab.workloads.serving.api import server_ready, server_url
+from kubelab.workloads.serving.api import internal_url, server_ready, server_url
 from kubelab.workloads.serving.workload import STEP
 
 from .handlers import API_PREFIX, KubelabHandler, guarded
@@ -74,14 +74,15 @@ class ServerHandler(ServingBase):
             "example": None,
             "log_tail": await self._log_tail(job),
         }
-        if ready and url:
+        reachable = internal_url(job)
+        if ready and reachable:
             from kubelab.workloads.serving.status import example_request, summarize_metrics
 
-            metadata = await self._fetch_json(f"{url}/v2/models/{view['name']}")
+            metadata = await self._fetch_json(f"{reachable}/v2/models/{view['name']}")
             if metadata is not None:
                 view["metadata"] = metadata
                 view["example"] = example_request(metadata)
-            metrics = await self._fetch(f"{url}/metrics")
+            metrics = await self._fetch(f"{reachable}/metrics")
             if metrics is not None and metrics.code == 200:
                 view["stats"] = summarize_metrics(metrics.body.decode(), view["name"])
         self.write_json(view)
@@ -115,7 +116,7 @@ class ProxyHandler(ServingBase):
 
     async def _forward(self, name: str, path: str) -> None:
         job = await self.server(name)
-        url = server_url(job)
+        url = internal_url(job)
         if job["state"] not in ("pending", "running") or not url:
             raise ConflictError(
                 f"model server {name} is {job['state']}; serve it again to call it",

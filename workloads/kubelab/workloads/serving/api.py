@@ -220,7 +220,7 @@ class ModelServer:
     # -- calls --------------------------------------------------------------------------------
 
     def _call(self, path: str, payload: Any = None) -> Any:
-        url = self.url
+        url = internal_url(self.job())
         if not url:
             raise KubelabError(f"model server {self.name} has no URL yet (state {self.state})")
         return call(url + path, payload)
@@ -280,6 +280,15 @@ def server_url(job: dict[str, Any]) -> str | None:
         if step.get("name") == STEP and (step.get("outputs") or {}).get("url"):
             return str(step["outputs"]["url"])
     return job.get("url")
+
+
+def internal_url(job: dict[str, Any]) -> str | None:
+    """Where a process next to the user's notebook reaches the server: the local URL, or
+    the InferenceService's cluster-local address (its public URL may not resolve here)."""
+    for step in job.get("steps") or []:
+        if step.get("name") == STEP and (step.get("outputs") or {}).get("internal_url"):
+            return str(step["outputs"]["internal_url"])
+    return server_url(job)
 
 
 def server_ready(job: dict[str, Any]) -> bool:

@@ -166,7 +166,8 @@ def state_of(
     if isvc is None:
         return {"state": "failed", "message": "the InferenceService is gone", "steps": {}}
     status = isvc.get("status") or {}
-    url = status.get("url") or (status.get("address") or {}).get("url")
+    internal = (status.get("address") or {}).get("url")  # the cluster-local address
+    url = status.get("url") or internal
     ready = _condition(status, "Ready")
     model_status = status.get("modelStatus") or {}
     failure = model_status.get("lastFailureInfo") or {}
@@ -197,7 +198,7 @@ def state_of(
             "pod": pod.get("metadata", {}).get("name"),
             "message": pod_message,
         }
-    server["outputs"] = {"url": url, "ready": state == "running"}
+    server["outputs"] = {"url": url, "internal_url": internal, "ready": state == "running"}
     result: dict[str, Any] = {
         "state": state,
         "message": message,
