@@ -92,9 +92,13 @@ def _confined(path: Path, root: Path | None) -> Path:
 
 
 def home_path(file: Path, root: Path | None) -> str | None:
-    """The model file's path inside the user's home volume (the PVC), if it is there."""
-    base = (root or Path.cwd()).resolve()
-    return file.relative_to(base).as_posix() if file.is_relative_to(base) else None
+    """The model file's path on the user's home volume (the PVC, mounted at the home
+    folder in the notebook pod), or inside the root when the file is not under home."""
+    for base in (Path.home(), root or Path.cwd()):
+        base = base.resolve()
+        if file.is_relative_to(base):
+            return file.relative_to(base).as_posix()
+    return None
 
 
 class ServingWorkload(Workload):
