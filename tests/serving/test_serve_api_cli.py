@@ -164,3 +164,24 @@ def test_cli_dry_run_prints_the_inferenceservice(tmp_path: Path, iris_file: Path
         env={"KUBELAB_PVC": "", "KUBECONFIG": str(tmp_path / "none")},
     )
     assert no_pvc.returncode == 2 and "needs your home volume" in no_pvc.stderr
+
+
+def test_in_memory_models_are_saved_in_a_format_the_server_reads(tmp_path: Path) -> None:
+    import torch
+
+    from kubelab.workloads.serving.api import save_model
+    from kubelab.workloads.serving.modelfiles import resolve_model
+
+    net = torch.nn.Linear(4, 3)
+    cases = {
+        "est": (train_iris(), "sklearn"),
+        "scripted": (torch.jit.script(net), "pytorch"),
+        "exported": (torch.export.export(net, (torch.zeros(2, 4),)), "pytorch"),
+        "module": (net, "pytorch"),
+    }
+    for name, (model, fmt) in cases.items():
+        path = save_model(model, name, tmp_path)
+        assert path.is_relative_to(tmp_path / "models" / name)
+        assert resolve_model(path)[1] == fmt, name
+    with pytest.raises(KubelabError, match="cannot be served"):
+        save_model(42, "number", tmp_path)

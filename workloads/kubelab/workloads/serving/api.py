@@ -9,8 +9,9 @@
     serve("models/iris.joblib", name="iris", backend="kubernetes")  # an InferenceService
 
 In-memory models are saved first, with the notebook's marshaller (joblib for
-scikit-learn, `torch.jit.save` for TorchScript, `save_model` for XGBoost/LightGBM
-boosters, cloudpickle for other objects with `predict()`), under
+scikit-learn, `torch.jit.save` for TorchScript, `torch.export.save` for exported
+programs, `save_model` for XGBoost/LightGBM boosters, cloudpickle for other objects with
+`predict()`), under
 `$KUBELAB_HOME/models/<name>/`, which is in the user's home volume on a cluster.
 """
 
@@ -48,6 +49,12 @@ def save_model(model: Any, name: str, home: Path | None = None) -> Path:
         path = directory / "model.pt"
         model.save(str(path))  # a ScriptModule: TorchScript, as Triton/KServe load it
         return path
+    if module == "torch" and type(model).__name__ == "ExportedProgram":
+        import torch
+
+        path = directory / "model.pt2"
+        torch.export.save(model, str(path))
+        return path
     if module == "xgboost" and hasattr(model, "save_model") and not hasattr(model, "fit"):
         path = directory / "model.json"
         model.save_model(str(path))
@@ -56,7 +63,7 @@ def save_model(model: Any, name: str, home: Path | None = None) -> Path:
         path = directory / "model.txt"
         model.save_model(str(path))
         return path
-    if not callable(getattr(model, "predict", None)) and not callable(model):
+    if module != "torch" and not callable(getattr(model, "predict", None)):
         raise KubelabError(
             f"a {type(model).__name__} cannot be served: give a model with predict() "
             "(scikit-learn, XGBoost, LightGBM, torch module, or your own class)",
