@@ -208,7 +208,8 @@ class ModelApp:
     def on_response(self, request: Request, response: Response) -> None:
         proto = request.params.get("protocol")
         if proto is None:
-            if response.status >= 400:
+            # Readiness probes answer 503 while the model loads: not worth a log line.
+            if response.status >= 400 and not (response.status == 503 and self.loading):
                 log.warning("%d %s %s", response.status, request.method, request.path)
             return
         counter = self._counters.get((proto, response.status))
