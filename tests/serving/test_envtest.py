@@ -11,10 +11,6 @@ import kubernetes.client
 import kubernetes.config
 import pytest
 
-# The API server fixture of issue 11 (tests/k8s); until it is merged there is nothing
-# to run this against.
-pytest.importorskip("k8s.plugin", reason="the kube-apiserver test fixture (tests/k8s) is missing")
-
 from kubelab.client.backends.kubernetes import KubernetesBackend
 from kubelab.client.store import RunStore
 from kubelab.pipelines.errors import NotFoundError
