@@ -5,7 +5,6 @@ state read back from status, pods and events."""
 from __future__ import annotations
 
 import functools
-import os
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +17,7 @@ from kubelab.workloads.base import ClusterContext
 from kubelab.workloads.serving.inferenceservice import state_of
 from kubelab.workloads.serving.workload import ServingWorkload
 
-CRDS = Path(os.environ.get("KUBELAB_SHARED", "/work/shared")) / "crds"
-if not CRDS.is_dir():
-    CRDS = Path(__file__).resolve().parents[3] / "shared" / "crds"
+CRDS = Path(__file__).resolve().parents[1] / "k8s" / "crds"  # the ones the test API server has
 
 PROFILE = {
     "slug": "gpu-1",
