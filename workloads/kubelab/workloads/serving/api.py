@@ -112,11 +112,11 @@ def serve(
     """
     from kubelab.client.client import Client
 
-    client = client or Client(backend)
+    client = client or Client(backend, root=user_root())
     name = check_name(name or default_name(model_or_path))
     _replace_finished(client, name)
     if isinstance(model_or_path, str | os.PathLike):
-        model = os.fspath(model_or_path)
+        model = os.path.abspath(os.fspath(model_or_path))  # as the caller sees it
     else:
         model = str(save_model(model_or_path, name, client.home))
     spec: dict[str, Any] = {"name": name, "model": model, "predict_proba": predict_proba}
@@ -132,6 +132,14 @@ def serve(
     if wait:
         server.wait_ready(timeout)
     return server
+
+
+def user_root() -> Path:
+    """Where a notebook's or a terminal's model paths may point: the home folder (the
+    Jupyter root and, on a cluster, the home volume), or the working directory when it
+    lies elsewhere."""
+    cwd, home = Path.cwd().resolve(), Path.home().resolve()
+    return home if cwd.is_relative_to(home) else cwd
 
 
 def start(client: Client, spec: dict[str, Any], backend: str | None = None) -> str:

@@ -60,7 +60,7 @@ def spec_from_args(args: argparse.Namespace) -> dict[str, Any]:
     }
     spec: dict[str, Any] = {
         "name": args.name or default_name(args.model.rpartition(":")[0] or args.model),
-        "model": args.model,
+        "model": os.path.abspath(args.model),  # relative to where the command runs
         "format": args.format,
         "port": args.port,
         "predict_proba": args.predict_proba or None,
@@ -75,9 +75,9 @@ def dry_run(args: argparse.Namespace, spec: dict[str, Any]) -> int:
 
     from kubelab.client import Client
 
-    from .api import manifests
+    from .api import manifests, user_root
 
-    objects = manifests(Client("kubernetes", namespace=args.namespace), spec)
+    objects = manifests(Client("kubernetes", namespace=args.namespace, root=user_root()), spec)
     if args.output == "json":
         print(json.dumps(objects, indent=2))
     else:
@@ -93,9 +93,9 @@ def serve_command(args: argparse.Namespace) -> int:
         raise KubelabError("-o yaml goes with --dry-run (it prints the InferenceService)")
     from kubelab.client import Client
 
-    from .api import ModelServer, server_url, start
+    from .api import ModelServer, server_url, start, user_root
 
-    client = Client(args.backend, namespace=args.namespace)
+    client = Client(args.backend, namespace=args.namespace, root=user_root())
     name = start(client, spec, args.backend)
     server = ModelServer(name, client)
     try:
