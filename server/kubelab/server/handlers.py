@@ -110,9 +110,11 @@ class StatusHandler(KubelabHandler):
 def default_handlers() -> list[tuple[str, type]]:
     from .jobs import job_handlers
     from .runs import run_handlers
+    from .serving import serving_handlers
 
     return [
         (rf"{API_PREFIX}/status", StatusHandler),
         *run_handlers(API_PREFIX),
         *job_handlers(API_PREFIX),
+        *serving_handlers(API_PREFIX),
     ]

@@ -12,6 +12,7 @@ and a restart of the server never marks it interrupted.
 from __future__ import annotations
 
 import os
+import socket
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from kubelab.workloads.base import ClusterContext, Workload
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+PVC_ENV = "KUBELAB_PVC"  # the user's home volume claim, when the pod cannot be read
 JOB_LABEL = "kubelab.io/job"
 KIND_LABEL = "kubelab.io/kind"
 # What a pod's phase means for the step it runs.
@@ -97,7 +99,7 @@ class KubernetesBackend(JobBackend):
         self.image = (
             image or os.environ.get("JUPYTER_IMAGE_SPEC") or os.environ.get("JUPYTER_IMAGE")
         )
-        self.pvc = pvc
+        self._pvc = pvc or os.environ.get(PVC_ENV) or None
         self.profile = profile
         self._api_client = api_client
         self._dynamic: Any = None
@@ -138,6 +140,31 @@ class KubernetesBackend(JobBackend):
             return str((active or {}).get("context", {}).get("namespace") or "default")
         except Exception:
             return "default"
+
+    @property
+    def pvc(self) -> str | None:
+        """The user's home volume: as given, `$KUBELAB_PVC`, or the claim mounted at the
+        home folder of this notebook's own pod (read once)."""
+        if self._pvc is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+            self._pvc = self._home_claim() or ""
+        return self._pvc or None
+
+    def _home_claim(self) -> str | None:
+        try:
+            pod = self._core().read_namespaced_pod(socket.gethostname(), self.namespace)
+        except Exception:
+            return None
+        home = Path.home().resolve()
+        claims = {
+            v.name: v.persistent_volume_claim.claim_name
+            for v in pod.spec.volumes or []
+            if v.persistent_volume_claim is not None
+        }
+        for container in pod.spec.containers:
+            for mount in container.volume_mounts or []:
+                if mount.name in claims and home.is_relative_to(mount.mount_path):
+                    return str(claims[mount.name])
+        return None
 
     def _core(self) -> Any:
         from kubernetes import client
@@ -266,8 +293,15 @@ class KubernetesBackend(JobBackend):
         for name, step in (state.get("steps") or {}).items():
             metadata = {k: v for k, v in step.items() if k in ("pod", "container", "node")}
             self.store.add_task(job_id, name, state=step["state"], metadata=metadata)
+            # A step's outputs are what it offers (a model server's URL and readiness).
+            extra = {"outputs": step["outputs"]} if "outputs" in step else {}
             self.store.update_task(
-                job_id, name, state=step["state"], error=step.get("message"), metadata=metadata
+                job_id,
+                name,
+                state=step["state"],
+                error=step.get("message"),
+                metadata=metadata,
+                **extra,
             )
 
     def cancel_job(self, workload: Workload, job_id: str) -> dict[str, Any]:

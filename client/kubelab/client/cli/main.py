@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "kubelab.client.cli.runs",
     "kubelab.client.cli.jobs",
     "kubelab.workloads.trainer.cli",
+    "kubelab.workloads.serving.cli",
 )
 
 
