@@ -352,7 +352,7 @@ class RunStore:
         }
 
     def _run_json(self, row: sqlite3.Row, steps: list[sqlite3.Row]) -> dict[str, Any]:
-        return {
+        run = {
             "id": row["id"],
             "name": row["name"],
             "kind": row["kind"],
@@ -366,6 +366,9 @@ class RunStore:
             "source": row["source"],
             "steps": [self._step_json(t) for t in steps],
         }
+        if row["kind"] != "pipeline":
+            run["spec"] = json.loads(row["spec"])
+        return run
 
     def delete_run(self, run_id: str) -> None:
         """Forget a finished run or job: its row, steps and metric series (not its files)."""

@@ -28,3 +28,9 @@ class NotFoundError(KubelabError):
     """A run, step, job or file that does not exist."""
 
     status_code = 404
+
+
+class ConflictError(KubelabError):
+    """The request is valid but the run or job is not in a state that allows it."""
+
+    status_code = 409

@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "kubelab.pipelines.cli.pipelines",
     "kubelab.pipelines.cli.notebook",
     "kubelab.pipelines.cli.workloads",
+    "kubelab.workloads.optimizer.cli",
 )
 
 

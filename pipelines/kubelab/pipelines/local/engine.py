@@ -76,6 +76,11 @@ _fork_server_lock = threading.Lock()
 _active_runs: dict[str, _Run] = {}
 _recent_results: dict[str, RunResult] = {}
 _active_lock = threading.Lock()
+# Cache keys a run of this process is computing: another run that needs the same step
+# waits for it and reads the cache instead of computing it again (the parallel trials
+# of a tuned notebook share their data step this way).
+_computing: dict[str, threading.Event] = {}
+_computing_lock = threading.Lock()
 
 
 def fork_server() -> workers.ForkServer:
@@ -150,6 +155,7 @@ class _Run:
         self.cancelled = threading.Event()
         self.finished = threading.Event()
         self.processes: set[workers.TaskProcess] = set()
+        self.claims: set[str] = set()
         self.lock = threading.Lock()
         self.metrics: dict[str, Any] = {}
         self.result: RunResult | None = None
@@ -680,8 +686,10 @@ class _Run:
         use_cache = self.enable_caching and task_caching and qname not in self.force_rerun
         self.record(qname, inputs={"parameters": params, "artifacts": artifacts}, cache_key=key)
         if use_cache:
+            self._claim(key)
             hit = self.store.cache_get(key)
             if hit is not None and cache_keys.outputs_still_exist(hit):
+                self._release(key)
                 now = time.time()
                 self._collect_metrics(hit["artifacts"])
                 self.record(
@@ -749,6 +757,7 @@ class _Run:
                 entry = {"parameters": out_params, "artifacts": out_arts}
                 entry["files"] = cache_keys.existing_files(entry)
                 self.store.cache_put(key, entry, self.run_id, qname)
+                self._release(key)
                 self.record(
                     qname,
                     state="succeeded",
@@ -763,11 +772,30 @@ class _Run:
                 delay = min(backoff * factor ** (attempt - 1), max_backoff)
                 if self.cancelled.wait(delay):
                     break
+        self._release(key)
         if self.cancelled.is_set():
             self.record(qname, state="cancelled", finished_at=time.time(), error="cancelled")
             return Outcome("cancelled", error="cancelled")
         self.record(qname, state="failed", finished_at=time.time(), error=error)
         return Outcome("failed", error=f"task {qname!r} failed: {error}")
+
+    def _claim(self, key: str) -> None:
+        """Own the computation of `key`, first waiting while another run computes it."""
+        while not self.cancelled.is_set():
+            with _computing_lock:
+                owner = _computing.get(key)
+                if owner is None:
+                    _computing[key] = threading.Event()
+                    self.claims.add(key)
+                    return
+            while not owner.wait(0.2) and not self.cancelled.is_set():
+                pass
+
+    def _release(self, key: str) -> None:
+        with _computing_lock:
+            if key in self.claims:
+                self.claims.discard(key)
+                _computing.pop(key).set()
 
     def _launch(
         self,
@@ -1032,6 +1060,8 @@ def _finish(run: _Run) -> RunResult:
     try:
         return run.execute()
     finally:
+        for key in list(run.claims):
+            run._release(key)
         with _active_lock:
             _active_runs.pop(run.run_id, None)
             if run.result is not None:

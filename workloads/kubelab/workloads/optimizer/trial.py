@@ -1,0 +1,75 @@
+"""`python -m kubelab.workloads.optimizer.trial notebook PATH name=value...`: one trial
+of a tuned notebook inside a Katib trial's container.
+
+It runs the notebook as a pipeline on the embedded engine with the trial's parameters
+(as the notebook's pipeline-parameters cell types them) and prints the run's metrics
+in Katib's StdOut format, which Katib's collector reads. Local tuning runs notebook
+trials on the engine directly (to share the step cache) and reads the same metrics.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from kubelab.pipelines.errors import KubelabError
+
+
+def notebook_arguments(ir: dict[str, Any], pairs: list[str]) -> dict[str, Any]:
+    """`name=value` strings as the notebook's typed pipeline parameters."""
+    from kubelab.pipelines.local.ir import parse_cli_value, root_parameters
+
+    declared = root_parameters(ir)
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        name, _, text = pair.partition("=")
+        if name not in declared:
+            raise KubelabError(
+                f"the notebook has no pipeline parameter {name!r}; parameters: "
+                f"{', '.join(sorted(declared)) or 'none'}",
+                parameter=name,
+            )
+        values[name] = parse_cli_value(
+            text, declared[name].get("parameterType", "STRING"), name=name
+        )
+    return values
+
+
+def run_notebook_trial(path: str, pairs: list[str]) -> int:
+    from kubelab.pipelines.local import engine
+    from kubelab.pipelines.local.progress import TerminalProgress
+    from kubelab.pipelines.notebook import compile_notebook
+    from kubelab.pipelines.notebook.run import warm_engine_for
+    from kubelab.workloads.metrics import report
+
+    nb = compile_notebook(path)
+    warm_engine_for(nb)
+    result = engine.run_pipeline(
+        nb.pipeline_spec(),
+        notebook_arguments(nb.pipeline_spec(), pairs),
+        source=path,
+        task_metadata=nb.task_metadata(),
+        on_event=TerminalProgress(sys.stdout),
+    )
+    metrics = {k: v for k, v in result.run()["metrics"].items() if isinstance(v, int | float)}
+    if metrics:
+        report(**metrics)
+    return 0 if result.succeeded else 1
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 2 or argv[0] != "notebook":
+        print(
+            "usage: python -m kubelab.workloads.optimizer.trial notebook PATH name=value...",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        return run_notebook_trial(argv[1], argv[2:])
+    except KubelabError as error:
+        print(f"kubelab: error: {error.message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
