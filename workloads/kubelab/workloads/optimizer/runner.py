@@ -393,6 +393,16 @@ class ExperimentRunner:
     # -- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> None:
+        # Owned by this process from now on (a restarted server sees whether it lives).
+        self.store.update_run(
+            self.job_id,
+            state="running",
+            owner_pid=os.getpid(),
+            owner_host=socket.gethostname(),
+            error=None,
+            finished_at=None,
+            cancel_requested=0,
+        )
         with _runners_lock:
             _runners[self.job_id] = self
         self.thread = threading.Thread(
@@ -425,15 +435,6 @@ class ExperimentRunner:
             self.finished.set()
 
     def _run(self) -> None:
-        self.store.update_run(
-            self.job_id,
-            state="running",
-            owner_pid=os.getpid(),
-            owner_host=socket.gethostname(),
-            error=None,
-            finished_at=None,
-            cancel_requested=0,
-        )
         self.emit({"type": "experiment", "state": "running"})
         self._restore()
         if self.template["kind"] != "notebook":
