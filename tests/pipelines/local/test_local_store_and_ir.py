@@ -14,6 +14,7 @@ from kubelab.pipelines.errors import KubelabError, NotFoundError
 from kubelab.pipelines.local import ir as irutil
 from kubelab.pipelines.local.conditions import evaluate_condition
 from kubelab.pipelines.local.placeholders import resolve_command
+from kubelab.pipelines.requirements import PipInstall
 
 
 def test_default_path_follows_kubelab_home(kubelab_home: Path) -> None:
@@ -227,7 +228,7 @@ def test_preload_takes_fork_safe_and_kubelab_imports_only(monkeypatch: pytest.Mo
         "def f():\n    import numpy as np\n    import json\n    from sklearn.linear_model import X\n"
         "    import not_installed_anywhere_xyz\n"
     )
-    executor = irutil.PythonExecutor(source=source, function_name="f", packages=())
+    executor = irutil.PythonExecutor(source=source, function_name="f", pip=PipInstall())
     monkeypatch.setenv("KUBELAB_PRELOAD", "csv")
     found = _preload_candidates([executor])
     assert {"numpy", "sklearn", "sklearn.linear_model", "kubelab.pipelines", "csv"} <= found

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from kubelab.client.store import RunStore, kubelab_home
+from kubelab.pipelines import requirements
 from kubelab.pipelines.errors import KubelabError
 from kubelab.pipelines.local import cache as cache_keys
 from kubelab.pipelines.local import ir as irutil
@@ -823,11 +824,10 @@ class _Run:
                 "env": env,
                 "cwd": self.workdir,
             }
-            missing = workers.missing_requirements(python.packages) if python.packages else []
-            if missing:
-                interpreter = workers.layered_venv(
-                    tuple(python.packages), home=kubelab_home(), log_path=str(log_path)
-                )
+            interpreter = workers.interpreter_for(
+                python.pip, home=kubelab_home(), log_path=str(log_path)
+            )
+            if interpreter is not None:
                 payload_path = task_dir / "_logs" / f"attempt-{attempt}.payload.json"
                 payload_path.write_text(json.dumps(payload, default=str))
                 proc = fork_server().run(
@@ -1024,7 +1024,7 @@ def _preload_candidates(executors: list[irutil.PythonExecutor]) -> set[str]:
 
     wanted: set[str] = set()
     for executor in executors:
-        if executor.packages and workers.missing_requirements(executor.packages):
+        if executor.packages and requirements.missing(executor.packages):
             continue  # runs in a venv's own interpreter, not in the fork server
         for name in irutil.imported_modules(executor.source):
             top = name.split(".")[0]

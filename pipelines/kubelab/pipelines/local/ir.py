@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kubelab.pipelines.errors import KubelabError
+from kubelab.pipelines.requirements import PipInstall, parse_pip_install
 
 EXECUTOR_MODULE = "kubelab.pipelines.executor_main"
 # IR compiled by the kfp SDK itself: same shape, kfp's executor module.
@@ -180,35 +180,14 @@ class PythonExecutor:
 
     source: str
     function_name: str
-    packages: tuple[str, ...]
+    pip: PipInstall
     # Compiled by the kfp SDK: its `from kfp import dsl` runs on kubelab's DSL.
     kfp_source: bool = False
 
-
-_PIP_INSTALL = re.compile(r"pip install ([^\n&|;]*)")
-_IGNORED_PACKAGES = re.compile(r"^(kfp|kubelab)\b", re.IGNORECASE)
-
-
-def packages_to_install(snippet: str) -> tuple[str, ...]:
-    """Requirements named in the `pip install` lines of a component's shell prologue."""
-    packages: list[str] = []
-    for m in _PIP_INSTALL.finditer(snippet):
-        try:
-            words = shlex.split(m.group(1))
-        except ValueError:
-            continue
-        skip_next = False
-        for word in words:
-            if skip_next:
-                skip_next = False
-                continue
-            if word in ("--index-url", "--extra-index-url", "-i", "--trusted-host", "-f"):
-                skip_next = True
-                continue
-            if word.startswith("-") or _IGNORED_PACKAGES.match(word):
-                continue
-            packages.append(word)
-    return tuple(dict.fromkeys(packages))
+    @property
+    def packages(self) -> tuple[str, ...]:
+        """What the component asked pip for, less what the engine provides itself."""
+        return self.pip.requirements
 
 
 def python_executor(container: dict[str, Any]) -> PythonExecutor | None:
@@ -226,7 +205,7 @@ def python_executor(container: dict[str, Any]) -> PythonExecutor | None:
     return PythonExecutor(
         source=command[-1],
         function_name=function_name,
-        packages=packages_to_install(command[2]),
+        pip=parse_pip_install(command[2]),
         kfp_source=kfp_source,
     )
 
