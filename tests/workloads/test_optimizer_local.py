@@ -380,3 +380,57 @@ def test_bad_local_specs_fail_before_any_trial(client: OptimizerClient, tmp_path
         client.create_experiment(experiment)
     job = client.store.get_run("job-exp")
     assert job["state"] == "failed" and job["steps"] == []
+
+
+@pytest.mark.parametrize("kind", ["PyTorchJob", "TrainJob"])
+def test_kubeflow_training_job_trials_run_their_primary_container(
+    tmp_path: Path, kind: str
+) -> None:
+    (tmp_path / "train.py").write_text(TRAIN_SCRIPT)
+    command = [
+        "python3",
+        "train.py",
+        "--lr=${trialParameters.learningRate}",
+        "--optimizer=${trialParameters.optimizer}",
+    ]
+    experiment = job_experiment(
+        f"{kind.lower()}-trials", command=command, maxTrialCount=2, parallelTrialCount=2
+    )
+    template = experiment["spec"]["trialTemplate"]
+    if kind == "PyTorchJob":
+        container = {"name": "pytorch", "image": "kubeflow/pytorch-mnist:v1", "command": command}
+        template["primaryContainerName"] = "pytorch"
+        template["trialSpec"] = {
+            "apiVersion": "kubeflow.org/v1",
+            "kind": "PyTorchJob",
+            "spec": {
+                "pytorchReplicaSpecs": {
+                    "Master": {
+                        "replicas": 1,
+                        "restartPolicy": "OnFailure",
+                        "template": {"spec": {"containers": [container]}},
+                    }
+                }
+            },
+        }
+    else:
+        template["primaryContainerName"] = "node"
+        template["trialSpec"] = {
+            "apiVersion": "trainer.kubeflow.org/v1alpha1",
+            "kind": "TrainJob",
+            "spec": {
+                "runtimeRef": {"name": "torch-distributed"},
+                "trainer": {"numNodes": 1, "command": command[:2], "args": command[2:]},
+            },
+        }
+    client = OptimizerClient(root=tmp_path)
+    name = client.create_experiment(experiment)
+    job = client.wait_for_job_status(name, timeout=60, polling_interval=0.2)
+    assert job.status == "Complete", job.message
+    assert [t.status for t in job.trials] == ["Succeeded", "Succeeded"]
+    spec = client.describe_job(name)["spec"]["experiment"]["spec"]["trialTemplate"]
+    assert spec["successCondition"] == (
+        'status.conditions.#(type=="Succeeded")#|#(status=="True")#'
+        if kind == "PyTorchJob"
+        else 'status.conditions.#(type=="Complete")#|#(status=="True")#'
+    )

@@ -228,11 +228,20 @@ def parse_search_space(space: Any) -> dict[str, ParameterSpec]:
 
 def _short_form(entry: dict[str, Any], where: str) -> ParameterSpec:
     kind = entry.get("type")
+
+    def number(key: str) -> float:
+        value = entry[key]
+        return (
+            value
+            if isinstance(value, int | float) and not isinstance(value, bool)
+            else float(value)
+        )
+
     try:
         if kind == "uniform":
-            return Search.uniform(float(entry["min"]), float(entry["max"]), entry.get("step"))
+            return Search.uniform(number("min"), number("max"), entry.get("step"))
         if kind == "loguniform":
-            return Search.loguniform(float(entry["min"]), float(entry["max"]))
+            return Search.loguniform(number("min"), number("max"))
         if kind == "randint":
             return Search.randint(int(entry["min"]), int(entry["max"]), entry.get("step"))
         if kind == "choice":

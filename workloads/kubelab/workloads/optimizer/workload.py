@@ -11,15 +11,17 @@ from __future__ import annotations
 import copy
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kubelab.pipelines.errors import ConflictError, KubelabError
 from kubelab.workloads.base import ClusterContext, LocalContext, Workload
 from kubelab.workloads.optimizer import experiment as katib
-from kubelab.workloads.optimizer.runner import EventCallback, ExperimentRunner, runner_for
 from kubelab.workloads.optimizer.spec import normalize
 from kubelab.workloads.optimizer.templates import HOME_MOUNT, Placement, trial_template
 from kubelab.workloads.optimizer.view import tuning_view
+
+if TYPE_CHECKING:  # the runner imports optuna: only when an experiment runs here
+    from kubelab.workloads.optimizer.runner import EventCallback, ExperimentRunner
 
 # Experiment conditions (Katib) -> store states.
 _EXPERIMENT_STATES = {
@@ -73,6 +75,8 @@ class TuningWorkload(Workload):
         ctx: LocalContext,
         on_event: EventCallback | None = None,
     ) -> ExperimentRunner:
+        from kubelab.workloads.optimizer.runner import ExperimentRunner
+
         experiment = self.local_experiment(spec, ctx)
         runner = ExperimentRunner(
             job_id,
@@ -106,6 +110,8 @@ class TuningWorkload(Workload):
         return self.start_local(job["id"], ctx.store.run_info(job["id"])["spec"], ctx, on_event)
 
     def cancel_local(self, job_id: str, ctx: LocalContext) -> None:
+        from kubelab.workloads.optimizer.runner import runner_for
+
         ctx.store.request_cancel(job_id)
         runner = runner_for(job_id)
         if runner is not None:
