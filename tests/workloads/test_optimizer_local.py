@@ -434,3 +434,43 @@ def test_kubeflow_training_job_trials_run_their_primary_container(
         if kind == "PyTorchJob"
         else 'status.conditions.#(type=="Complete")#|#(status=="True")#'
     )
+
+
+def test_optimize_in_a_kernel_shows_the_live_widget(tmp_path: Path) -> None:
+    """In a real Jupyter kernel, a function defined in a cell is tuned (its source comes
+    from the cell) and the widget ends with every trial, the best row and the chart."""
+    import nbclient
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            textwrap.dedent(
+                """
+                from kubelab.workloads.optimizer import OptimizerClient, Search, TrialConfig, TPE
+
+                def objective(parameters):
+                    return (parameters["x"] - 2) ** 2
+
+                client = OptimizerClient()
+                name = client.optimize(objective, search_space={"x": Search.uniform(0, 4)},
+                                       algorithm=TPE(random_state=1),
+                                       trial_config=TrialConfig(num_trials=5, parallel_trials=2))
+                print(client.wait_for_job_status(name, timeout=60, polling_interval=0.2).status)
+                """
+            )
+        )
+    ]
+    kernel = nbclient.NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
+    kernel.execute()
+    outputs = nb.cells[0].outputs
+    assert "Complete" in "".join(o.get("text", "") for o in outputs if o["output_type"] == "stream")
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
+    state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    html = next(m["state"]["value"] for m in state.values() if m["model_name"] == "HTMLModel")
+    assert "succeeded · 5/5 trials · 5 succeeded" in html
+    assert (
+        html.count("<tr") == 6 and "font-weight:bold" in html and "<polyline class='best'" in html
+    )
