@@ -55,7 +55,18 @@ def assert_converts_to_v1job(job: dict[str, Any]) -> None:
     assert api.sanitize_for_serialization(model) == job
 
 
-def job_experiment(name: str = "job-exp", *, command: list[str], **spec: Any) -> dict[str, Any]:
+# The command of TRAIN_SCRIPT's trials in `job_experiment`.
+TRAIN_COMMAND = [
+    "python3",
+    "train.py",
+    "--lr=${trialParameters.learningRate}",
+    "--optimizer=${trialParameters.optimizer}",
+]
+
+
+def job_experiment(
+    name: str = "job-exp", *, command: list[str] = TRAIN_COMMAND, **spec: Any
+) -> dict[str, Any]:
     experiment = {
         "apiVersion": "kubeflow.org/v1beta1",
         "kind": "Experiment",

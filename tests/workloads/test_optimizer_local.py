@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from optimizer_helpers import TRAIN_SCRIPT, job_experiment
+from optimizer_helpers import TRAIN_COMMAND, TRAIN_SCRIPT, job_experiment
 
 from kubelab.client.store import INTERRUPTED_ERROR, RunStore
 from kubelab.workloads.optimizer import (
@@ -277,12 +277,7 @@ def test_katib_experiment_yaml_with_a_job_trial_runs_locally(tmp_path: Path) -> 
     (tmp_path / "train.py").write_text(TRAIN_SCRIPT)
     experiment = job_experiment(
         "lr-search",
-        command=[
-            "python3",
-            "train.py",
-            "--lr=${trialParameters.learningRate}",
-            "--optimizer=${trialParameters.optimizer}",
-        ],
+        command=TRAIN_COMMAND,
         maxTrialCount=6,
         parallelTrialCount=3,
     )
@@ -365,14 +360,7 @@ def test_file_collector_reads_the_metrics_file_the_trial_writes(tmp_path: Path) 
 
 
 def test_bad_local_specs_fail_before_any_trial(client: OptimizerClient, tmp_path: Path) -> None:
-    experiment = job_experiment(
-        command=[
-            "python3",
-            "t.py",
-            "--lr=${trialParameters.learningRate}",
-            "--o=${trialParameters.optimizer}",
-        ]
-    )
+    experiment = job_experiment()
     experiment["spec"]["algorithm"] = {"algorithmName": "hyperband"}
     from kubelab.pipelines.errors import KubelabError
 
@@ -387,12 +375,7 @@ def test_kubeflow_training_job_trials_run_their_primary_container(
     tmp_path: Path, kind: str
 ) -> None:
     (tmp_path / "train.py").write_text(TRAIN_SCRIPT)
-    command = [
-        "python3",
-        "train.py",
-        "--lr=${trialParameters.learningRate}",
-        "--optimizer=${trialParameters.optimizer}",
-    ]
+    command = TRAIN_COMMAND
     experiment = job_experiment(
         f"{kind.lower()}-trials", command=command, maxTrialCount=2, parallelTrialCount=2
     )

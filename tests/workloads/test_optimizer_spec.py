@@ -5,7 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from optimizer_helpers import assert_converts_to_v1job, assert_valid_experiment, job_experiment
+from optimizer_helpers import (
+    assert_converts_to_v1job,
+    assert_valid_experiment,
+    job_experiment,
+)
 
 from kubelab.pipelines.errors import KubelabError, NotFoundError
 from kubelab.workloads.base import ClusterContext
@@ -84,14 +88,7 @@ def test_function_spec_builds_a_katib_experiment_with_defaults(tmp_path: Path) -
 
 
 def test_katib_experiment_yaml_keeps_its_trial_template(tmp_path: Path) -> None:
-    experiment = job_experiment(
-        command=[
-            "python3",
-            "train.py",
-            "--lr=${trialParameters.learningRate}",
-            "--optimizer=${trialParameters.optimizer}",
-        ]
-    )
+    experiment = job_experiment()
     spec = normalize({"experiment": experiment}, tmp_path)
     assert spec["template"] == {"kind": "experiment", "workdir": "."}
     assert (
@@ -172,14 +169,7 @@ def test_parameter_referenced_but_not_declared_is_refused(tmp_path: Path) -> Non
 
 
 def test_trial_parameter_referencing_an_unknown_parameter_is_refused(tmp_path: Path) -> None:
-    experiment = job_experiment(
-        command=[
-            "python3",
-            "train.py",
-            "--lr=${trialParameters.learningRate}",
-            "--optimizer=${trialParameters.optimizer}",
-        ]
-    )
+    experiment = job_experiment()
     experiment["spec"]["trialTemplate"]["trialParameters"][1]["reference"] = "opt"
     error = error_of({"experiment": experiment}, tmp_path)
     assert error.details["field"] == "spec.trialTemplate.trialParameters[1].reference"
@@ -192,22 +182,14 @@ def test_every_bad_field_is_listed_at_once(tmp_path: Path) -> None:
     error = error_of({"experiment": experiment}, tmp_path)
     fields = [e["field"] for e in error.details["errors"]]
     assert "spec.maxTrialCount" in fields and "spec.objective.type" in fields
-    assert (
-        "spec.trialTemplate.trialParameters[0].name" in fields
-    )  # ${trialParameters.learningRate} unused
+    # ${trialParameters.learningRate} is declared but the command no longer uses it.
+    assert "spec.trialTemplate.trialParameters[0].name" in fields
 
 
 def test_algorithms_only_katib_serves_are_refused_locally_not_on_the_cluster(
     tmp_path: Path,
 ) -> None:
-    experiment = job_experiment(
-        command=[
-            "python3",
-            "t.py",
-            "--lr=${trialParameters.learningRate}",
-            "--o=${trialParameters.optimizer}",
-        ]
-    )
+    experiment = job_experiment()
     experiment["spec"]["algorithm"] = {"algorithmName": "bayesianoptimization"}
     katib.validate(experiment, local=False)
     with pytest.raises(KubelabError, match="runs only on Katib"):
@@ -274,16 +256,7 @@ def test_resources_per_trial_become_limits_with_gpu_requests_equal(tmp_path: Pat
 
 
 def test_substitution_is_katibs_and_json_safe() -> None:
-    experiment = katib.apply_defaults(
-        job_experiment(
-            command=[
-                "python3",
-                "t.py",
-                "--lr=${trialParameters.learningRate}",
-                "--o=${trialParameters.optimizer}",
-            ]
-        )
-    )
+    experiment = katib.apply_defaults(job_experiment())
     experiment["spec"]["trialTemplate"]["trialParameters"].append(
         {"name": "trial", "reference": "${trialSpec.Name}"}
     )
@@ -292,5 +265,5 @@ def test_substitution_is_katibs_and_json_safe() -> None:
     ] = [{"name": "TRIAL", "value": "${trialParameters.trial}"}]
     run = katib.substitute(experiment, {"lr": "0.01", "optimizer": 'a"b'}, trial_name="exp-abc")
     container = katib.primary_container(run, "training-container")
-    assert container["command"] == ["python3", "t.py", "--lr=0.01", '--o=a"b']
+    assert container["command"] == ["python3", "train.py", "--lr=0.01", '--optimizer=a"b']
     assert container["env"] == [{"name": "TRIAL", "value": "exp-abc"}]

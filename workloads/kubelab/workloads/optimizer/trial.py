@@ -16,23 +16,10 @@ from kubelab.pipelines.errors import KubelabError
 
 
 def notebook_arguments(ir: dict[str, Any], pairs: list[str]) -> dict[str, Any]:
-    """`name=value` strings as the notebook's typed pipeline parameters."""
-    from kubelab.pipelines.local.ir import parse_cli_value, root_parameters
+    """`name=value` strings as the notebook's typed pipeline parameters (as `kubelab run`)."""
+    from kubelab.pipelines.cli.pipelines import parse_params
 
-    declared = root_parameters(ir)
-    values: dict[str, Any] = {}
-    for pair in pairs:
-        name, _, text = pair.partition("=")
-        if name not in declared:
-            raise KubelabError(
-                f"the notebook has no pipeline parameter {name!r}; parameters: "
-                f"{', '.join(sorted(declared)) or 'none'}",
-                parameter=name,
-            )
-        values[name] = parse_cli_value(
-            text, declared[name].get("parameterType", "STRING"), name=name
-        )
-    return values
+    return parse_params(ir, pairs)
 
 
 def run_notebook_trial(path: str, pairs: list[str]) -> int:
