@@ -457,3 +457,20 @@ def test_optimize_in_a_kernel_shows_the_live_widget(tmp_path: Path) -> None:
     assert (
         html.count("<tr") == 6 and "font-weight:bold" in html and "<polyline class='best'" in html
     )
+
+
+def test_a_trial_asking_for_more_gpus_than_the_machine_has_never_starts(
+    client: OptimizerClient,
+) -> None:
+    from kubelab.pipelines.errors import KubelabError
+    from kubelab.pipelines.local.resources import gpu_devices
+
+    wanted = len(gpu_devices()) + 1
+    with pytest.raises(KubelabError, match=f"asks for {wanted} GPU"):
+        client.optimize(
+            quadratic,
+            name="too-many-gpus",
+            search_space={"x": Search.uniform(0, 1), "y": Search.uniform(0, 1)},
+            resources_per_trial={"gpu": wanted},
+        )
+    assert client.store.get_run("too-many-gpus")["steps"] == []

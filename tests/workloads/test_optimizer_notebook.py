@@ -81,3 +81,44 @@ def test_tuned_names_must_be_the_notebooks_parameters(tmp_path: Path) -> None:
             search_space={"alpha": Search.uniform(0, 1)},
             objectives=[Objective("accuracy")],
         )
+
+
+def test_the_cluster_trial_command_runs_the_notebook_and_prints_its_metrics(tmp_path: Path) -> None:
+    """A notebook trial on Katib runs `python -m kubelab.workloads.optimizer.trial notebook
+    PATH name=value...`; here the same command, in a plain process."""
+    import os
+    import subprocess
+
+    from kubelab.workloads.base import ClusterContext
+    from kubelab.workloads.optimizer import experiment as katib
+    from kubelab.workloads.optimizer.workload import TuningWorkload
+
+    write_notebook(tmp_path / "tune_me.ipynb")
+    workload = TuningWorkload()
+    spec = workload.validate(
+        {
+            "template": {"kind": "notebook", "path": "tune_me.ipynb"},
+            "search_space": {"alpha": {"type": "uniform", "min": 0, "max": 1}},
+        },
+        tmp_path,
+    )
+    [experiment] = workload.manifests(
+        spec, name="nb-exp", cluster=ClusterContext("alice", image="img")
+    )
+    run = katib.substitute(experiment, {"alpha": "0.25"}, trial_name="nb-exp-1")
+    container = katib.primary_container(run, "training-container")
+    assert container["command"][-1] == "/home/jovyan/tune_me.ipynb"
+    assert container["workingDir"] == "/home/jovyan"
+    command = [
+        sys.executable,
+        *container["command"][1:-1],
+        str(tmp_path / "tune_me.ipynb"),
+        *container["args"],
+    ]
+    trial = subprocess.run(
+        command, cwd=tmp_path, capture_output=True, text=True, timeout=120, env=os.environ
+    )
+    assert trial.returncode == 0, trial.stderr
+    expected = sum((x / 100 - 0.25) ** 2 for x in range(100)) / 100 + 2 * 0.01
+    last = trial.stdout.strip().splitlines()[-1]
+    assert last.startswith("loss=") and float(last[5:]) == pytest.approx(expected)
