@@ -474,3 +474,19 @@ def test_a_trial_asking_for_more_gpus_than_the_machine_has_never_starts(
             resources_per_trial={"gpu": wanted},
         )
     assert client.store.get_run("too-many-gpus")["steps"] == []
+
+
+def keyword_quadratic(x, y):
+    return (x - 2) ** 2 + (y + 1) ** 2
+
+
+def test_a_function_of_the_tuned_names_gets_them_as_arguments(client: OptimizerClient) -> None:
+    name = client.optimize(
+        keyword_quadratic,
+        search_space={"x": Search.uniform(-5, 5), "y": Search.choice([-1, 0])},
+        trial_config=TrialConfig(num_trials=3, parallel_trials=3),
+    )
+    job = client.wait_for_job_status(name, timeout=60, polling_interval=0.2)
+    for trial in job.trials:
+        x, y = trial.parameters["x"], trial.parameters["y"]
+        assert trial.objective == pytest.approx((x - 2) ** 2 + (y + 1) ** 2)

@@ -267,3 +267,27 @@ def test_substitution_is_katibs_and_json_safe() -> None:
     container = katib.primary_container(run, "training-container")
     assert container["command"] == ["python3", "train.py", "--lr=0.01", '--optimizer=a"b']
     assert container["env"] == [{"name": "TRIAL", "value": "exp-abc"}]
+
+
+def two_names(x, y=0.0):
+    return x + y
+
+
+def needs_more(x, y, epochs):
+    return x
+
+
+def test_a_function_takes_the_dict_or_the_tuned_names(tmp_path: Path) -> None:
+    from kubelab.workloads.optimizer.templates import call_style
+
+    assert call_style(*function_source(quadratic), ["x", "y"]) == "dict"
+    assert call_style(*function_source(two_names), ["x", "y"]) == "kwargs"
+    assert call_style(*function_source(two_names), ["x"]) == "kwargs"  # y has a default
+    source, name = function_source(needs_more)
+    spec = function_spec(template={"kind": "function", "source": source, "name": name})
+    error = error_of(spec, tmp_path)
+    assert "it also requires epochs" in error.message and error.details["field"] == "trial_template"
+    error = error_of(
+        function_spec(template={"kind": "function", "source": "def f(:", "name": "f"}), tmp_path
+    )
+    assert "does not parse" in error.message

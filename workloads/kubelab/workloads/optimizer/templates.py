@@ -6,7 +6,8 @@ volume, so the YAML that `kubelab tune --dry-run -o yaml` prints is what a clust
 runs. Locally the same primary container command runs as a process (notebooks run
 as local pipeline runs instead, to reuse the step cache).
 
-- a function `f(parameters: dict)` travels as its source in `python -c`, followed by
+- a function `f(parameters: dict)` (or `f(lr, layers)`, the tuned names as arguments)
+  travels as its source in `python -c`, followed by
   a standard-library launcher: trials need no kubelab in their image. Katib's
   string assignments are turned back into floats, ints and choice values; what `f`
   returns (a number for the objective, or a dict of metrics) is printed as
@@ -18,6 +19,7 @@ as local pipeline runs instead, to reuse the step cache).
 
 from __future__ import annotations
 
+import ast
 import dis
 import inspect
 import json
@@ -43,7 +45,8 @@ def _kubelab_trial():
     for pair in sys.argv[2:]:
         name, _, text = pair.partition("=")
         params[name] = cast.get(config["types"].get(name), str)(text)
-    result = globals()[config["function"]](params)
+    function = globals()[config["function"]]
+    result = function(**params) if config.get("call") == "kwargs" else function(params)
     if isinstance(result, (int, float)) and not isinstance(result, bool):
         result = {config["metric"]: result}
     if isinstance(result, dict):
@@ -87,13 +90,6 @@ def function_source(fn: Any) -> tuple[str, str]:
         raise KubelabError(
             f"cannot read the source of {fn.__name__}(): {error}", field="trial_template"
         ) from None
-    signature = inspect.signature(fn)
-    if len(signature.parameters) != 1:
-        raise KubelabError(
-            f"{fn.__name__}() must take one argument, the dict of parameters "
-            f"(as Kubeflow's trainer functions do), got {fn.__name__}{signature}",
-            field="trial_template",
-        )
     outside = sorted(
         (set(_global_names(fn.__code__)) & set(fn.__globals__)) - {fn.__name__}
         | set(inspect.getclosurevars(fn).nonlocals)
@@ -110,6 +106,52 @@ def function_source(fn: Any) -> tuple[str, str]:
             f"{fn.__name__}() is decorated; pass the plain function", field="trial_template"
         )
     return source, fn.__name__
+
+
+def call_style(source: str, function: str, names: list[str]) -> str:
+    """How a trial calls the function: "dict" (`f(parameters)`, one argument that is not
+    a tuned name) or "kwargs" (`f(lr=..., layers=...)`); a `KubelabError` when neither fits."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as error:
+        raise KubelabError(
+            f"the function source does not parse: {error}", field="template.source"
+        ) from None
+    fn = next(
+        (
+            n
+            for n in tree.body
+            if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name == function
+        ),
+        None,
+    )
+    if fn is None:
+        raise KubelabError(f"the source defines no function {function!r}", field="template.name")
+    args = fn.args
+    positional = [a.arg for a in [*args.posonlyargs, *args.args]]
+    accepted = set(positional + [a.arg for a in args.kwonlyargs])
+    if len(positional) == 1 and not args.kwonlyargs and positional[0] not in names:
+        return "dict"
+    missing = [n for n in names if n not in accepted]
+    required = [a for a in positional[: len(positional) - len(args.defaults)] if a not in names]
+    required += [
+        a.arg
+        for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True)
+        if d is None and a.arg not in names
+    ]
+    if (missing and args.kwarg is None) or required or args.posonlyargs:
+        raise KubelabError(
+            f"{function}() must take the dict of parameters (def {function}(parameters)) or the "
+            f"tuned names as arguments ({', '.join(names)})"
+            + (
+                f"; it does not accept {', '.join(missing)}"
+                if missing and args.kwarg is None
+                else ""
+            )
+            + (f"; it also requires {', '.join(required)}" if required else ""),
+            field="trial_template",
+        )
+    return "kwargs"
 
 
 def _global_names(code: Any) -> list[str]:
@@ -195,7 +237,12 @@ def trial_template(
     resources = template.get("resources")
     workdir = template.get("workdir")
     if kind == "function":
-        config = {"function": template["name"], "types": value_kinds, "metric": objective_metric}
+        config = {
+            "function": template["name"],
+            "call": call_style(template["source"], template["name"], names),
+            "types": value_kinds,
+            "metric": objective_metric,
+        }
         command = ["python", "-c", template["source"].rstrip() + "\n\n" + LAUNCHER]
         args = [json.dumps(config, separators=(",", ":"))]
         args += [f"{n}=${{trialParameters.{n}}}" for n in names]
