@@ -291,3 +291,64 @@ def test_a_function_takes_the_dict_or_the_tuned_names(tmp_path: Path) -> None:
         function_spec(template={"kind": "function", "source": "def f(:", "name": "f"}), tmp_path
     )
     assert "does not parse" in error.message
+
+
+def test_cluster_state_reads_the_experiment_its_trials_and_their_pods(tmp_path: Path) -> None:
+    workload = TuningWorkload()
+    spec = workload.validate({"experiment": job_experiment()}, tmp_path)
+    [experiment] = workload.manifests(spec, name="job-exp", cluster=ClusterContext("alice"))
+    experiment["status"] = {
+        "conditions": [
+            {"type": "Created", "status": "True", "message": "Experiment is created"},
+            {"type": "Running", "status": "True", "message": "Experiment is running"},
+        ],
+        "currentOptimalTrial": {
+            "bestTrialName": "job-exp-abc",
+            "parameterAssignments": [
+                {"name": "lr", "value": "0.02"},
+                {"name": "optimizer", "value": "adam"},
+            ],
+            "observation": {
+                "metrics": [{"name": "loss", "min": "0.1", "max": "0.4", "latest": "0.2"}]
+            },
+        },
+    }
+
+    def trial(name: str, condition: str, metrics: list[dict]) -> dict:
+        return {
+            "apiVersion": "kubeflow.org/v1beta1",
+            "kind": "Trial",
+            "metadata": {"name": name, "labels": {katib.EXPERIMENT_LABEL: "job-exp"}},
+            "spec": {"parameterAssignments": [{"name": "lr", "value": "0.02"}]},
+            "status": {
+                "conditions": [
+                    {"type": condition, "status": "True", "message": f"Trial is {condition}"}
+                ],
+                "observation": {"metrics": metrics},
+            },
+        }
+
+    objects = [
+        experiment,
+        trial("job-exp-abc", "Succeeded", [{"name": "loss", "min": "0.1", "max": "0.4", "latest": "0.2"}]),
+        trial("job-exp-def", "MetricsUnavailable", [{"name": "loss", "min": "unavailable", "max": "unavailable", "latest": "unavailable"}]),
+    ]  # fmt: skip
+    pods = [{"metadata": {"name": "job-exp-abc-x1", "labels": {katib.TRIAL_LABEL: "job-exp-abc"}}}]
+    state = workload.cluster_state(objects, pods, [])
+    assert state["state"] == "running" and state["message"] == "Experiment is running"
+    assert state["metrics"] == {"loss": 0.1}  # the objective's strategy: min
+    assert state["best"] == {
+        "trial": "job-exp-abc",
+        "parameters": {"lr": "0.02", "optimizer": "adam"},
+        "metrics": {"loss": 0.1},
+    }
+    ok, unavailable = state["steps"]["job-exp-abc"], state["steps"]["job-exp-def"]
+    assert (ok["state"], ok["pod"], ok["container"]) == (
+        "succeeded",
+        "job-exp-abc-x1",
+        "training-container",
+    )
+    assert ok["outputs"]["objective"] == 0.1 and ok["outputs"]["condition"] == "Succeeded"
+    assert unavailable["state"] == "failed" and unavailable["outputs"]["objective"] is None
+    assert unavailable["error"] == "Trial is MetricsUnavailable"
+    assert workload.pod_selector("job-exp") == katib.TRIAL_LABEL

@@ -35,7 +35,8 @@ from kubelab.workloads.optimizer.types import (
 
 API_VERSION = "kubeflow.org/v1beta1"
 KIND = "Experiment"
-EXPERIMENT_LABEL = "katib.kubeflow.org/experiment"
+EXPERIMENT_LABEL = "katib.kubeflow.org/experiment"  # on Trials
+TRIAL_LABEL = "katib.kubeflow.org/trial"  # on the trials' pods
 
 # Katib's defaults (experiments/v1beta1/constants.go).
 DEFAULT_PARALLEL_TRIALS = 3

@@ -9,7 +9,6 @@ Experiment and its Trials.
 from __future__ import annotations
 
 import copy
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -165,9 +164,19 @@ class TuningWorkload(Workload):
             state = _EXPERIMENT_STATES.get(condition.get("type"), state)
             message = condition.get("message") or message
         objective = experiment["spec"]["objective"]
+        primary = (experiment["spec"].get("trialTemplate") or {}).get("primaryContainerName")
+        pods_of = {
+            (p.get("metadata", {}).get("labels") or {}).get(katib.TRIAL_LABEL): p["metadata"][
+                "name"
+            ]
+            for p in pods
+        }
         steps: dict[str, dict[str, Any]] = {}
         for trial in (o for o in objects if o.get("kind") == "Trial"):
-            steps[trial["metadata"]["name"]] = _trial_step(trial, objective)
+            name = trial["metadata"]["name"]
+            steps[name] = _trial_step(trial, objective)
+            if name in pods_of:  # where the backend reads the trial's log
+                steps[name].update(pod=pods_of[name], container=primary)
         optimal = status.get("currentOptimalTrial") or {}
         metrics = {
             m["name"]: _number(m.get(_strategy(objective, m["name"])))
@@ -191,7 +200,8 @@ class TuningWorkload(Workload):
         }
 
     def pod_selector(self, name: str) -> str:
-        return f"{katib.EXPERIMENT_LABEL}={name}"
+        """Katib labels each trial's pods with their trial's name (not the experiment's)."""
+        return katib.TRIAL_LABEL
 
 
 def _strategy(objective: dict[str, Any], metric: str) -> str:
@@ -240,5 +250,4 @@ def _trial_step(trial: dict[str, Any], objective: dict[str, Any]) -> dict[str, A
             "objective": value,
             "condition": condition,
         },
-        "observed_at": time.time(),
     }
