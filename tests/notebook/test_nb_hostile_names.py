@@ -71,7 +71,7 @@ def test_the_cli_compiles_and_emits_hostile_names_without_running_them(tmp_path:
     path = hostile_notebook(tmp_path, f'd""";{PAYLOAD};""".ipynb')
     for extra in ([], ["--emit-python"]):
         done = subprocess.run(
-            [sys.executable, "-m", "kubelab.pipelines.cli.main", "compile", path.name, *extra],
+            [sys.executable, "-m", "kubelab.client.cli", "compile", path.name, *extra],
             capture_output=True,
             text=True,
             timeout=120,

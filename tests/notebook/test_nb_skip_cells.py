@@ -38,7 +38,7 @@ def test_untagged_cells_after_skip_cells_stay_in_their_step(make_notebook) -> No
 
     reference = run_all_in_kernel(path, ["mean_age", "total_fare"])
     result = subprocess.run(
-        [sys.executable, "-m", "kubelab.pipelines.cli.main", "run", str(path), "--output", "json"],
+        [sys.executable, "-m", "kubelab.client.cli", "run", str(path), "--output", "json"],
         capture_output=True,
         text=True,
         timeout=180,

@@ -25,7 +25,7 @@ def broken(parameters):
 
 def kubelab(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "kubelab.pipelines.cli.main", *args],
+        [sys.executable, "-m", "kubelab.client.cli.main", *args],
         cwd=cwd,
         capture_output=True,
         text=True,

@@ -287,7 +287,7 @@ def test_katib_experiment_yaml_with_a_job_trial_runs_locally(tmp_path: Path) -> 
         [
             sys.executable,
             "-m",
-            "kubelab.pipelines.cli.main",
+            "kubelab.client.cli.main",
             "tune",
             "experiment.yaml",
             "--output",

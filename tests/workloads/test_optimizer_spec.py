@@ -350,5 +350,5 @@ def test_cluster_state_reads_the_experiment_its_trials_and_their_pods(tmp_path: 
     )
     assert ok["outputs"]["objective"] == 0.1 and ok["outputs"]["condition"] == "Succeeded"
     assert unavailable["state"] == "failed" and unavailable["outputs"]["objective"] is None
-    assert unavailable["error"] == "Trial is MetricsUnavailable"
+    assert unavailable["message"] == "Trial is MetricsUnavailable"
     assert workload.pod_selector("job-exp") == katib.TRIAL_LABEL

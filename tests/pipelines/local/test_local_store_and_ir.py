@@ -74,6 +74,7 @@ def test_run_json_shape_and_lookup(tmp_path: Path) -> None:
         "created_at",
         "finished_at",
         "parameters",
+        "outputs",
         "metrics",
         "error",
         "source",
@@ -221,7 +222,7 @@ def test_load_ir_file_takes_the_first_yaml_document(tmp_path: Path) -> None:
 
 
 def test_preload_takes_fork_safe_and_kubelab_imports_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    from kubelab.pipelines.local.engine import _preload_candidates
+    from kubelab.pipelines.local.preload import preload_candidates
 
     source = (
         "from kubelab.pipelines import dsl\n"
@@ -230,7 +231,7 @@ def test_preload_takes_fork_safe_and_kubelab_imports_only(monkeypatch: pytest.Mo
     )
     executor = irutil.PythonExecutor(source=source, function_name="f", pip=PipInstall())
     monkeypatch.setenv("KUBELAB_PRELOAD", "csv")
-    found = _preload_candidates([executor])
+    found = preload_candidates([executor])
     assert {"numpy", "sklearn", "sklearn.linear_model", "kubelab.pipelines", "csv"} <= found
     assert "json" not in found  # not on the fork-safe list
     assert "not_installed_anywhere_xyz" not in found

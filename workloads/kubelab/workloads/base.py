@@ -73,8 +73,10 @@ class Workload(ABC):
         """Start the job in the background and return at once.
 
         The job's row already exists in `ctx.store` (state "pending"); the runner adds
-        its steps, moves states along, writes per-step logs and metrics, and records
-        the end state and error, also when it fails to start.
+        its steps, moves states along, writes per-step logs (each step's `log_path`)
+        and metrics, and records the end state and error, also when it fails to start.
+        Record what `cancel_local` needs in the store (e.g. pids in a step's metadata):
+        the CLI or a restarted server may cancel from another process.
         """
 
     @abstractmethod
@@ -96,9 +98,23 @@ class Workload(ABC):
         pods: list[dict[str, Any]],
         events: list[dict[str, Any]],
     ) -> dict[str, Any]:
-        """`{state, message, steps: {name: {state, ...}}, metrics, url?}` from what the
-        backend read back: the job's objects, its pods (by label) and their events."""
+        """`{state, message, steps: {name: {state, pod?, container?, message?, outputs?,
+        started_at?, finished_at?}}, metrics, url?}` from what the backend read back: the
+        job's objects (with `related_objects`), its pods (by `pod_selector`) and their
+        events. A step's `pod` (and `container`) is where the backend reads that step's
+        log; its `outputs` are stored as the step's outputs, its times are ISO 8601."""
+
+    def related_objects(self, name: str) -> list[tuple[str, str, str]]:
+        """Objects the cluster's operator makes for the job, read back with the job's own:
+        (apiVersion, kind, label selector) in the job's namespace (e.g. Katib's Trials)."""
+        return []
+
+    def describe(self, job: dict[str, Any], store: RunStore) -> dict[str, Any]:
+        """The job JSON with what this kind's views add (tuning: trials, best trial,
+        chart); `Client.get_job` answers it, so REST and the CLI show the same."""
+        return job
 
     def pod_selector(self, name: str) -> str:
-        """Label selector of the job's pods, for logs and events."""
+        """Label selector of the job's pods, for logs and events. The Kubernetes backend
+        passes this label in `ClusterContext.labels`; put those labels on the pods."""
         return f"kubelab.io/job={name}"

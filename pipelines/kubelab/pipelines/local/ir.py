@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,20 +109,27 @@ def root_artifacts(ir: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return dict(ir.get("root", {}).get("inputDefinitions", {}).get("artifacts", {}))
 
 
+def check_parameter_names(given: Iterable[str], valid: Iterable[str]) -> None:
+    """Refuse a parameter the pipeline (or notebook) does not declare, naming the valid ones.
+
+    The one check behind the CLI's `--param`, the REST API, `Client` and the engine.
+    """
+    valid = sorted(valid)
+    unknown = sorted(set(given) - set(valid))
+    if unknown:
+        raise KubelabError(
+            f"unknown parameter {unknown[0]!r}; valid parameters: {', '.join(valid) or '(none)'}",
+            parameter=unknown[0],
+            valid=valid,
+        )
+
+
 def resolve_arguments(ir: dict[str, Any], arguments: dict[str, Any] | None) -> dict[str, Any]:
     """Validated pipeline arguments with defaults filled, typed as the IR declares."""
     arguments = dict(arguments or {})
     params = root_parameters(ir)
     artifacts = root_artifacts(ir)
-    valid = sorted([*params, *artifacts])
-    unknown = sorted(set(arguments) - set(valid))
-    if unknown:
-        raise KubelabError(
-            f"unknown parameter {unknown[0]!r} for pipeline {pipeline_name(ir)!r}; "
-            f"valid parameters: {', '.join(valid) or '(none)'}",
-            parameter=unknown[0],
-            valid=valid,
-        )
+    check_parameter_names(arguments, [*params, *artifacts])
     resolved: dict[str, Any] = {}
     for name, spec in params.items():
         ptype = spec.get("parameterType")

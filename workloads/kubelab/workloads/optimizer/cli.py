@@ -20,6 +20,7 @@ import json
 import os
 import re
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -267,7 +268,7 @@ def tune_command(args: argparse.Namespace) -> int:
             sys.stdout.write(dump_yaml(objects))
         return 0
     client = OptimizerClient(args.backend, root=root)
-    name = client._create(spec)
+    name = client.create(spec)
     return _follow(client, name, args)
 
 
@@ -279,18 +280,26 @@ def _local_context(root: Path) -> Any:
 
 
 def _follow(client: Any, name: str, args: argparse.Namespace) -> int:
+    from kubelab.client.store import FINAL_STATES
     from kubelab.workloads.optimizer.runner import runner_for
     from kubelab.workloads.optimizer.view import summary
 
-    print(
-        f"tuning {name} locally (kubelab tune --resume {name} continues it after a restart)",
-        file=sys.stderr,
-    )
+    where = "locally" if client.backend == "local" else f"as a Katib Experiment ({client.backend})"
+    print(f"tuning {name} {where}", file=sys.stderr)
+    if client.backend == "local":
+        print(f"  (kubelab tune --resume {name} continues it after a restart)", file=sys.stderr)
     runner = runner_for(name)
     shown: set[str] = set()
     try:
-        while runner is not None and not runner.finished.wait(0.2):
-            _print_trials(client.describe_job(name), shown)
+        while True:
+            job = client.describe_job(name)
+            _print_trials(job, shown)
+            if job["state"] in FINAL_STATES:
+                break
+            if runner is not None:
+                runner.finished.wait(0.2)
+            else:
+                time.sleep(2)
     except KeyboardInterrupt:
         print(f"cancelling {name}...", file=sys.stderr)
         client.cancel_job(name)

@@ -33,7 +33,7 @@ from typing import Any
 from kubelab.pipelines.errors import KubelabError, NotFoundError
 from kubelab.workloads.optimizer import types as t
 from kubelab.workloads.optimizer.experiment import search_space as experiment_space
-from kubelab.workloads.optimizer.spec import load_experiment
+from kubelab.workloads.optimizer.spec import load_experiment, new_name
 from kubelab.workloads.optimizer.templates import function_source
 from kubelab.workloads.optimizer.workload import TuningWorkload
 
@@ -48,26 +48,23 @@ _STATUS = {
 
 class OptimizerClient:
     """Hyperparameter tuning on this machine (`backend="local"`, the default) or as Katib
-    Experiments (`backend="kubernetes"`)."""
+    Experiments (`backend="kubernetes"`), through kubelab's one `Client`."""
 
     def __init__(
         self,
         backend: str = "local",
         *,
-        store: Any = None,
+        namespace: str | None = None,
         home: str | os.PathLike[str] | None = None,
         root: str | os.PathLike[str] | None = None,
+        client: Any = None,
     ) -> None:
-        from kubelab.client.store import RunStore, kubelab_home
+        from kubelab.client import Client
 
-        if backend not in ("local", "kubernetes"):
-            raise KubelabError(
-                f"unknown backend {backend!r}; backends: local, kubernetes", field="backend"
-            )
-        self.backend = backend
-        self.store = store or RunStore()
-        self.home = Path(home or kubelab_home())
-        self.root = Path(root or os.getcwd()).resolve()
+        self.client = client or Client(backend, home=home, root=root, namespace=namespace)
+        self.backend = self.client.default_backend
+        self.store = self.client.store
+        self.root = self.client.root
         self.workload = TuningWorkload()
 
     # -- creating ----------------------------------------------------------------------
@@ -87,10 +84,10 @@ class OptimizerClient:
     ) -> str:
         """Start an experiment and return its name at once (a live widget in notebooks).
 
-        `trial_template` is a function taking the dict of parameters (it reports
-        metrics by returning them, printing `name=value` or calling `report()`), a
-        `.py` script (gets `--name=value` arguments) or a tagged notebook (each trial
-        is a pipeline run; tuned names are pipeline parameters)."""
+        `trial_template` is a function taking the dict of parameters (or the tuned names
+        as arguments; it reports metrics by returning them, printing `name=value` or
+        calling `report()`), a `.py` script (gets `--name=value` arguments) or a tagged
+        notebook (each trial is a pipeline run; tuned names are pipeline parameters)."""
         spec: dict[str, Any] = {
             "name": name,
             "template": self._template(trial_template),
@@ -102,19 +99,19 @@ class OptimizerClient:
             "resources_per_trial": resources_per_trial,
             "metrics_collector": metrics_collector,
         }
-        return self._create(spec)
+        return self.create(spec)
 
     def create_experiment(self, experiment: dict[str, Any] | str | os.PathLike[str]) -> str:
         """Run a Katib Experiment (a dict, or the path of its YAML): as is on
         Kubernetes, its trials as local processes here."""
         if isinstance(experiment, dict):
-            return self._create({"experiment": experiment})
+            return self.create({"experiment": experiment})
         path = Path(experiment).resolve()
         try:
             relative = path.relative_to(self.root)
         except ValueError:
-            return self._create({"experiment": load_experiment(path)})
-        return self._create({"experiment_path": relative.as_posix()})
+            return self.create({"experiment": load_experiment(path)})
+        return self.create({"experiment_path": relative.as_posix()})
 
     def _template(self, template: Any) -> dict[str, Any]:
         if callable(template):
@@ -137,62 +134,52 @@ class OptimizerClient:
             field="trial_template",
         )
 
-    def _create(self, spec: dict[str, Any]) -> str:
-        normalized = self.workload.validate(spec, self.root)
-        name = normalized["name"]
-        if self.backend != "local":
-            raise KubelabError(
-                "tuning on Kubernetes needs kubelab's Kubernetes job backend (kubelab.client); "
-                "use --dry-run -o yaml to get the Experiment meanwhile",
-                backend=self.backend,
-            )
-        try:
-            self.store.get_run(name)
-        except NotFoundError:
-            pass
-        else:
-            raise KubelabError(
-                f"a job named {name!r} already exists; pick another name", field="name"
-            )
-        self.store.create_run(
-            name, {}, run_id=name, kind="tuning", backend="local", spec=normalized
-        )
-        from kubelab.workloads.optimizer.widget import notebook_widget
-
-        widget = notebook_widget(name, self._describe)
-        try:
-            self.workload.start_local(name, normalized, self._context(), on_event=widget)
-        except BaseException as error:
-            message = error.message if isinstance(error, KubelabError) else repr(error)
-            self.store.update_run(
-                name, state="failed", error=f"did not start: {message}", finished_at=time.time()
-            )
-            raise
+    def create(self, spec: dict[str, Any]) -> str:
+        """Start a tuning job from its spec (the REST form, see `spec.py`)."""
+        name = spec.get("name") or self._experiment_name(spec) or new_name()
+        name = self.client.create_job("tuning", {**spec, "name": name}, name=name)
+        self._watch(name)
         return name
 
-    def _context(self) -> Any:
-        from kubelab.workloads.base import LocalContext
+    def _experiment_name(self, spec: dict[str, Any]) -> str | None:
+        """A Katib Experiment keeps its own name as the job's."""
+        experiment = spec.get("experiment")
+        if experiment is None and isinstance(spec.get("experiment_path"), str):
+            path = (self.root / spec["experiment_path"]).resolve()
+            experiment = load_experiment(path) if path.is_file() else None
+        if isinstance(experiment, dict):
+            return (experiment.get("metadata") or {}).get("name")
+        return None
 
-        return LocalContext(store=self.store, home=self.home, root=self.root)
+    def _watch(self, name: str) -> None:
+        """In a notebook, a live widget on the experiment this process runs."""
+        from kubelab.workloads.optimizer.runner import runner_for
+        from kubelab.workloads.optimizer.widget import notebook_widget
 
-    def _describe(self, name: str) -> dict[str, Any]:
-        job = self.store.get_run(name)
-        if job["kind"] != "tuning":
-            raise NotFoundError(f"{name!r} is a {job['kind']} job, not a tuning job", job=name)
-        return self.workload.describe(job, self.store)
+        runner = runner_for(name)
+        if runner is not None:
+            widget = notebook_widget(name, self.describe_job)
+            if widget is not None:
+                runner.on_event = widget
+                widget.refresh()
 
     # -- reading -----------------------------------------------------------------------
 
     def describe_job(self, name: str) -> dict[str, Any]:
         """The job JSON with its tuning view (what REST and `--output json` show)."""
-        return self._describe(name)
+        job = self.client.get_job(name)
+        if job["kind"] != "tuning":
+            raise NotFoundError(f"{name!r} is a {job['kind']} job, not a tuning job", job=name)
+        return job
 
     def get_job(self, name: str) -> t.OptimizationJob:
-        return to_optimization_job(self._describe(name))
+        return to_optimization_job(self.describe_job(name))
 
     def list_jobs(self) -> list[t.OptimizationJob]:
-        jobs = self.store.list_runs(limit=1000, kinds=("tuning",))
-        return [to_optimization_job(self.workload.describe(job, self.store)) for job in jobs]
+        return [
+            to_optimization_job(self.workload.describe(job, self.store))
+            for job in self.client.list_jobs("tuning", limit=1000)
+        ]
 
     def get_best_results(self, name: str) -> t.Result | None:
         job = self.get_job(name)
@@ -206,35 +193,19 @@ class OptimizerClient:
         self, name: str, trial_name: str | None = None, follow: bool = False
     ) -> Iterator[str]:
         """Log lines of a trial (default: the best trial so far, else the first)."""
-        view = self._describe(name)
-        trials = view["tuning"]["trials"]
+        view = self.describe_job(name)
         if trial_name is None:
-            best = view["tuning"]["best"]
+            best, trials = view["tuning"]["best"], view["tuning"]["trials"]
             if best is None and not trials:
                 return
             trial_name = best["trial"] if best else trials[0]["name"]
-        info = self.store.task_info(view["id"], trial_name)
-        path = info.get("log_path")
-        offset = 0
         pending = ""
-        while True:
-            chunk = ""
-            if path and Path(path).exists():
-                with open(path, errors="replace") as f:
-                    f.seek(offset)
-                    chunk = f.read()
-                    offset = f.tell()
+        for chunk in self.client.stream_job_logs(view["id"], trial_name, follow_until_done=follow):
             pending += chunk
             *lines, pending = pending.split("\n")
             yield from lines
-            state = self.store.task_info(view["id"], trial_name)["state"]
-            if not follow or state not in ("pending", "running"):
-                if chunk:
-                    continue
-                if pending:
-                    yield pending
-                return
-            time.sleep(0.2)
+        if pending:
+            yield pending
 
     def wait_for_job_status(
         self,
@@ -261,36 +232,29 @@ class OptimizerClient:
                 raise TimeoutError(
                     f"Timeout waiting for OptimizationJob {name} to reach status: {status}"
                 )
+            wait = min(polling_interval, max(0.0, deadline - time.monotonic()))
             runner = runner_for(name)
-            if runner is not None:
-                runner.finished.wait(min(polling_interval, max(0.0, deadline - time.monotonic())))
+            if runner is not None:  # run here: wake as soon as it ends
+                runner.finished.wait(wait)
             else:
-                time.sleep(polling_interval)
+                time.sleep(wait)
 
     # -- ending ------------------------------------------------------------------------
 
     def cancel_job(self, name: str) -> None:
-        job = self.store.get_run(name)
+        job = self.client.get_job(name)
         if job["state"] in ("pending", "running"):
-            self.workload.cancel_local(job["id"], self._context())
+            self.client.cancel_job(job["id"])
 
     def resume_job(self, name: str) -> str:
-        """Carry on an experiment interrupted by a restart (or cancelled)."""
-        from kubelab.workloads.optimizer.widget import notebook_widget
-
+        """Carry on a local experiment interrupted by a restart (or cancelled)."""
         job_id = self.store.resolve_run_id(name)
-        self.workload.resume_local(
-            job_id, self._context(), on_event=notebook_widget(job_id, self._describe)
-        )
+        self.workload.resume_local(job_id, self.client.local().context())
+        self._watch(job_id)
         return job_id
 
     def delete_job(self, name: str) -> None:
-        import shutil
-
-        self.cancel_job(name)
-        job_id = self.store.resolve_run_id(name)
-        self.store.delete_run(job_id)
-        shutil.rmtree(self.home / "jobs" / job_id, ignore_errors=True)
+        self.client.delete_job(name)
 
 
 def _metrics(observation: dict[str, dict[str, Any]]) -> list[t.Metric]:

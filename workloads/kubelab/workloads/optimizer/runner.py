@@ -114,7 +114,7 @@ class CommandTrial(TrialProcess):
     """The primary container's command as a local process (Katib's Job/TrainJob/PyTorchJob)."""
 
     def start(self) -> None:
-        from kubelab.pipelines.local.engine import fork_server
+        from kubelab.pipelines.local.preload import fork_server
 
         runner = self.runner
         run_spec = katib.substitute(
@@ -197,9 +197,7 @@ class NotebookTrial(TrialProcess):
         notebook = runner.notebook()
         from kubelab.workloads.optimizer.trial import notebook_arguments
 
-        arguments = notebook_arguments(
-            notebook.pipeline_spec(), [f"{k}={v}" for k, v in self.assignments.items()]
-        )
+        arguments = notebook_arguments(notebook.pipeline_spec(), self.assignments)
         self.started_at = time.time()
         self.run_id = engine.start_run(
             notebook.pipeline_spec(),
@@ -210,6 +208,7 @@ class NotebookTrial(TrialProcess):
             source=notebook.source_path,
             task_metadata=notebook.task_metadata(),
             workdir=str(Path(notebook.source_path or runner.base_dir).parent),
+            preload=runner.preload,
         )
         self.note(f"trial {self.name}: pipeline run {self.run_id} with {arguments}")
         threading.Thread(target=self._wait, daemon=True, name=f"kubelab-{self.name}").start()
@@ -316,6 +315,7 @@ class ExperimentRunner:
         self.finished = threading.Event()
         self.thread: threading.Thread | None = None
         self._notebook: Any = None
+        self.preload: list[str] = []
         self._gpus = _gpu_pool()
         self._cpu_free = os.cpu_count() or 1
         self._cpu_lock = threading.Lock()
@@ -341,10 +341,10 @@ class ExperimentRunner:
     def notebook(self) -> Any:
         if self._notebook is None:
             from kubelab.pipelines.notebook import compile_notebook
-            from kubelab.pipelines.notebook.run import warm_engine_for
+            from kubelab.pipelines.notebook.run import preload_modules
 
             self._notebook = compile_notebook(str(self.root / self.template["path"]))
-            warm_engine_for(self._notebook)
+            self.preload = preload_modules(self._notebook)
         return self._notebook
 
     def _resources(self) -> tuple[int, int]:
@@ -438,7 +438,7 @@ class ExperimentRunner:
         self.emit({"type": "experiment", "state": "running"})
         self._restore()
         if self.template["kind"] != "notebook":
-            from kubelab.pipelines.local.engine import fork_server
+            from kubelab.pipelines.local.preload import fork_server
 
             fork_server().start()  # warm before the first trial, not during it
         last_cancel_check = 0.0

@@ -15,28 +15,34 @@ from typing import Any
 from kubelab.pipelines.errors import KubelabError
 
 
-def notebook_arguments(ir: dict[str, Any], pairs: list[str]) -> dict[str, Any]:
-    """`name=value` strings as the notebook's typed pipeline parameters (as `kubelab run`)."""
-    from kubelab.pipelines.cli.pipelines import parse_params
+def notebook_arguments(ir: dict[str, Any], assignments: dict[str, str]) -> dict[str, Any]:
+    """A trial's assignments (Katib's strings) as the notebook's typed pipeline parameters."""
+    from kubelab.pipelines.local.ir import check_parameter_names, parse_cli_value, root_parameters
 
-    return parse_params(ir, pairs)
+    declared = root_parameters(ir)
+    check_parameter_names(assignments, declared)
+    return {
+        name: parse_cli_value(text, declared[name].get("parameterType", "STRING"), name=name)
+        for name, text in assignments.items()
+    }
 
 
 def run_notebook_trial(path: str, pairs: list[str]) -> int:
     from kubelab.pipelines.local import engine
     from kubelab.pipelines.local.progress import TerminalProgress
     from kubelab.pipelines.notebook import compile_notebook
-    from kubelab.pipelines.notebook.run import warm_engine_for
+    from kubelab.pipelines.notebook.run import preload_modules
     from kubelab.workloads.metrics import report
 
     nb = compile_notebook(path)
-    warm_engine_for(nb)
+    assignments = dict(pair.partition("=")[::2] for pair in pairs)
     result = engine.run_pipeline(
         nb.pipeline_spec(),
-        notebook_arguments(nb.pipeline_spec(), pairs),
+        notebook_arguments(nb.pipeline_spec(), assignments),
         source=path,
         task_metadata=nb.task_metadata(),
         on_event=TerminalProgress(sys.stdout),
+        preload=preload_modules(nb),
     )
     metrics = {k: v for k, v in result.run()["metrics"].items() if isinstance(v, int | float)}
     if metrics:

@@ -20,6 +20,7 @@ from kubelab.workloads.optimizer.templates import HOME_MOUNT, Placement, trial_t
 from kubelab.workloads.optimizer.view import tuning_view
 
 if TYPE_CHECKING:  # the runner imports optuna: only when an experiment runs here
+    from kubelab.client.store import RunStore
     from kubelab.workloads.optimizer.runner import EventCallback, ExperimentRunner
 
 # Experiment conditions (Katib) -> store states.
@@ -117,7 +118,7 @@ class TuningWorkload(Workload):
             runner.cancel()
             runner.wait(30)
 
-    def describe(self, job: dict[str, Any], store: Any) -> dict[str, Any]:
+    def describe(self, job: dict[str, Any], store: RunStore) -> dict[str, Any]:
         """The job JSON with its `tuning` view (trials, best, chart): see `view.py`."""
         series = store.metric_series(job["id"])
         outputs = store.run_info(job["id"]).get("outputs") or {}
@@ -199,6 +200,9 @@ class TuningWorkload(Workload):
             "best": best,
         }
 
+    def related_objects(self, name: str) -> list[tuple[str, str, str]]:
+        return [(katib.API_VERSION, "Trial", f"{katib.EXPERIMENT_LABEL}={name}")]
+
     def pod_selector(self, name: str) -> str:
         """Katib labels each trial's pods with their trial's name (not the experiment's)."""
         return katib.TRIAL_LABEL
@@ -222,12 +226,12 @@ def _trial_step(trial: dict[str, Any], objective: dict[str, Any]) -> dict[str, A
     """A Katib Trial as a store step: state plus the outputs a local trial records."""
     status = trial.get("status") or {}
     condition = "Created"
-    error = None
+    message = None
     for c in status.get("conditions") or []:
         if c.get("status") == "True":
             condition = c.get("type", condition)
             if condition in ("Failed", "MetricsUnavailable", "EarlyStopped"):
-                error = c.get("message")
+                message = c.get("message")
     observation = {
         m["name"]: {k: _number(m.get(k)) for k in ("min", "max", "latest")}
         for m in (status.get("observation") or {}).get("metrics") or []
@@ -240,7 +244,7 @@ def _trial_step(trial: dict[str, Any], objective: dict[str, Any]) -> dict[str, A
         "state": _TRIAL_STATES.get(condition, "pending"),
         "started_at": status.get("startTime"),
         "finished_at": status.get("completionTime"),
-        "error": error,
+        "message": message,
         "outputs": {
             "parameters": {
                 a["name"]: a.get("value")
