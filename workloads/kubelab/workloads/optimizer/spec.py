@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from kubelab.pipelines.errors import KubelabError, NotFoundError
+from kubelab.pipelines.errors import ForbiddenError, KubelabError, NotFoundError
 from kubelab.workloads.optimizer import experiment as katib
 from kubelab.workloads.optimizer.templates import HOME_MOUNT, Placement, trial_template
 from kubelab.workloads.optimizer.types import (
@@ -42,6 +42,7 @@ from kubelab.workloads.optimizer.types import (
     DOUBLE,
     INT,
     BaseAlgorithm,
+    KatibAlgorithm,
     MedianStop,
     Objective,
     ParameterSpec,
@@ -68,7 +69,7 @@ def confined(path: str, root: Path, *, what: str) -> str:
     try:
         relative = full.relative_to(root)
     except ValueError:
-        raise KubelabError(f"{what} {path!r} is outside your root {root}", field=what) from None
+        raise ForbiddenError(f"{what} {path!r} is outside your root {root}", field=what) from None
     if not full.exists():
         raise NotFoundError(f"{what} {path!r} does not exist", field=what, path=path)
     return PurePosixPath(*relative.parts).as_posix() or "."
@@ -318,9 +319,10 @@ def parse_algorithm(value: Any) -> BaseAlgorithm:
                     f"unknown setting(s) {', '.join(unknown)} for algorithm {name}",
                     field="algorithm.settings",
                 )
-    if isinstance(parsed, dict):
+    if isinstance(parsed, KatibAlgorithm) and parsed.name not in katib.KATIB_ALGORITHMS:
         raise KubelabError(
-            f"unknown algorithm {parsed.get('algorithmName')!r}; algorithms: {', '.join(katib.LOCAL_ALGORITHMS)}",
+            f"unknown algorithm {parsed.name!r}; algorithms: {', '.join(katib.LOCAL_ALGORITHMS)} "
+            f"(on Katib also: {', '.join(sorted(set(katib.KATIB_ALGORITHMS) - set(katib.LOCAL_ALGORITHMS)))})",
             field="algorithm",
         )
     return parsed

@@ -233,6 +233,28 @@ class CMAES(BaseAlgorithm):
     algorithm_name: ClassVar[str] = "cmaes"
 
 
+@dataclass
+class KatibAlgorithm(BaseAlgorithm):
+    """Another algorithm Katib serves, by its name and settings (e.g. `bayesianoptimization`
+    or `hyperband` on a cluster; refused for local runs, which use optuna's samplers)."""
+
+    name: str = ""
+    settings: dict[str, str] = field(default_factory=dict)
+    algorithm_name: ClassVar[str] = ""
+
+    @property
+    def katib_name(self) -> str:
+        return self.name
+
+    def to_katib(self) -> dict[str, Any]:
+        spec: dict[str, Any] = {"algorithmName": self.name}
+        if self.settings:
+            spec["algorithmSettings"] = [
+                {"name": k, "value": str(v)} for k, v in self.settings.items()
+            ]
+        return spec
+
+
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {
     "random": RandomSearch,
     "grid": GridSearch,
@@ -242,12 +264,13 @@ ALGORITHMS: dict[str, type[BaseAlgorithm]] = {
 }
 
 
-def algorithm_from_katib(spec: dict[str, Any]) -> BaseAlgorithm | dict[str, Any]:
-    """The algorithm object for a Katib AlgorithmSpec (the dict itself when unknown)."""
+def algorithm_from_katib(spec: dict[str, Any]) -> BaseAlgorithm:
+    """The algorithm object for a Katib AlgorithmSpec."""
     name = spec.get("algorithmName", "")
     cls = ALGORITHMS.get(name)
     if cls is None:
-        return spec
+        settings = {s["name"]: s["value"] for s in spec.get("algorithmSettings") or []}
+        return KatibAlgorithm(name=name, settings=settings)
     known = {f.name: f.type for f in fields(cls)}  # type: ignore[arg-type]
     kwargs: dict[str, Any] = {}
     for setting in spec.get("algorithmSettings") or []:
@@ -329,7 +352,7 @@ class OptimizationJob:
     name: str
     search_space: dict[str, ParameterSpec]
     objectives: list[Objective]
-    algorithm: BaseAlgorithm | dict[str, Any]
+    algorithm: BaseAlgorithm
     trial_config: TrialConfig
     trials: list[Trial]
     creation_timestamp: datetime | None
