@@ -29,6 +29,7 @@ import sys
 import threading
 import time
 import traceback
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,7 @@ def trial_name(index: int) -> str:
     return f"trial-{index:04d}"
 
 
-class TrialProcess:
+class TrialProcess(ABC):
     """One trial: parameters, metrics as they come, and how it ended."""
 
     def __init__(
@@ -95,15 +96,16 @@ class TrialProcess:
         self.cpus = 0
         self.gpu_ids: list[str] = []
 
+    @abstractmethod
     def start(self) -> None:
-        raise NotImplementedError
+        """Start the trial; `done` is set (and the runner woken) when it ends."""
 
-    def kill(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def kill(self) -> None: ...
 
+    @abstractmethod
     def read(self, final: bool = False) -> list[Point]:
         """New metric points since the last read."""
-        raise NotImplementedError
 
     def note(self, text: str) -> None:
         with open(self.log_path, "a") as log:
