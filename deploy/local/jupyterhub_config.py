@@ -92,7 +92,10 @@ c.LocalKubelabSpawner.profiles_file = profiles_file
 c.LocalKubelabSpawner.token_refresh_margin = refresh_margin
 c.LocalKubelabSpawner.home_dir_template = str(hub_dir / "home" / "{username}")
 c.LocalKubelabSpawner.runtime_dir_template = str(hub_dir / "runtime" / "{username}")
-c.LocalKubelabSpawner.welcome_notebooks = [str(REPO / "examples" / "demo.ipynb")]
+c.LocalKubelabSpawner.welcome_notebooks = [
+    str(REPO / "examples" / "demo.ipynb"),
+    str(REPO / "examples" / "train_ddp.ipynb"),
+]
 # run_hub.py decides (--accounts): own Unix accounts as root, or one shared account.
 c.LocalKubelabSpawner.unix_accounts = not env("KUBELAB_SHARED_ACCOUNT")
 c.LocalKubelabSpawner.allow_shared_account = bool(env("KUBELAB_SHARED_ACCOUNT"))

@@ -94,6 +94,9 @@ CREATE INDEX IF NOT EXISTS runs_created ON runs(created_at);
 CREATE INDEX IF NOT EXISTS runs_kind_created ON runs(kind, created_at);
 """
 
+# Step metadata that the run/job JSON shows (a training node's device, a pod's name).
+STEP_DETAILS = ("device", "device_count", "gpus", "ranks", "warning", "pod", "container", "node")
+
 # What each kind of record is; `kind` is a column of `runs`.
 KINDS = ("pipeline", "training", "tuning", "serving")
 JOB_KINDS = KINDS[1:]
@@ -362,6 +365,8 @@ class RunStore:
             "error": t["error"],
             "cells": metadata.get("cells", []),
             "outputs": json.loads(t["outputs"] or "{}"),
+            # What a job's runner tells about the step (device, pod, ...), for UIs.
+            **{k: metadata[k] for k in STEP_DETAILS if k in metadata},
         }
 
     def _run_json(self, row: sqlite3.Row, steps: list[sqlite3.Row]) -> dict[str, Any]:

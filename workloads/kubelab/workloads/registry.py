@@ -16,9 +16,8 @@ if TYPE_CHECKING:
     from kubelab.workloads.base import Workload
 
 # kind -> "package.module:ClassName" (or the class itself, e.g. one defined by a test).
-# The training, tuning and serving issues each add their line, e.g.
-#   "training": "kubelab.workloads.trainer.workload:TrainingWorkload",
 WORKLOADS: dict[str, str | type[Workload]] = {
+    "training": "kubelab.workloads.trainer.workload:TrainingWorkload",
     "tuning": "kubelab.workloads.optimizer.workload:TuningWorkload",
 }
 

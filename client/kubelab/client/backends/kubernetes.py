@@ -217,7 +217,7 @@ class KubernetesBackend(JobBackend):
 
     def get_job(self, workload: Workload, job_id: str) -> dict[str, Any]:
         info, refs, namespace = self._read(job_id)
-        if info["state"] in FINAL_STATES:
+        if info["state"] in FINAL_STATES or not refs:  # nothing on the cluster to ask about
             return self.store.get_run(job_id)
         objects = []
         for ref in refs:

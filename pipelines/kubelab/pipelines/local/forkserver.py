@@ -8,8 +8,9 @@ We do not use multiprocessing's forkserver because its children re-import the
 parent's `__main__` (a notebook kernel, a CLI, a benchmark script) for every task.
 
 A payload with `argv` execs that command instead (container components, cached
-venvs), so every task process is a child of this server; one with `code` runs it as
-`python -c CODE ARGS...` would, without starting an interpreter (tuning trials).
+venvs), so every task process is a child of this server. A payload with `entry`
+("module:function") calls that function with the payload instead of running a
+component: other local runners (e.g. the trainer's nodes) share the warm server.
 
 Protocol, JSON lines: stdin gets `{"id", "payload"}` (or `{"preload": [modules]}`
 to import more modules before later forks); stdout answers
@@ -68,34 +69,6 @@ def run_task(payload: dict[str, Any]) -> int:
     return code
 
 
-def run_code(payload: dict[str, Any]) -> int:
-    """Run payload["code"] as `python -c` does: a fresh `__main__`, `sys.argv` of
-    ["-c", *args], the working directory first on `sys.path`; returns the exit code."""
-    import types
-
-    os.environ.update(payload.get("env") or {})
-    if payload.get("cwd"):
-        os.chdir(payload["cwd"])
-    sys.argv = ["-c", *payload.get("args", [])]
-    sys.path.insert(0, "")
-    main = types.ModuleType("__main__")
-    sys.modules["__main__"] = main
-    code = 0
-    try:
-        exec(compile(payload["code"], "<string>", "exec"), main.__dict__)
-    except SystemExit as error:
-        code = error.code if isinstance(error.code, int) else (0 if error.code is None else 1)
-        if error.code is not None and not isinstance(error.code, int):
-            print(error.code, file=sys.stderr)
-    except BaseException:
-        traceback.print_exc()
-        code = 1
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    return code
-
-
 def _alias_kfp() -> None:
     """Let source compiled by the kfp SDK (`from kfp import dsl`) run on kubelab's DSL,
     which has the same surface, unless the real kfp SDK is installed here."""
@@ -139,7 +112,11 @@ def _child(payload: dict[str, Any], proto_fds: tuple[int, ...]) -> None:
         _redirect_output(payload["log_path"])
         if "argv" in payload:
             _exec_command(payload)  # does not return
-        code = run_code(payload) if "code" in payload else run_task(payload)
+        if "entry" in payload:
+            module_name, _, function = payload["entry"].partition(":")
+            code = int(getattr(importlib.import_module(module_name), function)(payload) or 0)
+        else:
+            code = run_task(payload)
     except BaseException:
         code = 1
     os._exit(code)

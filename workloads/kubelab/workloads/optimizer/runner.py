@@ -161,7 +161,9 @@ class CommandTrial(TrialProcess):
         payload: dict[str, Any] = {"env": env, "cwd": cwd, "log_path": str(self.log_path)}
         if len(argv) > 2 and argv[0] == sys.executable and argv[1] == "-c":
             # `python -c` (a tuned function): forked from the warm worker, no new interpreter.
-            payload.update(code=argv[2], args=argv[3:])
+            payload.update(
+                entry="kubelab.workloads.optimizer.trial:run_code", code=argv[2], args=argv[3:]
+            )
         else:
             payload["argv"] = argv
         self.task = fork_server().run(payload)
@@ -442,7 +444,8 @@ class ExperimentRunner:
         if self.template["kind"] != "notebook":
             from kubelab.pipelines.local.preload import fork_server
 
-            fork_server().start()  # warm before the first trial, not during it
+            # Warm before the first trial, not during it, with what trials run in it.
+            fork_server().import_modules({"kubelab.workloads.optimizer.trial"})
         last_cancel_check = 0.0
         while True:
             now = time.monotonic()
