@@ -30,10 +30,12 @@ if TYPE_CHECKING:
         TrialConfig,
     )
     from kubelab.workloads.optimizer.workload import TuningWorkload
+    from kubelab.workloads.trainer.types import CustomTrainer, TrainJobTemplate
 
 __all__ = [
     "CMAES",
     "TPE",
+    "CustomTrainer",
     "Direction",
     "GridSearch",
     "MedianStop",
@@ -44,16 +46,22 @@ __all__ = [
     "RandomSearch",
     "Result",
     "Search",
+    "TrainJobTemplate",
     "Trial",
     "TrialConfig",
     "TuningWorkload",
 ]
-_HOMES = {name: "types" for name in __all__}
-_HOMES.update({"OptimizerClient": "client", "TuningWorkload": "workload"})
+_HOMES = {name: f"{__name__}.types" for name in __all__}
+_HOMES.update(OptimizerClient=f"{__name__}.client", TuningWorkload=f"{__name__}.workload")
+# As in the Kubeflow SDK, the trainer's template types are importable from here too.
+_HOMES.update(
+    CustomTrainer="kubelab.workloads.trainer.types",
+    TrainJobTemplate="kubelab.workloads.trainer.types",
+)
 
 
 def __getattr__(name: str) -> Any:
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    return getattr(importlib.import_module(home), name)

@@ -84,7 +84,9 @@ class OptimizerClient:
     ) -> str:
         """Start an experiment and return its name at once (a live widget in notebooks).
 
-        `trial_template` is a function taking the dict of parameters (or the tuned names
+        `trial_template` is a `TrainJobTemplate(trainer=CustomTrainer(func=...))` (each
+        trial a training job; the tuned names are passed to `func` as keyword arguments), a
+        function taking the dict of parameters (or the tuned names
         as arguments; it reports metrics by returning them, printing `name=value` or
         calling `report()`), a `.py` script (gets `--name=value` arguments) or a tagged
         notebook (each trial is a pipeline run; tuned names are pipeline parameters)."""
@@ -114,6 +116,18 @@ class OptimizerClient:
         return self.create({"experiment_path": relative.as_posix()})
 
     def _template(self, template: Any) -> dict[str, Any]:
+        from kubelab.workloads.trainer.types import TrainJobTemplate
+
+        if isinstance(template, TrainJobTemplate):
+            from kubelab.workloads.trainer.client import custom_trainer_spec
+
+            try:
+                training = custom_trainer_spec(
+                    template.trainer, template.runtime, template.initializer
+                )
+            except ValueError as error:
+                raise KubelabError(str(error), field="trial_template") from None
+            return {"kind": "training", "training": training}
         if callable(template):
             source, function = function_source(template)
             return {"kind": "function", "source": source, "name": function}

@@ -32,7 +32,7 @@ import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kubelab.client.store import INTERRUPTED_ERROR, RunStore
 from kubelab.pipelines.errors import KubelabError
@@ -41,6 +41,9 @@ from kubelab.workloads.optimizer.collect import Collector, Point, flat_metrics, 
 from kubelab.workloads.optimizer.earlystop import RuleChecker, StopRule, medianstop_rules
 from kubelab.workloads.optimizer.suggest import Suggester
 from kubelab.workloads.optimizer.types import cast_value
+
+if TYPE_CHECKING:
+    from kubelab.workloads.base import LocalContext
 
 EventCallback = Callable[[dict[str, Any]], None]
 
@@ -273,6 +276,69 @@ class NotebookTrial(TrialProcess):
         return points
 
 
+class TrainingTrial(TrialProcess):
+    """A local training job (kind "training") with the trial's parameters as `func_args`:
+    its nodes run as the trainer runs them; node-0's output is the trial's StdOut."""
+
+    def start(self) -> None:
+        from kubelab.workloads import registry
+        from kubelab.workloads.optimizer.templates import training_spec
+
+        runner = self.runner
+        self.workload = registry.workload("training")
+        spec = self.workload.validate(training_spec(runner.template, self.parameters), runner.root)
+        self.job = f"{runner.job_id}-{self.name}"
+        runner.store.create_run(
+            self.job, {}, run_id=self.job, kind="training", backend="local", spec=spec
+        )
+        self.note(f"trial {self.name}: training job {self.job} with {self.parameters}")
+        self.started_at = time.time()
+        self._offset = 0
+        self.workload.start_local(self.job, spec, runner.ctx)
+        threading.Thread(target=self._wait, daemon=True, name=f"kubelab-{self.name}").start()
+
+    def _wait(self) -> None:
+        from kubelab.client.store import FINAL_STATES
+
+        while True:
+            job = self.runner.store.get_run(self.job)
+            if job["state"] in FINAL_STATES:
+                break
+            time.sleep(0.1)
+        self.exit_code = 0 if job["state"] == "succeeded" else 1
+        self.error = job["error"]
+        self.done.set()
+        self.runner.wake.set()
+
+    def kill(self) -> None:
+        self.workload.cancel_local(self.job, self.runner.ctx)
+
+    def _node_log(self) -> Path | None:
+        try:
+            path = self.runner.store.task_info(self.job, "node-0").get("log_path")
+        except KubelabError:
+            return None
+        return Path(path) if path else None
+
+    def read(self, final: bool = False) -> list[Point]:
+        path = self._node_log()
+        chunk = ""
+        if path is not None and path.exists():
+            with open(path, "rb") as f:
+                f.seek(self._offset)
+                chunk = f.read().decode("utf-8", errors="replace")
+                self._offset = f.tell()
+            with open(self.log_path, "a") as log:  # the trial's log shows node-0's
+                log.write(chunk)
+        return self.collector.feed(chunk, final=final)
+
+
+TRIAL_KINDS: dict[str, type[TrialProcess]] = {
+    "notebook": NotebookTrial,
+    "training": TrainingTrial,
+}
+
+
 class ExperimentRunner:
     """Runs one experiment to its end in a background thread (see the module doc)."""
 
@@ -281,18 +347,17 @@ class ExperimentRunner:
         job_id: str,
         spec: dict[str, Any],
         *,
-        store: RunStore,
-        job_dir: Path,
-        root: Path,
+        ctx: LocalContext,
         base_dir: Path,
         experiment: dict[str, Any],
         on_event: EventCallback | None = None,
     ) -> None:
         self.job_id = job_id
         self.spec = spec
-        self.store = store
-        self.job_dir = job_dir
-        self.root = root
+        self.ctx = ctx
+        self.store: RunStore = ctx.store
+        self.job_dir = ctx.job_dir(job_id)
+        self.root = ctx.root
         self.base_dir = base_dir
         self.experiment = experiment
         self.on_event = on_event
@@ -352,8 +417,12 @@ class ExperimentRunner:
         return self._notebook
 
     def _resources(self) -> tuple[int, int]:
-        """(CPUs, GPUs) each trial asks for in its primary container's limits."""
+        """(CPUs, GPUs) each trial asks for in its primary container's limits (a training
+        job's nodes take their devices through the trainer, which leases them itself)."""
         from kubelab.pipelines.local.resources import cpu_cores
+
+        if self.template["kind"] == "training":
+            return 0, 0
 
         template = self.experiment["spec"]["trialTemplate"]
         container = (
@@ -441,7 +510,7 @@ class ExperimentRunner:
     def _run(self) -> None:
         self.emit({"type": "experiment", "state": "running"})
         self._restore()
-        if self.template["kind"] != "notebook":
+        if self.template["kind"] in ("function", "script", "experiment"):
             from kubelab.pipelines.local.preload import fork_server
 
             # Warm before the first trial, not during it, with what trials run in it.
@@ -494,7 +563,7 @@ class ExperimentRunner:
                 return
             asked = self.suggester.ask()
             rules = medianstop_rules(self.experiment, self.succeeded_series)
-            trial_cls = NotebookTrial if self.template["kind"] == "notebook" else CommandTrial
+            trial_cls = TRIAL_KINDS.get(self.template["kind"], CommandTrial)
             trial = trial_cls(self, self.next_index, asked.number, asked.assignments, rules)
             trial.cpus, trial.gpu_ids = resources
             self.next_index += 1
@@ -619,6 +688,8 @@ class ExperimentRunner:
         }
         if isinstance(trial, NotebookTrial):
             outputs["run_id"] = trial.run_id
+        if isinstance(trial, TrainingTrial):
+            outputs["job_id"] = trial.job
         self.store.update_task(
             self.job_id,
             trial.name,

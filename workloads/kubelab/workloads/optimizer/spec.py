@@ -34,7 +34,7 @@ import yaml
 
 from kubelab.pipelines.errors import ForbiddenError, KubelabError, NotFoundError
 from kubelab.workloads.optimizer import experiment as katib
-from kubelab.workloads.optimizer.templates import HOME_MOUNT, Placement, trial_template
+from kubelab.workloads.optimizer.templates import HOME_MOUNT, Placement, call_style, trial_template
 from kubelab.workloads.optimizer.types import (
     ALGORITHMS,
     CATEGORICAL,
@@ -53,7 +53,7 @@ from kubelab.workloads.optimizer.types import (
     parameter_from_katib,
 )
 
-TEMPLATE_KINDS = ("function", "script", "notebook")
+TEMPLATE_KINDS = ("function", "script", "notebook", "training")
 
 
 def new_name() -> str:
@@ -158,6 +158,8 @@ def _from_template(spec: dict[str, Any], root: Path) -> dict[str, Any]:
             or not str(template.get("name", "")).isidentifier()
         ):
             raise KubelabError("a function template needs its source and name", field="template")
+    elif kind == "training":
+        _check_training(template.get("training"), list(spec.get("search_space") or {}))
     else:
         template["path"] = confined(template.get("path"), root, what="template.path")
     if template.get("workdir") is not None:
@@ -188,6 +190,24 @@ def _from_template(spec: dict[str, Any], root: Path) -> dict[str, Any]:
     )
     exp = katib.validate(experiment, local=False)
     return _normalized(name, template, exp, kinds, spec)
+
+
+def _check_training(training: Any, names: list[str]) -> None:
+    """A training template is a CustomTrainer's function job; the trainer calls the
+    function with keyword arguments, so it must take the tuned names."""
+    function = training.get("function") if isinstance(training, dict) else None
+    if not isinstance(function, dict) or not isinstance(function.get("code"), str):
+        raise KubelabError(
+            "a training template runs a function: TrainJobTemplate(trainer=CustomTrainer(func=...))",
+            field="template.training",
+        )
+    given = [*names, *(n for n in training.get("func_args") or {} if n not in names)]
+    if call_style(function["code"], str(function.get("name")), given) != "kwargs":
+        raise KubelabError(
+            f"{function.get('name')}() must take the tuned names as arguments ({', '.join(names)}): "
+            "the trainer calls it as func(**func_args)",
+            field="template.training.function",
+        )
 
 
 def _resources(resources: Any) -> dict[str, Any]:

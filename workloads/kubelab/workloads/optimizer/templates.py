@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubelab.pipelines.errors import KubelabError
+from kubelab.workloads.optimizer.experiment import placeholder
 
 CONTAINER = "training-container"
 HOME_MOUNT = "/home/jovyan"  # where the spawner mounts the user's volume
@@ -40,7 +41,7 @@ LAUNCHER = """
 def _kubelab_trial():
     import ast, json, math, sys
     config = json.loads(sys.argv[1])
-    cast = {"double": float, "int": lambda t: int(float(t)), "literal": ast.literal_eval}
+    cast = {"double": float, "int": lambda t: int(float(t)), "number": ast.literal_eval, "literal": ast.literal_eval}
     params = {}
     for pair in sys.argv[2:]:
         name, _, text = pair.partition("=")
@@ -217,6 +218,37 @@ def _job(placement: Placement, container: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def training_spec(template: dict[str, Any], arguments: dict[str, Any]) -> dict[str, Any]:
+    """The training job spec of one trial: the template's, with the trial's arguments."""
+    training = dict(template["training"])
+    training["func_args"] = {**(training.get("func_args") or {}), **arguments}
+    return training
+
+
+def training_trial_template(
+    template: dict[str, Any], value_kinds: dict[str, str], placement: Placement
+) -> dict[str, Any]:
+    """Trials as the trainer's TrainJob (or PyTorchJob), the tuned names in `func_args`.
+
+    The arguments travel as JSON in the trainer's environment; numeric placeholders are
+    left unquoted there, so after Katib's substitution the function gets numbers."""
+    from kubelab.workloads.base import ClusterContext
+    from kubelab.workloads.trainer.workload import TrainingWorkload
+
+    names = list(value_kinds)
+    workload = TrainingWorkload()
+    spec = workload.validate(training_spec(template, {n: placeholder(n) for n in names}))
+    cluster = ClusterContext(namespace="", image=placement.image, pvc=placement.pvc)
+    [job] = workload.manifests(spec, name="kubelab-trial", cluster=cluster)
+    job["metadata"] = {"labels": job["metadata"].get("labels", {})}  # Katib names each trial
+    text = json.dumps(job)
+    for name, kind in value_kinds.items():
+        if kind in ("double", "int", "number"):
+            text = text.replace('\\"' + placeholder(name) + '\\"', placeholder(name))
+    primary = "node" if job["kind"] == "TrainJob" else "pytorch"
+    return {**_template(names, json.loads(text)), "primaryContainerName": primary}
+
+
 def _template(names: list[str], trial_spec: dict[str, Any]) -> dict[str, Any]:
     return {
         "primaryContainerName": CONTAINER,
@@ -245,10 +277,10 @@ def trial_template(
         }
         command = ["python", "-c", template["source"].rstrip() + "\n\n" + LAUNCHER]
         args = [json.dumps(config, separators=(",", ":"))]
-        args += [f"{n}=${{trialParameters.{n}}}" for n in names]
+        args += [f"{n}={placeholder(n)}" for n in names]
     elif kind == "script":
         command = ["python", placement.path(template["path"])]
-        args = [f"--{n}=${{trialParameters.{n}}}" for n in names]
+        args = [f"--{n}={placeholder(n)}" for n in names]
         workdir = workdir or posixpath.dirname(template["path"])
     elif kind == "notebook":
         command = [
@@ -258,8 +290,10 @@ def trial_template(
             "notebook",
             placement.path(template["path"]),
         ]
-        args = [f"{n}=${{trialParameters.{n}}}" for n in names]
+        args = [f"{n}={placeholder(n)}" for n in names]
         workdir = workdir or posixpath.dirname(template["path"])
+    elif kind == "training":
+        return training_trial_template(template, value_kinds, placement)
     else:
         raise KubelabError(f"unknown trial template kind {kind!r}", field="template.kind")
     container = _container(placement, command, args, workdir=workdir, resources=resources)

@@ -70,6 +70,8 @@ class ParameterSpec:
             return "double"
         if self.parameter_type == INT:
             return "int"
+        if self.values and all(_is_literal(v) and not isinstance(v, bool) for v in self.values):
+            return "number"
         if self.values and all(_is_literal(v) for v in self.values):
             return "literal"
         return "str"
@@ -81,7 +83,7 @@ def cast_value(kind: str, text: str) -> Any:
         return float(text)
     if kind == "int":
         return int(float(text))
-    if kind == "literal":
+    if kind in ("number", "literal"):
         return ast.literal_eval(text)
     return text
 

@@ -81,9 +81,7 @@ class TuningWorkload(Workload):
         runner = ExperimentRunner(
             job_id,
             spec,
-            store=ctx.store,
-            job_dir=ctx.job_dir(job_id),
-            root=ctx.root,
+            ctx=ctx,
             base_dir=(ctx.root / spec["template"].get("workdir", ".")).resolve(),
             experiment=experiment,
             on_event=on_event or ctx.extra.get("on_event"),
