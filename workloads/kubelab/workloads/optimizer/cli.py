@@ -187,6 +187,7 @@ def build_spec(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         early = {"name": name, "settings": {k: int(v) for k, v in zip(keys, numbers, strict=False)}}
     return {
         "name": args.name,
+        "image": args.image,
         "template": _template(args.source, root),
         "search_space": dict(parse_space(s) for s in args.search) if args.search else None,
         "objectives": [

@@ -162,6 +162,11 @@ def _from_template(spec: dict[str, Any], root: Path) -> dict[str, Any]:
         _check_training(template.get("training"), list(spec.get("search_space") or {}))
     else:
         template["path"] = confined(template.get("path"), root, what="template.path")
+    image = spec.get("image") or template.get("image")
+    if image is not None:
+        if not isinstance(image, str) or not image.strip() or any(c.isspace() for c in image):
+            raise KubelabError(f"image {image!r} is not an image reference", field="image")
+        template["image"] = image
     if template.get("workdir") is not None:
         template["workdir"] = confined(template["workdir"], root, what="template.workdir")
     resources = spec.get("resources_per_trial") or template.get("resources")

@@ -65,7 +65,9 @@ class TuningWorkload(Workload):
 
     def local_experiment(self, spec: dict[str, Any], ctx: LocalContext) -> dict[str, Any]:
         """The experiment as this machine runs it, checked for what runs here."""
-        experiment = _with_trial_template(spec, Placement(None, str(ctx.root)))
+        experiment = _with_trial_template(
+            spec, Placement(spec["template"].get("image"), str(ctx.root))
+        )
         return katib.validate(experiment, local=True)
 
     def start_local(
@@ -127,13 +129,14 @@ class TuningWorkload(Workload):
     def manifests(
         self, spec: dict[str, Any], *, name: str, cluster: ClusterContext
     ) -> list[dict[str, Any]]:
-        if spec["template"]["kind"] != "experiment" and not cluster.image:
+        image = spec["template"].get("image") or cluster.image
+        if spec["template"]["kind"] != "experiment" and not image:
             raise KubelabError(
                 "no image for the trials: run from a kubelab notebook server (its image is "
                 "used) or name one (--image)",
                 field="image",
             )
-        experiment = _with_trial_template(spec, Placement(cluster.image, HOME_MOUNT, cluster.pvc))
+        experiment = _with_trial_template(spec, Placement(image, HOME_MOUNT, cluster.pvc))
         metadata = experiment.setdefault("metadata", {})
         metadata["name"] = name
         metadata["namespace"] = cluster.namespace
