@@ -283,6 +283,9 @@ class KubernetesBackend(JobBackend):
             fields["finished_at"] = now
             if state["state"] == "failed":
                 fields["error"] = state.get("message") or "failed"
+        if state.get("message"):  # the operator's last word, also when all went well
+            outputs = self.store.run_info(job_id).get("outputs") or {}
+            fields["outputs"] = {**outputs, "message": state["message"]}
         self.store.update_run(job_id, **fields)
         for name, step in (state.get("steps") or {}).items():
             metadata = {k: v for k, v in step.items() if k in ("pod", "container", "node")}
