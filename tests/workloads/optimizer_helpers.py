@@ -10,9 +10,8 @@ from typing import Any
 
 import jsonschema
 
-OPENAPI = Path("/work/shared/crds/katib_v1beta1_openapi.json")
-if not OPENAPI.exists():  # a checkout with the shared folder next to it
-    OPENAPI = Path(__file__).resolve().parents[3] / "shared" / "crds" / "katib_v1beta1_openapi.json"
+# Katib's API types as OpenAPI, kept with the CRDs of the test API server.
+OPENAPI = Path(__file__).resolve().parents[1] / "k8s" / "crds" / "katib_v1beta1_openapi.json"
 
 
 def _strict(schema: Any) -> Any:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import jsonschema
@@ -24,9 +23,7 @@ from kubelab.workloads.optimizer import (
 from kubelab.workloads.optimizer import experiment as katib
 from kubelab.workloads.optimizer.workload import TuningWorkload
 
-CRDS = Path(os.environ.get("KUBELAB_SHARED", "/work/shared")) / "crds"
-if not CRDS.is_dir():
-    CRDS = Path(__file__).resolve().parents[3] / "shared" / "crds"
+CRDS = Path(__file__).resolve().parents[1] / "k8s" / "crds"  # the real CRDs
 
 
 def train(lr, layers, epochs=3):
