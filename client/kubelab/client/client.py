@@ -440,9 +440,10 @@ class Client:
         return job_id
 
     def get_job(self, job_id: str) -> dict[str, Any]:
-        """The job JSON (steps, states, metrics, spec), up to date with its backend."""
+        """The job JSON (steps, states, metrics, spec), up to date with its backend, with
+        what its kind adds (`Workload.describe`)."""
         workload, owner, job_id = self._job(job_id)
-        return owner.get_job(workload, job_id)
+        return workload.describe(owner.get_job(workload, job_id), self.store)
 
     def list_jobs(self, kind: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """Jobs of every backend, newest first; active cluster jobs are refreshed."""

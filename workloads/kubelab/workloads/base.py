@@ -98,10 +98,21 @@ class Workload(ABC):
         pods: list[dict[str, Any]],
         events: list[dict[str, Any]],
     ) -> dict[str, Any]:
-        """`{state, message, steps: {name: {state, pod?, container?, message?}}, metrics,
-        url?}` from what the backend read back: the job's objects, its pods (by
-        `pod_selector`) and their events. A step's `pod` (and `container`) is where
-        the backend reads that step's log."""
+        """`{state, message, steps: {name: {state, pod?, container?, message?, outputs?,
+        started_at?, finished_at?}}, metrics, url?}` from what the backend read back: the
+        job's objects (with `related_objects`), its pods (by `pod_selector`) and their
+        events. A step's `pod` (and `container`) is where the backend reads that step's
+        log; its `outputs` are stored as the step's outputs, its times are ISO 8601."""
+
+    def related_objects(self, name: str) -> list[tuple[str, str, str]]:
+        """Objects the cluster's operator makes for the job, read back with the job's own:
+        (apiVersion, kind, label selector) in the job's namespace (e.g. Katib's Trials)."""
+        return []
+
+    def describe(self, job: dict[str, Any], store: RunStore) -> dict[str, Any]:
+        """The job JSON with what this kind's views add (tuning: trials, best trial,
+        chart); `Client.get_job` answers it, so REST and the CLI show the same."""
+        return job
 
     def pod_selector(self, name: str) -> str:
         """Label selector of the job's pods, for logs and events. The Kubernetes backend

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 WORKLOADS: dict[str, str | type[Workload]] = {
     "training": "kubelab.workloads.trainer.workload:TrainingWorkload",
     "serving": "kubelab.workloads.serving.workload:ServingWorkload",
+    "tuning": "kubelab.workloads.optimizer.workload:TuningWorkload",
 }
 
 # One instance per kind and process: a local runner may keep its processes in it.

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -72,6 +73,11 @@ def _ref(obj: dict[str, Any], namespace: str) -> dict[str, str]:
         "name": meta["name"],
         "namespace": meta.get("namespace") or namespace,
     }
+
+
+def _epoch(iso: str) -> float:
+    """An RFC 3339 time from the API server as seconds since the epoch (the store's unit)."""
+    return datetime.fromisoformat(str(iso).replace("Z", "+00:00")).timestamp()
 
 
 class KubernetesBackend(JobBackend):
@@ -251,6 +257,8 @@ class KubernetesBackend(JobBackend):
                     continue
                 raise api_error(error, f"cannot read {ref['kind']} {ref['name']}") from None
             objects.append(obj.to_dict())
+        if objects:
+            objects += self._related(workload, job_id, namespace)
         if not objects:
             self.store.update_run(
                 job_id,
@@ -279,6 +287,19 @@ class KubernetesBackend(JobBackend):
         job["namespace"] = namespace
         return job
 
+    def _related(self, workload: Workload, job_id: str, namespace: str) -> list[dict[str, Any]]:
+        """What the job's operator made for it (`Workload.related_objects`)."""
+        found: list[dict[str, Any]] = []
+        for api_version, kind, selector in workload.related_objects(job_id):
+            try:
+                listed = self._resource(api_version, kind).get(
+                    namespace=namespace, label_selector=selector
+                )
+            except Exception as error:
+                raise api_error(error, f"cannot list the {kind}s of job {job_id}") from None
+            found += [item.to_dict() for item in listed.items]
+        return found
+
     def _record(self, job_id: str, state: dict[str, Any]) -> None:
         """Keep the store's copy of a cluster job in step with what the cluster says."""
         now = time.time()
@@ -289,20 +310,20 @@ class KubernetesBackend(JobBackend):
             fields["finished_at"] = now
             if state["state"] == "failed":
                 fields["error"] = state.get("message") or "failed"
+        if state.get("message"):  # the operator's last word, also when all went well
+            outputs = self.store.run_info(job_id).get("outputs") or {}
+            fields["outputs"] = {**outputs, "message": state["message"]}
         self.store.update_run(job_id, **fields)
         for name, step in (state.get("steps") or {}).items():
             metadata = {k: v for k, v in step.items() if k in ("pod", "container", "node")}
             self.store.add_task(job_id, name, state=step["state"], metadata=metadata)
-            # A step's outputs are what it offers (a model server's URL and readiness).
-            extra = {"outputs": step["outputs"]} if "outputs" in step else {}
-            self.store.update_task(
-                job_id,
-                name,
-                state=step["state"],
-                error=step.get("message"),
-                metadata=metadata,
-                **extra,
-            )
+            fields = {"state": step["state"], "error": step.get("message"), "metadata": metadata}
+            if "outputs" in step:
+                fields["outputs"] = step["outputs"]
+            for key in ("started_at", "finished_at"):
+                if step.get(key):
+                    fields[key] = _epoch(step[key])
+            self.store.update_task(job_id, name, **fields)
 
     def cancel_job(self, workload: Workload, job_id: str) -> dict[str, Any]:
         from kubelab.client.backends.local import refuse_if_finished

@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "kubelab.client.cli.jobs",
     "kubelab.workloads.trainer.cli",
     "kubelab.workloads.serving.cli",
+    "kubelab.workloads.optimizer.cli",
 )
 
 

@@ -90,6 +90,33 @@ def to_trainjob(job: dict[str, Any]) -> TrainJob:
     )
 
 
+def custom_trainer_spec(
+    trainer: CustomTrainer | None,
+    runtime: Runtime | str | None = None,
+    initializer: Any = None,
+    *,
+    api: str | None = None,
+) -> dict[str, Any]:
+    """The training job spec (REST form) of a `CustomTrainer` on a runtime."""
+    if trainer is None or not isinstance(trainer, CustomTrainer):
+        raise ValueError("kubelab runs a CustomTrainer: train(trainer=CustomTrainer(func=...))")
+    if initializer is not None:
+        raise ValueError("initializers (dataset/model download) are not supported yet")
+    return {
+        "function": specs.function_source(trainer.func),
+        "func_args": trainer.func_args,
+        "num_nodes": trainer.num_nodes or 1,
+        "nproc_per_node": trainer.nproc_per_node,
+        "resources_per_node": trainer.resources_per_node,
+        "env": trainer.env,
+        "packages_to_install": trainer.packages_to_install,
+        "pip_index_urls": trainer.pip_index_urls,
+        "image": trainer.image,
+        "runtime": runtime.name if isinstance(runtime, Runtime) else runtime,
+        "api": api,
+    }
+
+
 class TrainerClient:
     """Submit and watch training jobs (`kubeflow.trainer.TrainerClient`'s methods).
 
@@ -164,24 +191,7 @@ class TrainerClient:
         options: list[Any] | None = None,
     ) -> str:
         """Start a training job; returns its name. In a notebook, shows it live."""
-        if trainer is None or not isinstance(trainer, CustomTrainer):
-            raise ValueError("kubelab runs a CustomTrainer: train(trainer=CustomTrainer(func=...))")
-        if initializer is not None:
-            raise ValueError("initializers (dataset/model download) are not supported yet")
-        runtime_name = runtime.name if isinstance(runtime, Runtime) else runtime
-        spec: dict[str, Any] = {
-            "function": specs.function_source(trainer.func),
-            "func_args": trainer.func_args,
-            "num_nodes": trainer.num_nodes or 1,
-            "nproc_per_node": trainer.nproc_per_node,
-            "resources_per_node": trainer.resources_per_node,
-            "env": trainer.env,
-            "packages_to_install": trainer.packages_to_install,
-            "pip_index_urls": trainer.pip_index_urls,
-            "image": trainer.image,
-            "runtime": runtime_name,
-            "api": self.api,
-        }
+        spec = custom_trainer_spec(trainer, runtime, initializer, api=self.api)
         name = self.client.create_job("training", spec, backend=self.backend)
         job = self.client.get_job(name)
         for step in job.get("steps", []):
