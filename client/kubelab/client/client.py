@@ -64,7 +64,9 @@ class Client:
     `./local_outputs`, as kfp.local). The Kubeflow Pipelines server comes from
     `kfp_endpoint` / `kfp_token_file` or `$KUBELAB_KFP_ENDPOINT` /
     `$KUBELAB_KFP_TOKEN_FILE`; Kubernetes jobs go to `namespace` (default: the pod's
-    or the kubeconfig context's).
+    or the kubeconfig context's) as the notebook's ServiceAccount, or as the identity
+    of `kubeconfig` (default `$KUBECONFIG`) and its `kube_context`. `profile` is the
+    spawner's profile of this server: its GPU limit holds for jobs on either backend.
     """
 
     def __init__(
@@ -77,6 +79,8 @@ class Client:
         kfp_endpoint: str | None = None,
         kfp_token_file: str | os.PathLike[str] | None = None,
         namespace: str | None = None,
+        kubeconfig: str | os.PathLike[str] | None = None,
+        kube_context: str | None = None,
         profile: dict[str, Any] | None = None,
         strict_resources: bool = False,
         store: RunStore | None = None,
@@ -94,6 +98,8 @@ class Client:
         self.kfp_endpoint = kfp_endpoint
         self.kfp_token_file = kfp_token_file
         self.namespace = namespace
+        self.kubeconfig = kubeconfig
+        self.kube_context = kube_context
         self.profile = profile
         self.strict_resources = strict_resources
         self._backends: dict[str, Any] = {}
@@ -125,6 +131,7 @@ class Client:
                 root=self.root,
                 pipeline_root=self.pipeline_root,
                 strict_resources=self.strict_resources,
+                profile=self.profile,
             ),
         )
 
@@ -156,7 +163,13 @@ class Client:
 
         return self._cached(
             "kubernetes",
-            lambda: KubernetesBackend(self.store, namespace=self.namespace, profile=self.profile),
+            lambda: KubernetesBackend(
+                self.store,
+                namespace=self.namespace,
+                profile=self.profile,
+                config_file=self.kubeconfig,
+                context=self.kube_context,
+            ),
         )
 
     # -- runs ---------------------------------------------------------------------------
