@@ -65,6 +65,21 @@ def test_train_wait_and_read_back_the_job(trainer: TrainerClient) -> None:
         trainer.get_job(name)
 
 
+def test_the_live_view_shows_nodes_logs_metrics(trainer: TrainerClient) -> None:
+    """What train() displays in a notebook: the widget's HTML, refreshed until the end."""
+    from kubelab.workloads.trainer.display import show
+
+    name = trainer.train(trainer=CustomTrainer(func=ticker, func_args={"pause": 0}, num_nodes=2))
+    view = show(trainer, name)
+    deadline = time.monotonic() + 120
+    while "succeeded</span>" not in view.value:
+        assert time.monotonic() < deadline, view.value
+        time.sleep(0.1)
+    # the refresh that saw the end read every log and series first
+    assert "<td>node-1</td>" in view.value and "node 1 line 5" in view.value
+    assert "loss <b>0.1667</b>" in view.value and "<polyline" in view.value
+
+
 def test_logs_are_streamed_while_the_job_runs_and_never_twice(trainer: TrainerClient) -> None:
     name = trainer.train(trainer=CustomTrainer(func=ticker, func_args={"pause": 0.4}, num_nodes=2))
     seen: list[tuple[str, float]] = []
