@@ -204,18 +204,11 @@ class KubelabSpawner(KubelabProfilesMixin, KubeSpawner):
         review = await shared_client("AuthenticationV1Api").create_self_subject_review(
             {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
         )
-        binding = make_hub_role_binding(
-            self.namespace, self.hub_user_namespace_role, review.status.user_info.username
-        )
-        rbac = shared_client("RbacAuthorizationV1Api")
-        try:
-            await asyncio.wait_for(
-                rbac.create_namespaced_role_binding(self.namespace, binding),
-                self.k8s_api_request_timeout,
+        await self._create_role_binding(
+            make_hub_role_binding(
+                self.namespace, self.hub_user_namespace_role, review.status.user_info.username
             )
-        except ApiException as error:
-            if error.status != 409:
-                raise
+        )
         # the API server's RBAC cache learns of new bindings asynchronously
         await exponential_backoff(
             partial(self._allowed, "create", "pods"),
@@ -227,6 +220,22 @@ class KubelabSpawner(KubelabProfilesMixin, KubeSpawner):
         binding = make_notebook_role_binding(
             self.namespace, self.notebook_role, self.service_account or "default"
         )
+        try:
+            await self._create_role_binding(binding)
+        except ApiException as error:
+            if error.status != 403:
+                raise
+            # an older rbac.yaml: the server starts, its notebook just cannot submit jobs
+            self.log.warning(
+                "kubelab: cannot bind %s in %s (%s); apply deploy/kubernetes/rbac.yaml so "
+                "notebooks can submit jobs",
+                self.notebook_role,
+                self.namespace,
+                error.reason,
+            )
+
+    async def _create_role_binding(self, binding: Any) -> None:
+        """Create it in the user namespace; one that exists already is fine."""
         rbac = shared_client("RbacAuthorizationV1Api")
         try:
             await asyncio.wait_for(
@@ -234,15 +243,7 @@ class KubelabSpawner(KubelabProfilesMixin, KubeSpawner):
                 self.k8s_api_request_timeout,
             )
         except ApiException as error:
-            if error.status == 403:  # an older rbac.yaml: the notebook simply gets no rights
-                self.log.warning(
-                    "kubelab: cannot bind %s in %s (%s); apply deploy/kubernetes/rbac.yaml so "
-                    "notebooks can submit jobs",
-                    self.notebook_role,
-                    self.namespace,
-                    error.reason,
-                )
-            elif error.status != 409:
+            if error.status != 409:
                 raise
 
     async def _allowed(self, verb: str, resource: str) -> bool:
