@@ -297,8 +297,9 @@ class KubernetesBackend(JobBackend):
         kinds = {(r["apiVersion"], r["kind"]) for r in refs}
         known = served or frozenset()
         known |= self.served_kinds(kinds - choices) if kinds - choices else frozenset()
-        for api_version, kind in sorted(kinds - known):
-            raise not_served(api_version, kind)
+        missing = sorted(kinds - known)
+        if missing:
+            raise not_served(*missing[0])
         self.store.create_run(
             job_id, {}, run_id=job_id, kind=workload.kind, backend=self.name, spec=spec
         )
