@@ -66,7 +66,10 @@ async def test_start_poll_stop_every_example_profile(
     assert ns.startswith("kubelab-alice-smith")
     assert pod["metadata"]["annotations"]["kubelab.io/username"] == user.name
     spec = pod["spec"]
-    assert spec["automountServiceAccountToken"] is False
+    # the pod's ServiceAccount token is there for kubelab's jobs (kubelab-notebook only)
+    assert spec["automountServiceAccountToken"] is True
+    notebook = k8s.get("rbac.authorization.k8s.io/v1", "RoleBinding", "kubelab-notebook", ns)
+    assert notebook["roleRef"]["name"] == "kubelab-notebook"
     container = spec["containers"][0]
     assert container["image"] == image.image
     limits, requests = container["resources"]["limits"], container["resources"]["requests"]

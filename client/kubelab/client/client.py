@@ -80,7 +80,10 @@ class Client:
     projected ServiceAccount token), `kfp_namespace` (multi-user mode; default
     `namespace`, else the pod's), `kfp_experiment` (default: one per pipeline) and
     `kfp_ui_url` (for links), each also from `$KUBELAB_KFP_<NAME>`. Kubernetes jobs
-    go to `namespace` (default: the pod's or the kubeconfig context's).
+    go to `namespace` (default: the pod's or the kubeconfig context's) as the
+    notebook's ServiceAccount, or as the identity of `kubeconfig` (default
+    `$KUBECONFIG`) and its `kube_context`. `profile` is the spawner's profile of this
+    server: its GPU limit holds for jobs on either backend.
     """
 
     def __init__(
@@ -96,6 +99,8 @@ class Client:
         kfp_experiment: str | None = None,
         kfp_ui_url: str | None = None,
         namespace: str | None = None,
+        kubeconfig: str | os.PathLike[str] | None = None,
+        kube_context: str | None = None,
         profile: dict[str, Any] | None = None,
         strict_resources: bool = False,
         store: RunStore | None = None,
@@ -113,6 +118,8 @@ class Client:
         self.kfp_experiment = _setting(kfp_experiment, KFP_EXPERIMENT_ENV)
         self.kfp_ui_url = _setting(kfp_ui_url, KFP_UI_URL_ENV)
         self.namespace = namespace
+        self.kubeconfig = kubeconfig
+        self.kube_context = kube_context
         self.profile = profile
         self.strict_resources = strict_resources
         self._backends: dict[str, Any] = {}
@@ -144,6 +151,7 @@ class Client:
                 root=self.root,
                 pipeline_root=self.pipeline_root,
                 strict_resources=self.strict_resources,
+                profile=self.profile,
             ),
         )
 
@@ -182,7 +190,13 @@ class Client:
 
         return self._cached(
             "kubernetes",
-            lambda: KubernetesBackend(self.store, namespace=self.namespace, profile=self.profile),
+            lambda: KubernetesBackend(
+                self.store,
+                namespace=self.namespace,
+                profile=self.profile,
+                config_file=self.kubeconfig,
+                context=self.kube_context,
+            ),
         )
 
     # -- runs ---------------------------------------------------------------------------

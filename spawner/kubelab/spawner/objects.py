@@ -41,6 +41,7 @@ POD_IDENTITY_DIR = "/etc/kubelab/identity"
 POD_TOKEN_DIR = "/var/run/secrets/kubelab/oidc"
 USER_NAMESPACE_LABEL = f"{LABEL_PREFIX}/user-namespace"  # deploy/kubernetes/rbac.yaml checks it
 HUB_ROLE_BINDING = "kubelab-hub"
+NOTEBOOK_ROLE_BINDING = "kubelab-notebook"
 # JupyterHub's token for the single-user server: a key of the token Secret, so the pod
 # spec (readable by whoever may read pods) holds a reference instead of the value
 API_TOKEN_KEY = "jupyterhub-api-token"
@@ -308,18 +309,32 @@ def rbac_subject(username: str) -> RbacV1Subject:
     return RbacV1Subject(kind="User", name=username, api_group="rbac.authorization.k8s.io")
 
 
-def make_hub_role_binding(namespace: str, cluster_role: str, hub_username: str) -> V1RoleBinding:
-    """Grants the hub `cluster_role` in one user namespace, and nowhere else."""
+def _role_binding(
+    name: str, namespace: str, cluster_role: str, subject: RbacV1Subject
+) -> V1RoleBinding:
     return V1RoleBinding(
         api_version="rbac.authorization.k8s.io/v1",
         kind="RoleBinding",
         metadata=V1ObjectMeta(
-            name=HUB_ROLE_BINDING,
+            name=name,
             namespace=namespace,
             labels={"app.kubernetes.io/managed-by": "kubelab"},
         ),
         role_ref=V1RoleRef(
             api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=cluster_role
         ),
-        subjects=[rbac_subject(hub_username)],
+        subjects=[subject],
     )
+
+
+def make_hub_role_binding(namespace: str, cluster_role: str, hub_username: str) -> V1RoleBinding:
+    """Grants the hub `cluster_role` in one user namespace, and nowhere else."""
+    return _role_binding(HUB_ROLE_BINDING, namespace, cluster_role, rbac_subject(hub_username))
+
+
+def make_notebook_role_binding(
+    namespace: str, cluster_role: str, service_account: str
+) -> V1RoleBinding:
+    """Grants the user's pod (its ServiceAccount) `cluster_role` in its own namespace."""
+    subject = RbacV1Subject(kind="ServiceAccount", name=service_account, namespace=namespace)
+    return _role_binding(NOTEBOOK_ROLE_BINDING, namespace, cluster_role, subject)
