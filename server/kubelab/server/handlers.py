@@ -1,19 +1,32 @@
 """REST handlers under /kubelab/api/: the base class and `GET status`.
 
 Every handler requires Jupyter authentication, XSRF on writes and Jupyter's
-authorization layer on resource "kubelab": GET needs `read`, anything that starts,
-stops or deletes work (POST, DELETE) needs `write`. Handlers parse the request, call
-the server's `Client` and write JSON; a `KubelabError` becomes a 4xx with its message.
+authorization layer (the same `Authorizer` that guards Jupyter's own APIs, e.g. the
+one a JupyterHub read-only share installs). Three levels, one decorator each:
+
+| decorator   | needs                                        | endpoints |
+|-------------|----------------------------------------------|-----------|
+| `guarded`   | `read` on kubelab for GET, `write` for POST/DELETE | status, runs, run, logs, jobs (GET); cancel, DELETE job |
+| `reads`     | `read` on kubelab and `read` on contents     | POST pipelines/compile (answers what the notebook holds, runs nothing) |
+| `runs_code` | `write` on kubelab and `execute` on kernels  | POST runs, rerun, run-from, pipelines/validate, POST jobs |
+
+Running a notebook's steps or a job's function executes the user's code, which is
+what `execute` on `kernels` means to Jupyter: whoever may not run a kernel may not run
+a pipeline either. Handlers parse the request, call the server's `Client` and write
+JSON; a `KubelabError` becomes a 4xx with its message.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import json
 import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from jupyter_core.utils import ensure_async
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
@@ -34,6 +47,39 @@ T = TypeVar("T")
 def guarded(method: Callable[..., Any]) -> Callable[..., Any]:
     """Login, then Jupyter's authorizer (read for GET, write for POST/DELETE)."""
     return web.authenticated(authorized(method))
+
+
+def _also_needs(action: str, resource: str) -> Callable[[Callable[..., Any]], Any]:
+    """A second authorization check (Jupyter's `authorized` checks one resource)."""
+
+    def wrap(method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        async def inner(self: KubelabHandler, *args: Any, **kwargs: Any) -> Any:
+            allowed = await ensure_async(
+                self.authorizer.is_authorized(self, self.current_user, action, resource)
+            )
+            if not allowed:
+                raise web.HTTPError(
+                    403, f"User is not authorized to {action} on resource: {resource}."
+                )
+            out = method(self, *args, **kwargs)
+            return await out if inspect.isawaitable(out) else out
+
+        return inner
+
+    return wrap
+
+
+def reads(method: Callable[..., Any]) -> Callable[..., Any]:
+    """A POST that only reads: `read` on kubelab and on the user's files (contents)."""
+    inner = _also_needs("read", "contents")(method)
+    return web.authenticated(authorized("read", AUTH_RESOURCE)(inner))
+
+
+def runs_code(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Starts the user's code: `write` on kubelab and `execute` on kernels."""
+    inner = _also_needs("execute", "kernels")(method)
+    return web.authenticated(authorized("write", AUTH_RESOURCE)(inner))
 
 
 class KubelabHandler(ExtensionHandlerMixin, APIHandler):

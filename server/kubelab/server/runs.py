@@ -30,7 +30,7 @@ from typing import Any
 
 from kubelab.pipelines.errors import ForbiddenError, KubelabError, NotFoundError
 
-from .handlers import KubelabHandler, guarded
+from .handlers import KubelabHandler, guarded, reads, runs_code
 
 
 class ForbiddenPathError(ForbiddenError):
@@ -120,7 +120,7 @@ class RunsBase(KubelabHandler):
 
 
 class CompileHandler(RunsBase):
-    @guarded
+    @reads
     async def post(self) -> None:
         body = self.read_json()
         full = self.notebook(body.get("path"))
@@ -135,7 +135,7 @@ class CompileHandler(RunsBase):
 
 
 class ValidateHandler(RunsBase):
-    @guarded
+    @runs_code
     async def post(self) -> None:
         body = self.read_json()
         full = self.notebook(body.get("path"))
@@ -158,7 +158,7 @@ class RunsHandler(RunsBase):
         runs = await self.call(self.client.list_runs, limit, backend=backend)
         self.write_json({"runs": [self.with_path(r) for r in runs]})
 
-    @guarded
+    @runs_code
     async def post(self) -> None:
         body = self.read_json()
         full = self.notebook(body.get("path"))
@@ -184,7 +184,7 @@ class CancelHandler(RunsBase):
 
 
 class RerunHandler(RunsBase):
-    @guarded
+    @runs_code
     async def post(self, run_id: str) -> None:
         run, full = await self.source_of(run_id)
         new_id = await self.call(self.client.rerun, run["id"], source=str(full))
@@ -194,7 +194,7 @@ class RerunHandler(RunsBase):
 
 
 class RunFromHandler(RunsBase):
-    @guarded
+    @runs_code
     async def post(self, run_id: str, step: str) -> None:
         run, full = await self.source_of(run_id)
         new_id = await self.call(self.client.run_from, run["id"], step, source=str(full))
