@@ -32,7 +32,6 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
-from kubelab.client.backends import available_backends
 from kubelab.pipelines import __version__
 from kubelab.pipelines.errors import KubelabError
 
@@ -141,11 +140,12 @@ class KubelabHandler(ExtensionHandlerMixin, APIHandler):
 
 class StatusHandler(KubelabHandler):
     @guarded
-    def get(self) -> None:
+    async def get(self) -> None:
+        backends = await self.call(self.client.backends_status)
         self.write_json(
             {
                 "version": __version__,
-                "backends": available_backends(),
+                "backends": backends,
                 "default_backend": self.extensionapp.default_backend,
                 "identity": describe_identity(self.current_user),
                 "profile": current_profile(),

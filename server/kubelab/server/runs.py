@@ -3,7 +3,7 @@
 | method path                                  | body / query              | answer |
 |----------------------------------------------|---------------------------|--------|
 | POST pipelines/compile                       | {path, ir?: bool = true, content?: nbformat JSON (unsaved notebook)} | 200 steps, edges, parameters, metrics (+ `ir`); 400 {message, cell, step} |
-| POST pipelines/validate                      | {path, parameters?}       | 200 report {ok, errors, steps, variables, metrics} |
+| POST pipelines/validate                      | {path, parameters?}       | 200 report {ok, errors, steps, variables, metrics}; 429 when too many run |
 | POST runs                                    | {path, parameters, backend} | 201 {id, backend} |
 | GET  runs                                    | ?limit=N&backend=local    | 200 {runs: [...]} newest first |
 | GET  runs/{id}                               |                           | 200 run JSON |
@@ -144,7 +144,10 @@ class ValidateHandler(RunsBase):
         parameters = body.get("parameters") or {}
         if not isinstance(parameters, dict):
             raise KubelabError("'parameters' must be an object of name: value")
-        report = await self.call(validate_notebook, full, parameters=parameters)
+        app = self.extensionapp
+        report = await app.validate_pool().run(
+            validate_notebook, full, parameters=parameters, timeout=app.validate_timeout
+        )
         answer = report.to_json()
         answer["notebook"] = body["path"]
         self.write_json(answer)
