@@ -16,6 +16,7 @@ import textwrap
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
@@ -23,6 +24,7 @@ import pytest
 from kubelab.client import Client
 from kubelab.client import store as store_module
 from kubelab.client.store import INTERRUPTED_ERROR, RunStore
+from kubelab.pipelines.errors import ConflictError
 
 OWNER = """
 import sys, time
@@ -178,13 +180,26 @@ def test_a_store_file_from_before_heartbeats_is_migrated(tmp_path: Path) -> None
 # -- cancel across processes ------------------------------------------------------------
 
 
-def slow_notebook(path: Path, pid_file: Path) -> None:
+def cli_run_of_a_slow_step(
+    folder: Path, owners: list, **popen: Any
+) -> tuple[subprocess.Popen[str], int]:
+    """`kubelab run` of a one-step notebook, once its step runs: (the CLI, the step's pid)."""
+    notebook, pid_file = folder / "slow.ipynb", folder / "step.pid"
     cell = nbformat.v4.new_code_cell(
         f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
         "time.sleep(120)\nx = 1"
     )
     cell.metadata["tags"] = ["step:wait"]
-    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), path)
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), notebook)
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "kubelab.client.cli", "run", str(notebook), "--no-cache"],
+        cwd=folder,
+        text=True,
+        **popen,
+    )
+    owners.append(cli)
+    wait_for(lambda: pid_file.exists() and pid_file.read_text(), 120, "the step to start")
+    return cli, int(pid_file.read_text())
 
 
 def pid_gone(pid: int) -> bool:
@@ -198,18 +213,9 @@ def pid_gone(pid: int) -> bool:
 def test_cancel_reaches_a_run_that_the_cli_is_running(
     tmp_path: Path, kubelab_home: Path, owners: list
 ) -> None:
-    notebook, pid_file = tmp_path / "slow.ipynb", tmp_path / "step.pid"
-    slow_notebook(notebook, pid_file)
-    cli = subprocess.Popen(
-        [sys.executable, "-m", "kubelab.client.cli", "run", str(notebook), "--no-cache"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    cli, step_pid = cli_run_of_a_slow_step(
+        tmp_path, owners, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
-    owners.append(cli)
-    wait_for(lambda: pid_file.exists() and pid_file.read_text(), 120, "the step to start")
-    step_pid = int(pid_file.read_text())
     client = Client(home=kubelab_home, root=tmp_path)
     (run,) = client.list_runs()
     assert run["state"] == "running"
@@ -226,22 +232,15 @@ def test_cancel_reaches_a_run_that_the_cli_is_running(
 def test_cancel_of_a_run_whose_engine_died_says_it_was_interrupted(
     tmp_path: Path, kubelab_home: Path, owners: list
 ) -> None:
-    notebook, pid_file = tmp_path / "slow.ipynb", tmp_path / "step.pid"
-    slow_notebook(notebook, pid_file)
-    engine = subprocess.Popen(
-        [sys.executable, "-m", "kubelab.client.cli", "run", str(notebook), "--no-cache"],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        start_new_session=True,
+    engine, _ = cli_run_of_a_slow_step(
+        tmp_path, owners, stdout=subprocess.DEVNULL, start_new_session=True
     )
-    owners.append(engine)
-    wait_for(lambda: pid_file.exists() and pid_file.read_text(), 120, "the step to start")
     os.killpg(engine.pid, signal.SIGKILL)  # the engine and its step die at once
     engine.wait()
     client = Client(home=kubelab_home, root=tmp_path)
     (run,) = client.list_runs()
     assert run["state"] == "failed" and run["error"] == INTERRUPTED_ERROR
-    with pytest.raises(Exception, match="already finished"):
+    with pytest.raises(ConflictError, match="already finished"):
         client.cancel(run["id"])
 
 
