@@ -45,7 +45,9 @@ def kubernetes_api_reason(timeout: float = PROBE_TIMEOUT_S) -> str | None:
         if os.environ.get("KUBERNETES_SERVICE_HOST"):
             config.load_incluster_config(client_configuration=configuration)
         else:
-            config.load_kube_config(client_configuration=configuration)
+            # $KUBECONFIG as it is now (the library reads it once, when imported)
+            kubeconfig = os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
+            config.load_kube_config(kubeconfig, client_configuration=configuration)
     except Exception as error:
         return f"cannot load Kubernetes credentials: {_short(error)}"
     configuration.retries = 0
