@@ -17,7 +17,9 @@ on this host, or whose owner PID is our own under another instance id (a pod tha
 restarted with the same hostname and PID) is marked failed with the error
 ``interrupted: ...`` — when a store opens and whenever runs are read (we reuse the
 "failed" state instead of inventing an "interrupted" one, so clients only know the
-six KFP-like states).
+six KFP-like states). PIDs are compared only between processes that report the same
+hostname, taken to share one PID namespace (a machine, a pod's container); anything
+else is judged by the heartbeat alone.
 """
 
 from __future__ import annotations
