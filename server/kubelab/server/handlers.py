@@ -19,14 +19,11 @@ JSON; a `KubelabError` becomes a 4xx with its message.
 from __future__ import annotations
 
 import asyncio
-import functools
-import inspect
 import json
 import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from jupyter_core.utils import ensure_async
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
@@ -48,37 +45,18 @@ def guarded(method: Callable[..., Any]) -> Callable[..., Any]:
     return web.authenticated(authorized(method))
 
 
-def _also_needs(action: str, resource: str) -> Callable[[Callable[..., Any]], Any]:
-    """A second authorization check (Jupyter's `authorized` checks one resource)."""
-
-    def wrap(method: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(method)
-        async def inner(self: KubelabHandler, *args: Any, **kwargs: Any) -> Any:
-            allowed = await ensure_async(
-                self.authorizer.is_authorized(self, self.current_user, action, resource)
-            )
-            if not allowed:
-                raise web.HTTPError(
-                    403, f"User is not authorized to {action} on resource: {resource}."
-                )
-            out = method(self, *args, **kwargs)
-            return await out if inspect.isawaitable(out) else out
-
-        return inner
-
-    return wrap
-
-
 def reads(method: Callable[..., Any]) -> Callable[..., Any]:
     """A POST that only reads: `read` on kubelab and on the user's files (contents)."""
-    inner = _also_needs("read", "contents")(method)
-    return web.authenticated(authorized("read", AUTH_RESOURCE)(inner))
+    return web.authenticated(
+        authorized("read", AUTH_RESOURCE)(authorized("read", "contents")(method))
+    )
 
 
 def runs_code(method: Callable[..., Any]) -> Callable[..., Any]:
     """Starts the user's code: `write` on kubelab and `execute` on kernels."""
-    inner = _also_needs("execute", "kernels")(method)
-    return web.authenticated(authorized("write", AUTH_RESOURCE)(inner))
+    return web.authenticated(
+        authorized("write", AUTH_RESOURCE)(authorized("execute", "kernels")(method))
+    )
 
 
 class KubelabHandler(ExtensionHandlerMixin, APIHandler):
