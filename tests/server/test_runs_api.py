@@ -356,3 +356,38 @@ async def test_restart_lists_past_runs_and_marks_interrupted_ones(
     )
     assert "not started from a notebook under this Jupyter root" in body["message"]
     assert status == 400
+
+
+async def test_cancel_reaches_a_run_of_another_process(jp_fetch, root) -> None:
+    """A run the CLI started (or a previous server still running) is cancelled here."""
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "kubelab.client.cli", "run", "sub/slow.ipynb", "--no-cache"],
+        cwd=root,
+        stdout=(root / "cli.log").open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 120  # a busy machine starts Python slowly
+        while True:
+            _, listed = await call(jp_fetch, "GET", "runs")
+            running = [
+                r for r in listed["runs"] if any(s["state"] == "running" for s in r["steps"])
+            ]
+            if running:
+                break
+            assert time.monotonic() < deadline and cli.poll() is None, (
+                json.dumps(listed),
+                (root / "cli.log").read_text(),
+            )
+            await asyncio.sleep(0.2)
+        (run,) = running
+        assert run["path"] == "sub/slow.ipynb"
+        status, _ = await call(jp_fetch, "POST", "runs", run["id"], "cancel", body={})
+        assert status == 200
+        run = await wait_state(jp_fetch, run["id"], ("cancelled", "failed", "succeeded"), 30)
+        assert run["state"] == "cancelled"
+        assert cli.wait(timeout=30) != 0
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait()

@@ -181,6 +181,16 @@ class Client:
             ),
         )
 
+    def backends_status(self) -> list[dict[str, Any]]:
+        """Each backend and whether it can be used now (configured and reachable), with
+        the reason when not; probed with a short timeout, cached for a few seconds."""
+        from kubelab.client.backends.reachability import BackendsStatus
+
+        status = self._cached(
+            "status", lambda: BackendsStatus(self.kfp_endpoint, self.kfp_token_file)
+        )
+        return status()
+
     def job_backend(self, name: str | None = None) -> JobBackend:
         """Where jobs go for backend `name` (the default one when None)."""
         name = self._check_backend(name or self.default_backend)

@@ -5,11 +5,20 @@ the jupyter server, so a run started in one process can be listed, followed or
 cancelled from another. Pipeline runs and jobs (training, tuning, serving) share the
 `runs` table, told apart by `kind`; their steps (pipeline tasks, training nodes,
 tuning trials, a model server) share `tasks`, so listing, logs and cancel work the
-same way for all of them. Every
-state change is committed as it happens: after a crash the store still tells what
-ran, and `RunStore()` marks runs whose owner process is gone as failed with the
-error ``interrupted: ...`` (we reuse the "failed" state instead of inventing an
-"interrupted" one, so clients only know the six KFP-like states).
+same way for all of them. Every state change is committed as it happens: after a
+crash the store still tells what ran.
+
+A local run is "running" only while the process that owns it (an engine in a server,
+the CLI or a kernel; a job runner) is alive. Each process has a random instance id;
+while it owns active runs it stamps their `heartbeat_at` every `HEARTBEAT_S`. A run
+whose owner has gone silent for `STALE_AFTER_S`, whose owner's PID no longer exists
+on this host, or whose owner PID is our own under another instance id (a pod that
+restarted with the same hostname and PID) is marked failed with the error
+``interrupted: ...`` — when a store opens and whenever runs are read (we reuse the
+"failed" state instead of inventing an "interrupted" one, so clients only know the
+six KFP-like states). PIDs are compared only between processes that report the same
+hostname, taken to share one PID namespace (a machine, a pod's container); anything
+else is judged by the heartbeat alone.
 
 The run JSON (`get_run`) carries `warnings` (strings, e.g. a GPU step that ran on the
 CPU); each step carries its own `warnings` and, for notebook steps, `marshal`: bytes
@@ -27,6 +36,7 @@ import sqlite3
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -40,7 +50,12 @@ from kubelab.pipelines.errors import NotFoundError
 STATES = ("pending", "running", "succeeded", "failed", "skipped", "cancelled")
 ACTIVE_STATES = ("pending", "running")
 FINAL_STATES = ("succeeded", "failed", "skipped", "cancelled")
-INTERRUPTED_ERROR = "interrupted: the server stopped while this run was running"
+INTERRUPTED_ERROR = "interrupted: the process that ran it stopped before it finished"
+
+# How often an owner process stamps its active runs, and after how long without a
+# stamp its runs count as interrupted (generous: a busy machine must not fail live runs).
+HEARTBEAT_S = 3.0
+STALE_AFTER_S = 30.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -57,6 +72,8 @@ CREATE TABLE IF NOT EXISTS runs (
     pipeline_root TEXT,
     owner_pid INTEGER,
     owner_host TEXT,
+    owner_instance TEXT,
+    heartbeat_at REAL,
     cancel_requested INTEGER NOT NULL DEFAULT 0,
     kind TEXT NOT NULL DEFAULT 'pipeline',
     backend TEXT NOT NULL DEFAULT 'local',
@@ -101,6 +118,7 @@ CREATE TABLE IF NOT EXISTS metrics (
 CREATE INDEX IF NOT EXISTS metrics_run ON metrics(run_id, task, name);
 CREATE INDEX IF NOT EXISTS runs_created ON runs(created_at);
 CREATE INDEX IF NOT EXISTS runs_kind_created ON runs(kind, created_at);
+CREATE INDEX IF NOT EXISTS runs_state ON runs(state);
 """
 
 # Step metadata that the run/job JSON shows (a training node's device, a pod's name).
@@ -139,6 +157,8 @@ _MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
     "ALTER TABLE runs ADD COLUMN spec TEXT NOT NULL DEFAULT '{}';"
     "CREATE INDEX IF NOT EXISTS runs_kind_created ON runs(kind, created_at);",
     _warnings_and_marshal,
+    "ALTER TABLE runs ADD COLUMN owner_instance TEXT;"
+    "ALTER TABLE runs ADD COLUMN heartbeat_at REAL;",
 )
 
 
@@ -170,6 +190,79 @@ def _pid_alive(pid: int | None) -> bool:
     return True
 
 
+_instance: tuple[int, str] | None = None
+
+
+def instance_id() -> str:
+    """This process's random id; a forked child gets its own."""
+    global _instance
+    if _instance is None or _instance[0] != os.getpid():
+        _instance = (os.getpid(), uuid.uuid4().hex)
+    return _instance[1]
+
+
+def _owner_alive(row: sqlite3.Row, now: float, host: str) -> bool:
+    """Whether the process that owns an active local run is still running it.
+
+    A PID alone proves nothing (a restarted pod has the same hostname and often the
+    same PID); a missing PID on this host proves death, a fresh heartbeat proves life.
+    """
+    mine = row["owner_instance"] == instance_id()
+    if row["owner_host"] == host and (
+        not _pid_alive(row["owner_pid"]) or (row["owner_pid"] == os.getpid() and not mine)
+    ):
+        return False
+    if mine:
+        return True
+    last = row["heartbeat_at"] or row["created_at"]
+    return now - last < STALE_AFTER_S
+
+
+class _Heartbeat:
+    """The one thread per process that stamps the active runs this process owns, in
+    every store where it owns some; it ends when it owns none."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        # store -> how many times it was (re)registered, so that a store registered
+        # again while a beat found nothing to stamp is not dropped.
+        self._stores: weakref.WeakKeyDictionary[RunStore, int] = weakref.WeakKeyDictionary()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def watch(self, store: RunStore) -> None:
+        with self._lock:
+            self._stores[store] = self._stores.get(store, 0) + 1
+            if self._thread is None or self._pid != os.getpid():
+                self._pid = os.getpid()
+                self._thread = threading.Thread(
+                    target=self._loop, daemon=True, name="kubelab-heartbeat"
+                )
+                self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            time.sleep(HEARTBEAT_S)
+            with self._lock:
+                stores = list(self._stores.items())
+            for store, registered in stores:
+                try:
+                    owned = store.beat()
+                except sqlite3.Error:  # locked for too long: next time; closed: drop it
+                    owned = not store.closed
+                if not owned:
+                    with self._lock:
+                        if self._stores.get(store) == registered:
+                            del self._stores[store]
+            with self._lock:
+                if not self._stores:
+                    self._thread = None
+                    return
+
+
+_heartbeat = _Heartbeat()
+
+
 def new_run_id() -> str:
     # Sortable by time, unique across processes.
     return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
@@ -189,8 +282,10 @@ class RunStore:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA foreign_keys=ON")
+        self.closed = False
         with self._lock:
             self._migrate()
+        self._swept_at = 0.0
         self.mark_interrupted_runs()
 
     def _migrate(self) -> None:
@@ -210,6 +305,7 @@ class RunStore:
 
     def close(self) -> None:
         with self._lock:
+            self.closed = True
             self._conn.close()
 
     @contextmanager
@@ -231,22 +327,23 @@ class RunStore:
     # -- crash recovery -------------------------------------------------------------
 
     def mark_interrupted_runs(self) -> list[str]:
-        """Fail local runs left active by an owner process that no longer exists.
+        """Fail local runs whose owner process is gone (see the module docstring).
 
         Jobs on a cluster outlive the process that submitted them: their state is read
         back from the cluster, so they are never marked here.
         """
-        host = socket.gethostname()
+        now, host = time.time(), socket.gethostname()
+        self._swept_at = now
         rows = self._query(
-            "SELECT id, owner_pid, owner_host FROM runs "
-            "WHERE state IN ('pending','running') AND backend='local'"
+            "SELECT id, owner_pid, owner_host, owner_instance, heartbeat_at, created_at "
+            "FROM runs WHERE state IN ('pending','running') AND backend='local'"
         )
-        dead = [r["id"] for r in rows if r["owner_host"] == host and not _pid_alive(r["owner_pid"])]
-        now = time.time()
+        dead = [r["id"] for r in rows if not _owner_alive(r, now, host)]
         for run_id in dead:
             with self._tx() as cur:
                 cur.execute(
-                    "UPDATE runs SET state='failed', error=?, finished_at=? WHERE id=?",
+                    "UPDATE runs SET state='failed', error=?, finished_at=? "
+                    "WHERE id=? AND state IN ('pending','running')",
                     (INTERRUPTED_ERROR, now, run_id),
                 )
                 cur.execute(
@@ -259,6 +356,21 @@ class RunStore:
                     (run_id,),
                 )
         return dead
+
+    def _sweep(self) -> None:
+        """Before answering what runs are doing: interrupted runs say so."""
+        if time.time() - self._swept_at >= HEARTBEAT_S:
+            self.mark_interrupted_runs()
+
+    def beat(self) -> bool:
+        """Stamp the active runs this process owns; False when it owns none here."""
+        with self._tx() as cur:
+            cur.execute(
+                "UPDATE runs SET heartbeat_at=? "
+                "WHERE owner_instance=? AND state IN ('pending','running')",
+                (time.time(), instance_id()),
+            )
+            return cur.rowcount > 0
 
     # -- runs -----------------------------------------------------------------------
 
@@ -278,26 +390,31 @@ class RunStore:
         if kind not in KINDS:
             raise ValueError(f"unknown kind {kind!r}; kinds: {', '.join(KINDS)}")
         run_id = run_id or new_run_id()
+        now = time.time()
         with self._tx() as cur:
             cur.execute(
                 "INSERT INTO runs (id, name, state, created_at, parameters, source, "
-                "pipeline_root, owner_pid, owner_host, kind, backend, spec) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                "pipeline_root, owner_pid, owner_host, owner_instance, heartbeat_at, kind, "
+                "backend, spec) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     run_id,
                     name,
                     "pending",
-                    time.time(),
+                    now,
                     json.dumps(parameters, default=str),
                     source,
                     pipeline_root,
                     os.getpid(),
                     socket.gethostname(),
+                    instance_id(),
+                    now,
                     kind,
                     backend,
                     json.dumps(spec or {}, default=str),
                 ),
             )
+        if backend == "local":
+            _heartbeat.watch(self)
         return run_id
 
     def _update(
@@ -356,6 +473,7 @@ class RunStore:
 
     def get_run(self, run_id: str) -> dict[str, Any]:
         """The run JSON that the REST API returns."""
+        self._sweep()
         row = self._run_row(run_id)
         steps = self._query("SELECT * FROM tasks WHERE run_id=? ORDER BY seq", (row["id"],))
         return self._run_json(row, steps)
@@ -365,6 +483,7 @@ class RunStore:
     ) -> list[dict[str, Any]]:
         """Newest first, each in the same JSON as get_run; pipeline runs unless `kinds`
         names job kinds too; of every backend unless `backend` names one."""
+        self._sweep()
         marks = ",".join("?" * len(kinds))
         where = f"kind IN ({marks})" + (" AND backend=?" if backend else "")
         rows = self._query(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Enum, Unicode, default
+from traitlets import Bool, Enum, Float, Int, Unicode, default
 
 from kubelab.client import Client
 from kubelab.client.backends import BACKENDS
@@ -13,6 +13,7 @@ from kubelab.client.store import kubelab_home
 
 from .handlers import default_handlers
 from .identity import current_profile
+from .pool import WorkerPool
 
 
 class KubelabApp(ExtensionApp):
@@ -105,7 +106,36 @@ class KubelabApp(ExtensionApp):
         ),
     )
 
+    validate_workers = Int(
+        2,
+        config=True,
+        help=(
+            "How many notebook validations (each runs the whole notebook in a process of "
+            "its own) may run at once. They run on threads of their own, so they never "
+            "slow other requests; as many again wait for a free worker, more get a 429."
+        ),
+    )
+
+    validate_timeout = Float(
+        600.0,
+        config=True,
+        help=(
+            "Seconds one validation may run; then its process, and every process the "
+            "notebook started, is killed and the report says the steps took too long."
+        ),
+    )
+
     _client: Client | None = None
+    _validate_pool: WorkerPool | None = None
+
+    def validate_pool(self) -> WorkerPool:
+        if self._validate_pool is None:
+            self._validate_pool = WorkerPool("validate", self.validate_workers)
+        return self._validate_pool
+
+    async def stop_extension(self) -> None:
+        if self._validate_pool is not None:
+            self._validate_pool.shutdown()
 
     def initialize_settings(self) -> None:
         # Runs left running by a server that crashed are marked so before anyone lists them.

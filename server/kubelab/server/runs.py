@@ -3,7 +3,7 @@
 | method path                                  | body / query              | answer |
 |----------------------------------------------|---------------------------|--------|
 | POST pipelines/compile                       | {path, ir?: bool = true, content?: nbformat JSON (unsaved notebook)} | 200 steps, edges, parameters, metrics (+ `ir`); 400 {message, cell, step} |
-| POST pipelines/validate                      | {path, parameters?}       | 200 report {ok, errors, steps, variables, metrics} |
+| POST pipelines/validate                      | {path, parameters?}       | 200 report {ok, errors, steps, variables, metrics}; 429 when too many run |
 | POST runs                                    | {path, parameters, backend} | 201 {id, backend} |
 | GET  runs                                    | ?limit=N&backend=NAME     | 200 {runs: [...], unavailable: {backend: why}} newest first, of every configured backend unless `backend` names one |
 | GET  runs/{id}                               |                           | 200 run JSON |
@@ -30,7 +30,7 @@ from typing import Any
 
 from kubelab.pipelines.errors import ForbiddenError, KubelabError, NotFoundError
 
-from .handlers import KubelabHandler, guarded
+from .handlers import KubelabHandler, guarded, reads, runs_code
 
 
 class ForbiddenPathError(ForbiddenError):
@@ -120,7 +120,7 @@ class RunsBase(KubelabHandler):
 
 
 class CompileHandler(RunsBase):
-    @guarded
+    @reads
     async def post(self) -> None:
         body = self.read_json()
         full = self.notebook(body.get("path"))
@@ -135,7 +135,7 @@ class CompileHandler(RunsBase):
 
 
 class ValidateHandler(RunsBase):
-    @guarded
+    @runs_code
     async def post(self) -> None:
         body = self.read_json()
         full = self.notebook(body.get("path"))
@@ -144,7 +144,10 @@ class ValidateHandler(RunsBase):
         parameters = body.get("parameters") or {}
         if not isinstance(parameters, dict):
             raise KubelabError("'parameters' must be an object of name: value")
-        report = await self.call(validate_notebook, full, parameters=parameters)
+        app = self.extensionapp
+        report = await app.validate_pool().run(
+            validate_notebook, full, parameters=parameters, timeout=app.validate_timeout
+        )
         answer = report.to_json()
         answer["notebook"] = body["path"]
         self.write_json(answer)
@@ -160,7 +163,7 @@ class RunsHandler(RunsBase):
             {"runs": [self.with_path(r) for r in runs], "unavailable": runs.unavailable}
         )
 
-    @guarded
+    @runs_code
     async def post(self) -> None:
         body = self.read_json()
         full = self.notebook(body.get("path"))
@@ -186,7 +189,7 @@ class CancelHandler(RunsBase):
 
 
 class RerunHandler(RunsBase):
-    @guarded
+    @runs_code
     async def post(self, run_id: str) -> None:
         run, full = await self.source_of(run_id)
         new_id = await self.call(self.client.rerun, run["id"], source=str(full))
@@ -196,7 +199,7 @@ class RerunHandler(RunsBase):
 
 
 class RunFromHandler(RunsBase):
-    @guarded
+    @runs_code
     async def post(self, run_id: str, step: str) -> None:
         run, full = await self.source_of(run_id)
         new_id = await self.call(self.client.run_from, run["id"], step, source=str(full))

@@ -309,15 +309,18 @@ class KubelabSpawner(KubelabProfilesMixin, KubeSpawner):
     async def stop(self, now: bool = False) -> Any:
         """Tokens must not outlive the server: delete the Secret with the pod."""
         result = await super().stop(now=now)
+        await self._delete_token_secret()
+        return result
+
+    async def _delete_token_secret(self) -> None:
         try:
             await asyncio.wait_for(
                 self.api.delete_namespaced_secret(self.token_secret_name, self.namespace),
                 self.k8s_api_request_timeout,
             )
-        except Exception as error:  # the pod is gone either way; report, do not fail the stop
+        except Exception as error:  # the pod is gone either way; report, do not fail
             if not (isinstance(error, ApiException) and error.status == 404):
                 self.log.warning("kubelab: could not delete %s: %s", self.token_secret_name, error)
-        return result
 
     def get_state(self) -> dict[str, Any]:
         return self.kubelab_state(super().get_state())
@@ -331,8 +334,13 @@ class KubelabSpawner(KubelabProfilesMixin, KubeSpawner):
         self.kubelab_profile = self.kubelab_image = None
 
     async def poll(self) -> Any:
+        """Running: deliver refreshed tokens. Gone (evicted, node lost, deleted by
+        someone): delete the token Secret, since JupyterHub calls stop() only for a
+        server that poll() says is running."""
         status = await super().poll()
-        if status is None and self.kubelab_profile is not None:
+        if status is not None:
+            await self._delete_token_secret()
+        elif self.kubelab_profile is not None:
             try:
                 await self.kubelab_sync_tokens()
             except Exception:

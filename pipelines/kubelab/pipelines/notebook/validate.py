@@ -8,8 +8,10 @@ validate_worker) so that user code never runs inside the caller, e.g. the server
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -121,6 +123,29 @@ def _plan(nb: NotebookPipeline, scratch: str, parameters: dict[str, Any]) -> dic
     }
 
 
+def _run_bounded(command: list[str], cwd: str, timeout: float) -> tuple[int, str] | None:
+    """(exit code, stderr) of `command`, or None when it ran past `timeout`. It runs in
+    a session of its own, killed whole at the end: nothing the notebook started stays."""
+    proc = subprocess.Popen(
+        command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        _, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_session(proc.pid)
+        proc.communicate()
+        return None
+    finally:
+        _kill_session(proc.pid)
+    return proc.returncode, stderr
+
+
+def _kill_session(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+
+
 def validate_notebook(
     path: str | os.PathLike[str],
     *,
@@ -156,20 +181,17 @@ def validate_notebook(
         result_file = Path(scratch) / "result.json"
         plan_file.write_text(json.dumps(_plan(nb, str(Path(scratch) / "data"), parameters or {})))
         cwd = str(Path(path).resolve().parent)
-        try:
-            proc = subprocess.run(
-                [sys.executable, "-m", "kubelab.pipelines.notebook.validate_worker",
-                 str(plan_file), str(result_file)],
-                cwd=cwd, capture_output=True, text=True, timeout=timeout,
-            )  # fmt: skip
-        except subprocess.TimeoutExpired:
+        worker = [sys.executable, "-m", "kubelab.pipelines.notebook.validate_worker"]
+        ended = _run_bounded([*worker, str(plan_file), str(result_file)], cwd, timeout)
+        if ended is None:
             report.errors.append({"message": f"the notebook's steps took over {timeout:.0f} s"})
             report.seconds = time.perf_counter() - started
             return report
         if not result_file.exists():
+            returncode, stderr = ended
             report.errors.append(
-                {"message": f"validation process died (exit {proc.returncode}): "
-                 f"{proc.stderr.strip()[-2000:]}"}
+                {"message": f"validation process died (exit {returncode}): "
+                 f"{stderr.strip()[-2000:]}"}
             )  # fmt: skip
             report.seconds = time.perf_counter() - started
             return report
