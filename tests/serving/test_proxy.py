@@ -139,11 +139,28 @@ async def test_the_proxy_needs_jupyters_login(
 
 
 async def test_calling_a_model_is_execute(
-    jp_fetch: Any, no_execute: None, model_in_root: str
+    jp_fetch: Any,
+    no_execute: None,
+    model_in_root: str,
+    jp_root_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    view = await serve_iris(jp_fetch, model_in_root)
+    # A user without `execute` cannot start a server (that runs the model's code), so
+    # the server is started beside Jupyter, as from the user's own notebook.
+    code, refused_start = await api(
+        jp_fetch,
+        "POST",
+        "jobs",
+        body={"kind": "serving", "name": "iris", "spec": {"name": "iris", "model": model_in_root}},
+    )
+    assert code == 403 and "execute" in refused_start["message"]
+    from kubelab.workloads.serving import serve
+
+    monkeypatch.chdir(jp_root_dir)  # the notebook's folder: its models may be served
+    server = await asyncio.to_thread(serve, str(jp_root_dir / model_in_root), name="iris")
     try:
-        assert view["ready"]
+        code, view = await api(jp_fetch, "GET", "serving", "iris")
+        assert code == 200 and view["ready"]
         code, _ = await api(jp_fetch, "GET", "serving", "iris", "v2", "models", "iris")
         assert code == 200  # reading metadata is `read`
         body = {"inputs": [{"name": "x", "shape": [2, 4], "datatype": "FP32", "data": IRIS_ROWS}]}
@@ -162,4 +179,4 @@ async def test_calling_a_model_is_execute(
             )
         assert refused.value.code == 403
     finally:
-        await api(jp_fetch, "POST", "jobs", "iris", "cancel")
+        await asyncio.to_thread(server.stop)

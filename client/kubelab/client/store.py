@@ -362,6 +362,17 @@ class RunStore:
         if time.time() - self._swept_at >= HEARTBEAT_S:
             self.mark_interrupted_runs()
 
+    def adopt(self, run_id: str) -> None:
+        """This process owns the run from now on (a model server that outlives the
+        process that started it): its PID, instance id and heartbeat prove it alive."""
+        with self._tx() as cur:
+            cur.execute(
+                "UPDATE runs SET owner_pid=?, owner_host=?, owner_instance=?, heartbeat_at=? "
+                "WHERE id=?",
+                (os.getpid(), socket.gethostname(), instance_id(), time.time(), run_id),
+            )
+        _heartbeat.watch(self)
+
     def beat(self) -> bool:
         """Stamp the active runs this process owns; False when it owns none here."""
         with self._tx() as cur:

@@ -8,10 +8,10 @@
 
     serve("models/iris.joblib", name="iris", backend="kubernetes")  # an InferenceService
 
-In-memory models are saved first, with the notebook's marshaller (joblib for
-scikit-learn, `torch.jit.save` for TorchScript, `torch.export.save` for exported
-programs, `save_model` for XGBoost/LightGBM boosters, cloudpickle for other objects with
-`predict()`), under
+In-memory models are saved first: joblib for scikit-learn (the file KServe's sklearn
+runtime reads), `torch.jit.save` for TorchScript, `torch.export.save` for exported
+programs, `save_model` for XGBoost/LightGBM boosters, the notebook's marshaller for
+other objects with `predict()`, under
 `$KUBELAB_HOME/models/<name>/`, which is in the user's home volume on a cluster.
 """
 
@@ -69,6 +69,12 @@ def save_model(model: Any, name: str, home: Path | None = None) -> Path:
             "(scikit-learn, XGBoost, LightGBM, torch module, or your own class)",
             field="model",
         )
+    if module == "sklearn":  # the file KServe's sklearn runtime reads, also on a cluster
+        import joblib
+
+        path = directory / "model.joblib"
+        joblib.dump(model, path)
+        return path
     from kubelab.pipelines.notebook import marshal
 
     marshal.save(model, directory)

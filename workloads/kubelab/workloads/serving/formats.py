@@ -21,7 +21,6 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import os
-import pickle
 import warnings
 from pathlib import Path
 from typing import Any, ClassVar
@@ -154,14 +153,27 @@ def _dataframe_rows(rows: list[Any]) -> Any:
     return pd.DataFrame(rows)
 
 
+def _unpickle(path: Path) -> Any:
+    """A pickled model: a notebook step's marshalled value is read back by the notebook
+    marshaller (pickle 5 with out-of-band buffers), any other file by joblib, which also
+    reads plain pickles."""
+    from kubelab.workloads.serving.modelfiles import MARSHAL_TAG
+
+    if (path.parent / MARSHAL_TAG).is_file():
+        from kubelab.pipelines.notebook import marshal
+
+        return marshal.load(path.parent)
+    import joblib
+
+    return joblib.load(path)  # the user's own file, served at their request
+
+
 class SKLearnModel(TabularModel):
     format = "sklearn"
     platform = "sklearn"
 
     def load(self) -> None:
-        import joblib
-
-        self.model = joblib.load(self.path)
+        self.model = _unpickle(self.path)
         if not hasattr(self.model, "predict"):
             raise ModelLoadError(
                 f"{self.path.name} holds a {type(self.model).__name__}, which has no predict()"
@@ -338,8 +350,7 @@ class CustomModel(ServedModel):
         if self.path.suffix == ".py":
             target = _class_from_file(self.path, self.options.get("class_name"))
         else:
-            with self.path.open("rb") as file:
-                target = pickle.load(file)  # the user's own file, served at their request
+            target = _unpickle(self.path)
         if isinstance(target, type):
             target = _instantiate(target, self.name)
         if not callable(getattr(target, "predict", None)):

@@ -243,7 +243,7 @@ class Recorder:
         if self.store is None:
             return
         outputs = {"url": url, "port": port, "pid": os.getpid(), "ready": False}
-        self.store.update_run(self.job_id, owner_pid=os.getpid(), owner_host=socket.gethostname())
+        self.store.adopt(self.job_id)  # the job lives as long as this process
         self.store.update_task(
             self.job_id, "server", state="running", started_at=time.time(), outputs=outputs
         )

@@ -211,7 +211,8 @@ class ServingWorkload(Workload):
                 cwd=str(Path(spec["model_file"]).parent),
                 start_new_session=True,  # its own process group: a kernel's end leaves it be
             )
-        ctx.store.update_run(job_id, owner_pid=process.pid)
+        # The server adopts its job (owner and heartbeat) once it listens; until then
+        # this process owns it, so a server that never starts is not left "running".
         ctx.store.update_task(job_id, STEP, outputs={"pid": process.pid, "ready": False})
         threading.Thread(
             target=_reap, args=(process, job_id, ctx), name=f"reap-{job_id}", daemon=True
