@@ -1,0 +1,108 @@
+"""What the UI tests share: notebooks of their own, opening them with the kubelab sidebar,
+selecting cells, switching themes, and calls to the lab server's REST API."""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.request
+
+import nbformat
+
+NOTEBOOK = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+CELLS = f"{NOTEBOOK} .jp-Notebook .jp-Cell"
+SIDEBAR = "#kubelab-sidebar"
+
+
+def lab_api(lab_server, method: str, path: str, body: object = None) -> object:
+    request = urllib.request.Request(
+        f"{lab_server.url}{path}",
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Authorization": f"token {lab_server.token}"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read() or b"null")
+
+
+def code(source: str, *tags: str) -> nbformat.NotebookNode:
+    cell = nbformat.v4.new_code_cell(source)
+    if tags:
+        cell.metadata["tags"] = list(tags)
+    return cell
+
+
+def new_notebook(*cells: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    notebook = nbformat.v4.new_notebook(cells=list(cells))
+    # With a kernelspec JupyterLab starts the kernel instead of asking which one.
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+    }
+    return notebook
+
+
+def write_notebook(lab_server, name: str, *cells: nbformat.NotebookNode) -> None:
+    nbformat.write(new_notebook(*cells), lab_server.root_dir / name)
+
+
+def read_tags(lab_server, name: str) -> list[list[str]]:
+    saved = nbformat.read(lab_server.root_dir / name, as_version=4)
+    return [list(c.metadata.get("tags", [])) for c in saved.cells]
+
+
+def set_theme(page, theme: str) -> None:
+    """Settings > Theme > `theme` (persisted in the session's settings: set it back)."""
+    page.locator(".lm-MenuBar-itemLabel", has_text="Settings").click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Theme$")).hover()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{theme}$")).click()
+    light = "false" if "Dark" in theme else "true"
+    page.wait_for_function(f"document.body.dataset.jpThemeLight === '{light}'")
+
+
+def open_notebook_with_sidebar(page, lab_server, name: str, theme: str | None = None) -> None:
+    # A workspace of its own, reset: other tests' open tabs and sidebars stay untouched.
+    workspace = "kubelab-" + name.removesuffix(".ipynb")
+    url = lab_server.lab_url(f"lab/workspaces/{workspace}/tree/{name}") + "&reset"
+    page.goto(url)
+    page.wait_for_selector(f"{NOTEBOOK} .jp-Cell", state="visible", timeout=60_000)
+    if theme:
+        set_theme(page, theme)
+    show_sidebar(page)
+    assert page.locator(".jp-kubelab-notebook-name").inner_text() == name
+
+
+def show_sidebar(page) -> None:
+    # The layout is restored by now; a click on the tab would close a sidebar left open.
+    if not page.locator(SIDEBAR).is_visible():
+        page.locator(".jp-SideBar .lm-TabBar-tab[data-id='kubelab-sidebar']").click()
+    page.wait_for_selector(SIDEBAR, state="visible")
+
+
+def open_in_file_browser(page, name: str) -> None:
+    """Open another notebook the way a user does: double-click it in the file browser."""
+    page.locator(".jp-SideBar .lm-TabBar-tab[data-id='filebrowser']").click()
+    page.locator(f".jp-DirListing-item[title*='{name}']").dblclick()
+    page.wait_for_selector(f".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current:has-text('{name}')")
+    page.wait_for_selector(f"{NOTEBOOK} .jp-Cell", state="visible")
+
+
+def select_cell(page, index: int) -> None:
+    cell = page.locator(CELLS).nth(index)
+    cell.locator(".jp-InputPrompt").click()
+    page.wait_for_function(
+        f"document.querySelectorAll({CELLS!r})[{index}].classList.contains('jp-mod-active')"
+    )
+
+
+def save_notebook(page, lab_server, name: str, check) -> list[list[str]]:
+    """Ctrl+S, then wait until the file on disk passes `check(tags per cell)`."""
+    page.keyboard.press("Control+s")
+    tags: list[list[str]] = []
+    for _ in range(50):
+        tags = read_tags(lab_server, name)
+        if check(tags):
+            return tags
+        page.wait_for_timeout(200)
+    raise AssertionError(f"{name} was not saved as expected; tags on disk: {tags}")
