@@ -21,7 +21,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,7 +51,9 @@ CREATE TABLE IF NOT EXISTS runs (
     cancel_requested INTEGER NOT NULL DEFAULT 0,
     kind TEXT NOT NULL DEFAULT 'pipeline',
     backend TEXT NOT NULL DEFAULT 'local',
-    spec TEXT NOT NULL DEFAULT '{}'
+    spec TEXT NOT NULL DEFAULT '{}',
+    number INTEGER,
+    origin TEXT NOT NULL DEFAULT '{}'
 );
 CREATE TABLE IF NOT EXISTS tasks (
     run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
@@ -69,6 +71,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     cache_key TEXT,
     log_path TEXT,
     metadata TEXT NOT NULL DEFAULT '{}',
+    cached_from TEXT,
+    failed_at TEXT,
     PRIMARY KEY (run_id, name)
 );
 CREATE TABLE IF NOT EXISTS cache (
@@ -89,19 +93,43 @@ CREATE TABLE IF NOT EXISTS metrics (
 CREATE INDEX IF NOT EXISTS metrics_run ON metrics(run_id, task, name);
 CREATE INDEX IF NOT EXISTS runs_created ON runs(created_at);
 CREATE INDEX IF NOT EXISTS runs_kind_created ON runs(kind, created_at);
+CREATE INDEX IF NOT EXISTS runs_source_number ON runs(kind, source, number);
 """
 
 # What each kind of record is; `kind` is a column of `runs`.
 KINDS = ("pipeline", "training", "tuning", "serving")
 
+
+def _add_columns(conn: sqlite3.Connection, table: str, **columns: str) -> None:
+    """Add the missing `columns` (name=declaration) to `table`, if the table exists
+    (a missing table is created whole by the schema)."""
+    present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+    if present:
+        for name, declaration in columns.items():
+            if name not in present:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
+
+
+def _number_runs(conn: sqlite3.Connection) -> None:
+    """Runs numbered per notebook (#1, #2, ...) and where each came from; a cached
+    step's origin and a failed step's notebook cell."""
+    _add_columns(conn, "runs", number="INTEGER", origin="TEXT NOT NULL DEFAULT '{}'")
+    _add_columns(conn, "tasks", cached_from="TEXT", failed_at="TEXT")
+    conn.execute(
+        "UPDATE runs SET number = (SELECT COUNT(*) FROM runs AS r WHERE r.kind = runs.kind "
+        "AND r.source IS runs.source AND r.created_at <= runs.created_at)"
+    )
+
+
 # Changes to existing tables after the first release, applied in order to older store
 # files (PRAGMA user_version counts how many ran). Append only; never edit one that
 # shipped. New tables need no entry: _SCHEMA creates what is missing.
-_MIGRATIONS: tuple[str, ...] = (
+_MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
     "ALTER TABLE runs ADD COLUMN kind TEXT NOT NULL DEFAULT 'pipeline';"
     "ALTER TABLE runs ADD COLUMN backend TEXT NOT NULL DEFAULT 'local';"
     "ALTER TABLE runs ADD COLUMN spec TEXT NOT NULL DEFAULT '{}';"
     "CREATE INDEX IF NOT EXISTS runs_kind_created ON runs(kind, created_at);",
+    _number_runs,
 )
 
 
@@ -130,6 +158,24 @@ def _pid_alive(pid: int | None) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _argument(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def run_label(number: int | None, origin: dict[str, Any]) -> str:
+    """How people tell runs apart: `#7 · n_estimators=50`, `#8 · re-run of #7`,
+    `#9 · from train_forest`."""
+    parts = [f"#{number}"] if number is not None else []
+    if origin.get("rerun_of"):
+        number = origin.get("rerun_of_number")
+        parts.append(f"re-run of #{number}" if number else f"re-run of {origin['rerun_of']}")
+    elif origin.get("from_step"):
+        parts.append(f"from {origin['from_step']}")
+    elif origin.get("arguments"):
+        parts.append(", ".join(f"{k}={_argument(v)}" for k, v in origin["arguments"].items()))
+    return " · ".join(parts)
 
 
 def new_run_id() -> str:
@@ -162,8 +208,11 @@ class RunStore:
             "SELECT 1 FROM sqlite_master WHERE type='table' AND name='runs'"
         ).fetchone()
         if not fresh:
-            for script in _MIGRATIONS[version:]:
-                self._conn.executescript(script)
+            for migration in _MIGRATIONS[version:]:
+                if callable(migration):
+                    migration(self._conn)
+                else:
+                    self._conn.executescript(migration)
         self._conn.executescript(_SCHEMA)  # tables and indexes that are still missing
         self._conn.execute(f"PRAGMA user_version={len(_MIGRATIONS)}")
 
@@ -233,10 +282,14 @@ class RunStore:
             raise ValueError(f"unknown kind {kind!r}; kinds: {', '.join(KINDS)}")
         run_id = run_id or new_run_id()
         with self._tx() as cur:
+            number = cur.execute(
+                "SELECT COALESCE(MAX(number), 0) + 1 FROM runs WHERE kind=? AND source IS ?",
+                (kind, source),
+            ).fetchone()[0]
             cur.execute(
                 "INSERT INTO runs (id, name, state, created_at, parameters, source, "
-                "pipeline_root, owner_pid, owner_host, kind, backend, spec) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                "pipeline_root, owner_pid, owner_host, kind, backend, spec, number) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     run_id,
                     name,
@@ -250,6 +303,7 @@ class RunStore:
                     kind,
                     backend,
                     json.dumps(spec or {}, default=str),
+                    number,
                 ),
             )
         return run_id
@@ -349,12 +403,20 @@ class RunStore:
             "error": t["error"],
             "cells": metadata.get("cells", []),
             "outputs": json.loads(t["outputs"] or "{}"),
+            # {run, task, number} of the run whose result a cached step reused.
+            "cached_from": json.loads(t["cached_from"]) if t["cached_from"] else None,
+            # {cell, line} of the notebook cell where a failed step raised.
+            "failed_at": json.loads(t["failed_at"]) if t["failed_at"] else None,
         }
 
     def _run_json(self, row: sqlite3.Row, steps: list[sqlite3.Row]) -> dict[str, Any]:
+        origin = json.loads(row["origin"] or "{}")
         return {
             "id": row["id"],
             "name": row["name"],
+            "number": row["number"],
+            "label": run_label(row["number"], origin),
+            "origin": origin,
             "kind": row["kind"],
             "backend": row["backend"],
             "state": row["state"],
@@ -463,6 +525,17 @@ class RunStore:
     def cache_get(self, key: str) -> dict[str, Any] | None:
         rows = self._query("SELECT outputs FROM cache WHERE key=?", (key,))
         return json.loads(rows[0]["outputs"]) if rows else None
+
+    def cache_origin(self, key: str) -> dict[str, Any] | None:
+        """{run, task, number} of the run that produced the cache entry `key`."""
+        rows = self._query(
+            "SELECT c.run_id, c.task, r.number FROM cache AS c "
+            "LEFT JOIN runs AS r ON r.id = c.run_id WHERE c.key=?",
+            (key,),
+        )
+        if not rows or rows[0]["run_id"] is None:
+            return None
+        return {"run": rows[0]["run_id"], "task": rows[0]["task"], "number": rows[0]["number"]}
 
     def cache_put(self, key: str, outputs: dict[str, Any], run_id: str, task: str) -> None:
         with self._tx() as cur:

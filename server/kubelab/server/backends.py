@@ -61,8 +61,13 @@ class Backend(ABC):
         source: str | None,
         task_metadata: dict[str, dict[str, Any]],
         run_name: str | None = None,
+        origin: dict[str, Any] | None = None,
     ) -> str:
-        """Start a run of the compiled pipeline `ir`; returns its id at once."""
+        """Start a run of the compiled pipeline `ir`; returns its id at once.
+
+        `origin` says how the run came about, for its label: `{"arguments": {...}}`
+        (parameters set by hand), `{"rerun_of": id, ...}` or `{"from_step": name, ...}`.
+        """
 
     @abstractmethod
     def get_run(self, run_id: str) -> dict[str, Any]:
@@ -137,11 +142,12 @@ class LocalBackend(Backend):
         source: str | None,
         task_metadata: dict[str, dict[str, Any]],
         run_name: str | None = None,
+        origin: dict[str, Any] | None = None,
         force_rerun: set[str] | None = None,
     ) -> str:
         from kubelab.pipelines.local import engine
 
-        return engine.start_run(
+        run_id = engine.start_run(
             ir,
             parameters,
             store=self.store,
@@ -151,6 +157,9 @@ class LocalBackend(Backend):
             run_name=run_name,
             force_rerun=force_rerun or set(),
         )
+        if origin:
+            self.store.update_run(run_id, origin=origin)
+        return run_id
 
     def get_run(self, run_id: str) -> dict[str, Any]:
         return self.store.get_run(run_id)
@@ -220,6 +229,11 @@ class LocalBackend(Backend):
             source=original.get("source"),
             task_metadata=task_metadata,
             run_name=original.get("name"),
+            origin={
+                "from_run": original["id"],
+                "from_run_number": original.get("number"),
+                "from_step": task_metadata.get(task, {}).get("step", task),
+            },
             force_rerun=engine.downstream_tasks(ir, task),
         )
 
@@ -328,6 +342,7 @@ class KubeflowBackend(Backend):
         source: str | None,
         task_metadata: dict[str, dict[str, Any]],
         run_name: str | None = None,
+        origin: dict[str, Any] | None = None,
     ) -> str:
         name = run_name or ir.get("pipelineInfo", {}).get("name", "pipeline")
         body = {

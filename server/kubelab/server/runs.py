@@ -157,6 +157,7 @@ class RunsBase(KubelabHandler):
                 source=str(full),
                 task_metadata=pipeline.task_metadata(),
                 run_name=run_name,
+                origin={"arguments": params} if params else None,
             )
 
         return await asyncio.to_thread(work), backend.name
@@ -256,6 +257,7 @@ class RerunHandler(RunsBase):
                 source=str(full),
                 task_metadata=pipeline.task_metadata(),
                 run_name=run.get("name"),
+                origin={"rerun_of": run["id"], "rerun_of_number": run.get("number")},
             )
 
         new_id = await asyncio.to_thread(work)

@@ -688,6 +688,7 @@ class _Run:
                     qname,
                     state="succeeded",
                     cached=1,
+                    cached_from=self.store.cache_origin(key),
                     started_at=now,
                     finished_at=now,
                     outputs=task_io.public_outputs(hit["parameters"], hit["artifacts"]),
@@ -701,6 +702,7 @@ class _Run:
         max_backoff = _duration_seconds(retry.get("backoffMaxDuration"), 3600.0)
         started_at = None
         error = "failed"
+        result: dict[str, Any] = {}
         for attempt in range(1, max_retries + 2):
             if self.cancelled.is_set():
                 break
@@ -766,7 +768,14 @@ class _Run:
         if self.cancelled.is_set():
             self.record(qname, state="cancelled", finished_at=time.time(), error="cancelled")
             return Outcome("cancelled", error="cancelled")
-        self.record(qname, state="failed", finished_at=time.time(), error=error)
+        # `where`: the notebook cell and line a notebook step failed in.
+        self.record(
+            qname,
+            state="failed",
+            finished_at=time.time(),
+            error=error,
+            failed_at=result.get("where"),
+        )
         return Outcome("failed", error=f"task {qname!r} failed: {error}")
 
     def _launch(

@@ -56,6 +56,9 @@ def run_task(payload: dict[str, Any]) -> int:
             traceback.print_exc()
             message = getattr(error, "message", None)  # a KubelabError is already phrased
             result = {"error": message or f"{type(error).__name__}: {error}"}
+            where = getattr(error, "kubelab_where", None)  # set by notebook.runtime
+            if where:
+                result["where"] = where
             code = 1
     finally:
         sys.stdout.flush()
