@@ -59,6 +59,8 @@ def set_theme(page, theme: str) -> None:
     page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{theme}$")).click()
     light = "false" if "Dark" in theme else "true"
     page.wait_for_function(f"document.body.dataset.jpThemeLight === '{light}'")
+    # The lab shows its splash while the theme's CSS loads.
+    page.wait_for_selector("#jupyterlab-splash", state="detached")
 
 
 def open_notebook_with_sidebar(page, lab_server, name: str, theme: str | None = None) -> None:
@@ -70,7 +72,14 @@ def open_notebook_with_sidebar(page, lab_server, name: str, theme: str | None = 
     if theme:
         set_theme(page, theme)
     show_sidebar(page)
-    assert page.locator(".jp-kubelab-notebook-name").inner_text() == name
+    wait_for_notebook_name(page, name)
+
+
+def wait_for_notebook_name(page, name: str) -> None:
+    """The kubelab views follow the active notebook: wait until they show `name`."""
+    page.wait_for_function(
+        f"document.querySelector('.jp-kubelab-notebook-name')?.textContent === {name!r}"
+    )
 
 
 def show_sidebar(page) -> None:
@@ -106,3 +115,23 @@ def save_notebook(page, lab_server, name: str, check) -> list[list[str]]:
             return tags
         page.wait_for_timeout(200)
     raise AssertionError(f"{name} was not saved as expected; tags on disk: {tags}")
+
+
+def open_palette(page):
+    """Open the command palette with its shortcut (Ctrl+Shift+C); returns its input."""
+    palette = page.locator(".lm-CommandPalette-input")
+    for _ in range(5):  # the first key press can come before the lab listens for it
+        page.keyboard.press("Control+Shift+C")
+        try:
+            palette.wait_for(timeout=2000)
+            break
+        except Exception:  # Playwright's TimeoutError: try once more
+            continue
+    return palette
+
+
+def run_command(page, label: str) -> None:
+    """Run a command from the palette with the keyboard only: Ctrl+Shift+C, its name, Enter."""
+    open_palette(page).fill(label)
+    page.locator(".lm-CommandPalette-item.lm-mod-active", has_text=label).wait_for()
+    page.keyboard.press("Enter")

@@ -77,6 +77,8 @@ def test_sidebar_survives_a_page_reload(page, lab_server) -> None:
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
 
+    # The address without `&reset`, so the reload restores the saved layout.
+    page.goto(lab_server.lab_url("lab/workspaces/kubelab-reload/tree/reload.ipynb"))
     for _ in range(2):
         page.reload()
         page.wait_for_selector(f"{CELLS}", state="visible", timeout=60_000)

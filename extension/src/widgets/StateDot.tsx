@@ -1,0 +1,42 @@
+import * as React from 'react';
+
+import { stateText } from '../format';
+
+/**
+ * How a state looks: a coloured dot next to text that says it (the dot alone is
+ * hidden from screen readers), or a badge that is the text.
+ */
+export function StateDot({
+  state,
+  testid
+}: {
+  state: string;
+  testid?: string;
+}): JSX.Element {
+  return (
+    <span
+      className={`jp-kubelab-state-dot jp-kubelab-state-${state}`}
+      data-testid={testid}
+      data-state={state}
+      aria-hidden="true"
+    />
+  );
+}
+
+export function StateBadge({
+  state,
+  testid
+}: {
+  state: string;
+  testid?: string;
+}): JSX.Element {
+  return (
+    <span
+      className={`jp-kubelab-badge jp-kubelab-state-${state}`}
+      data-testid={testid}
+      data-state={state}
+    >
+      {stateText(state)}
+    </span>
+  );
+}
