@@ -21,3 +21,14 @@ def kubelab_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def jp_server_config() -> dict:
     return {"ServerApp": {"jpserver_extensions": {"kubelab.server": True}}}
+
+
+@pytest.fixture
+def tiny_kind(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Jobs of kind "training" run the tiny real workload of `tiny_workload.py`."""
+    from tiny_workload import TinyWorkload
+
+    from kubelab.workloads import registry
+
+    monkeypatch.setitem(registry.WORKLOADS, "training", TinyWorkload)
+    return "training"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 
@@ -10,9 +9,13 @@ from kubelab.pipelines import __version__
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    exe = shutil.which("kubelab") or sys.executable
-    prefix = [] if exe.endswith("kubelab") else ["-m", "kubelab.pipelines.cli.main"]
-    return subprocess.run([exe, *prefix, *args], capture_output=True, text=True, timeout=60)
+    # The module the `kubelab` script runs (the installed script may predate a move).
+    return subprocess.run(
+        [sys.executable, "-m", "kubelab.client.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_version() -> None:

@@ -1,6 +1,6 @@
 """JupyterHub on Kubernetes with kubelab: KubelabSpawner + GenericOAuthenticator (real OIDC).
 
-Use it as the hub's config file (a hub image with `pip install kubelab`), or load it from
+Use it as the hub's config file (a hub image with `pip install "kubelab[hub]"`), or load it from
 Zero to JupyterHub's `hub.extraConfig` (see values.yaml next to this file). Everything
 site-specific comes from the environment, so the file itself stays generic:
 

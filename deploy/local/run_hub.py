@@ -44,6 +44,34 @@ def crypt_key(hub_dir: Path) -> str:
     return path.read_text().strip()
 
 
+def shared_account(mode: str, hub_dir: Path) -> bool:
+    """Whether every user's server runs as this process's account (see --accounts)."""
+    if mode == "shared" or os.geteuid() != 0:
+        if os.geteuid() != 0 and mode == "require":
+            raise SystemExit("kubelab: --accounts require needs the hub to run as root")
+        return True
+    from kubelab.spawner.accounts import unreachable
+
+    needed = [hub_dir / "home", Path(os.path.realpath(sys.executable)), REPO]
+    blocked = next(((f, p) for p in needed if (f := unreachable(p)) is not None), None)
+    if blocked is None:
+        return False
+    folder, path = blocked
+    message = (
+        f"users' own Unix accounts cannot enter {folder} (on the way to {path}); "
+        f"`chmod o+x {folder}` allows it"
+    )
+    if mode == "require":
+        raise SystemExit(f"kubelab: {message}")
+    print(
+        f"\n  WARNING: {message}. This demo runs every user's server as root instead:\n"
+        "  users can read each other's files and tokens (see docs/security.md).\n",
+        file=sys.stderr,
+        flush=True,
+    )
+    return True
+
+
 def wait_http(url: str, timeout: float, proc: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -72,6 +100,16 @@ def main(argv: list[str] | None = None) -> int:
         "--token-max-age", type=int, default=3600, help="OIDC access token lifetime (s)"
     )
     parser.add_argument("--gpu-ids", default=None, help='e.g. "0,1" (default: nvidia-smi -L)')
+    parser.add_argument(
+        "--accounts",
+        choices=["auto", "require", "shared"],
+        default=os.environ.get("KUBELAB_ACCOUNTS", "auto"),
+        help=(
+            "as root, run each user's server as a Unix account of its own: 'require' fails "
+            "when that cannot work here, 'auto' (default) falls back to one shared account "
+            "with a warning, 'shared' always shares (unsafe: users can read each other's files)"
+        ),
+    )
     parser.add_argument("--debug", action="store_true", help="JupyterHub debug logging")
     args = parser.parse_args(argv)
 
@@ -107,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     env.setdefault("KUBELAB_CHP", str(REPO / ".hub/chp/node_modules/.bin/configurable-http-proxy"))
     if args.gpu_ids is not None:
         env["KUBELAB_GPU_IDS"] = args.gpu_ids
+    env["KUBELAB_SHARED_ACCOUNT"] = "1" if shared_account(args.accounts, hub_dir) else ""
     hub_cmd = [
         str(bin_dir / "jupyterhub"),
         "-f",
@@ -125,7 +164,9 @@ def main(argv: list[str] | None = None) -> int:
         oidc = subprocess.Popen(oidc_cmd, env=env, cwd=hub_dir)
         children.append(oidc)
         wait_http(f"{oidc_url}/.well-known/openid-configuration", 30, oidc)
-        hub = subprocess.Popen(hub_cmd, env=env, cwd=hub_dir)
+        # umask 077: the hub's database and secrets are its own; servers inherit it, so
+        # what a user creates stays private to that user unless shared on purpose
+        hub = subprocess.Popen(hub_cmd, env=env, cwd=hub_dir, umask=0o077)
         children.append(hub)
         # the hub's own port first: asking the proxy earlier only makes it log errors
         wait_http(f"http://127.0.0.1:{env['KUBELAB_HUB_API_PORT']}/hub/api", 60, hub)

@@ -16,7 +16,7 @@ NotebookFactory = Callable[..., Path]
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
     """Generated modules go to a per-session temp dir, not the user's cache."""
     monkeypatch.setenv("KUBELAB_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "kubelab-cache"))
-    # run_notebook extends KUBELAB_PRELOAD; restore it after each test.
+    # A developer's KUBELAB_PRELOAD must not change what the tests preload.
     monkeypatch.setenv("KUBELAB_PRELOAD", "")
 
 

@@ -62,11 +62,11 @@ def test_untagged_cells_join_previous_and_block_alias_and_skip():
     nb = compile_cells(
         ("x = 1", "block:first"),
         ("y = x + 1",),
-        ("print('debug only')", "skip"),
-        ("print(undefined_but_skipped)",),
+        ("print(undefined_but_skipped)", "skip"),
+        ("w = y * 2",),  # after a skip cell: still step "first", as in Kale
         ("z = y", "step:second", "prev:first"),
     )
-    assert step(nb, "first").cells == [0, 1]
+    assert step(nb, "first").cells == [0, 1, 3]
     assert step(nb, "second").cells == [4]
     assert step(nb, "second").inputs == ["y"]
 

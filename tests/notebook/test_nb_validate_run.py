@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from kubelab.client.cli.main import main
 from kubelab.client.store import RunStore
-from kubelab.pipelines.cli.main import main
 from kubelab.pipelines.errors import KubelabError
 from kubelab.pipelines.notebook import run_notebook, validate_notebook
 
@@ -163,7 +163,7 @@ def test_run_notebook_unsavable_value_fails_naming_variable_step_and_cell(make_n
 
 
 def test_run_notebook_rejects_unknown_parameter(make_notebook):
-    with pytest.raises(KubelabError, match="unknown pipeline parameter"):
+    with pytest.raises(KubelabError, match=r"unknown parameter 'bogus'; valid parameters"):
         run_notebook(make_notebook(*PLAIN), bogus=1)
 
 

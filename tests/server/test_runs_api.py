@@ -10,11 +10,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import nbformat
 import pytest
-from tornado.httpclient import HTTPClientError
+from kubelab_api import call, refused
 
 from kubelab.client.store import INTERRUPTED_ERROR, RunStore
 from kubelab.pipelines.notebook import compile_notebook
@@ -62,25 +61,6 @@ def root(jp_root_dir: Path) -> Path:
     (jp_root_dir / "sub").mkdir()
     nbformat.write(slow_notebook(), jp_root_dir / "sub" / "slow.ipynb")
     return jp_root_dir
-
-
-async def call(jp_fetch, method: str, *parts: str, body: Any = None, **params: Any) -> Any:
-    response = await jp_fetch(
-        "kubelab",
-        "api",
-        *parts,
-        method=method,
-        body=json.dumps(body) if body is not None else None,
-        params=params or None,
-    )
-    return response.code, json.loads(response.body)
-
-
-async def refused(jp_fetch, method: str, *parts: str, body: Any = None) -> tuple[int, dict]:
-    with pytest.raises(HTTPClientError) as raised:
-        await call(jp_fetch, method, *parts, body=body)
-    error = raised.value
-    return error.code, json.loads(error.response.body)
 
 
 async def wait_state(jp_fetch, run_id: str, states: tuple[str, ...], timeout: float = 120) -> dict:

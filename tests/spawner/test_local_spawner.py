@@ -66,7 +66,14 @@ def test_token_files_are_private(tmp_path: Path) -> None:
 
 @pytest.mark.asyncio
 async def test_two_users_get_different_gpus(make_user: Any, tmp_path: Path) -> None:
-    traits = {"gpu_ids": ["0", "1"], "cmd": ["sleep", "30"], "args": []}
+    traits = {
+        "gpu_ids": ["0", "1"],
+        "cmd": ["sleep", "30"],
+        "args": [],
+        # GPUs and rlimits only: own Unix accounts are tested in test_local_accounts.py
+        "unix_accounts": False,
+        "allow_shared_account": True,
+    }
     spawners = [
         make_user(name, ["gpu-users"], LocalKubelabSpawner, **traits).spawner
         for name in ("alice", "dave")

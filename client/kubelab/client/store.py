@@ -29,8 +29,11 @@ from typing import Any
 
 from kubelab.pipelines.errors import NotFoundError
 
+# The one state vocabulary of runs, jobs and their steps (KFP-like); every backend
+# maps its engine's states onto these.
 STATES = ("pending", "running", "succeeded", "failed", "skipped", "cancelled")
 ACTIVE_STATES = ("pending", "running")
+FINAL_STATES = ("succeeded", "failed", "skipped", "cancelled")
 INTERRUPTED_ERROR = "interrupted: the server stopped while this run was running"
 
 _SCHEMA = """
@@ -96,8 +99,12 @@ CREATE INDEX IF NOT EXISTS runs_kind_created ON runs(kind, created_at);
 CREATE INDEX IF NOT EXISTS runs_source_number ON runs(kind, source, number);
 """
 
+# Step metadata that the run/job JSON shows (a training node's device, a pod's name).
+STEP_DETAILS = ("device", "device_count", "gpus", "ranks", "warning", "pod", "container", "node")
+
 # What each kind of record is; `kind` is a column of `runs`.
 KINDS = ("pipeline", "training", "tuning", "serving")
+JOB_KINDS = KINDS[1:]
 
 
 def _add_columns(conn: sqlite3.Connection, table: str, **columns: str) -> None:
@@ -239,10 +246,15 @@ class RunStore:
     # -- crash recovery -------------------------------------------------------------
 
     def mark_interrupted_runs(self) -> list[str]:
-        """Fail runs left active by an owner process that no longer exists."""
+        """Fail local runs left active by an owner process that no longer exists.
+
+        Jobs on a cluster outlive the process that submitted them: their state is read
+        back from the cluster, so they are never marked here.
+        """
         host = socket.gethostname()
         rows = self._query(
-            "SELECT id, owner_pid, owner_host FROM runs WHERE state IN ('pending','running')"
+            "SELECT id, owner_pid, owner_host FROM runs "
+            "WHERE state IN ('pending','running') AND backend='local'"
         )
         dead = [r["id"] for r in rows if r["owner_host"] == host and not _pid_alive(r["owner_pid"])]
         now = time.time()
@@ -347,6 +359,10 @@ class RunStore:
                 raise NotFoundError(f"no run {run_id!r}", run=run_id)
         return rows[0]
 
+    def exists(self, run_id: str) -> bool:
+        """Whether a run or job has exactly this id (no prefix matching)."""
+        return bool(self._query("SELECT 1 FROM runs WHERE id=?", (run_id,)))
+
     def resolve_run_id(self, run_id: str) -> str:
         return str(self._run_row(run_id)["id"])
 
@@ -407,11 +423,13 @@ class RunStore:
             "cached_from": json.loads(t["cached_from"]) if t["cached_from"] else None,
             # {cell, line} of the notebook cell where a failed step raised.
             "failed_at": json.loads(t["failed_at"]) if t["failed_at"] else None,
+            # What a job's runner tells about the step (device, pod, ...), for UIs.
+            **{k: metadata[k] for k in STEP_DETAILS if k in metadata},
         }
 
     def _run_json(self, row: sqlite3.Row, steps: list[sqlite3.Row]) -> dict[str, Any]:
         origin = json.loads(row["origin"] or "{}")
-        return {
+        run = {
             "id": row["id"],
             "name": row["name"],
             "number": row["number"],
@@ -424,10 +442,14 @@ class RunStore:
             "finished_at": _iso(row["finished_at"]),
             "parameters": json.loads(row["parameters"]),
             "metrics": json.loads(row["metrics"]),
+            "outputs": json.loads(row["outputs"]),
             "error": row["error"],
             "source": row["source"],
             "steps": [self._step_json(t) for t in steps],
         }
+        if row["kind"] != "pipeline":
+            run["spec"] = json.loads(row["spec"])
+        return run
 
     def delete_run(self, run_id: str) -> None:
         """Forget a finished run or job: its row, steps and metric series (not its files)."""
@@ -497,7 +519,8 @@ class RunStore:
         self._update("tasks", "run_id=? AND name=?", (run_id, name), fields)
 
     def task_info(self, run_id: str, name: str) -> dict[str, Any]:
-        run_id = self.resolve_run_id(run_id)
+        row = self._run_row(run_id)
+        run_id, noun = row["id"], "run" if row["kind"] == "pipeline" else "job"
         rows = self._query("SELECT * FROM tasks WHERE run_id=? AND name=?", (run_id, name))
         if not rows:
             rows = self._query(
@@ -511,7 +534,7 @@ class RunStore:
                 )
             ]
             raise NotFoundError(
-                f"run {run_id} has no step {name!r}; steps: {', '.join(names) or 'none'}",
+                f"{noun} {run_id} has no step {name!r}; steps: {', '.join(names) or 'none'}",
                 run=run_id,
                 step=name,
             )

@@ -28,3 +28,15 @@ class NotFoundError(KubelabError):
     """A run, step, job or file that does not exist."""
 
     status_code = 404
+
+
+class ConflictError(KubelabError):
+    """The request is valid but the run or job is not in a state that allows it."""
+
+    status_code = 409
+
+
+class ForbiddenError(KubelabError):
+    """The caller may not do this (a path outside the root, a refused API call)."""
+
+    status_code = 403

@@ -1,15 +1,18 @@
-"""The extension application: admin settings (traitlets) and handler registration."""
+"""The extension application: admin settings (traitlets), the client, handler registration."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Enum, Unicode, default
 
-from .backends import Backend, KubeflowBackend, LocalBackend
+from kubelab.client import Client
+from kubelab.client.backends import BACKENDS
+from kubelab.client.store import kubelab_home
+
 from .handlers import default_handlers
+from .identity import current_profile
 
 
 class KubelabApp(ExtensionApp):
@@ -22,7 +25,7 @@ class KubelabApp(ExtensionApp):
     load_other_extensions = True
 
     default_backend = Enum(
-        ["local", "kubernetes"],
+        list(BACKENDS),
         default_value="local",
         config=True,
         help=(
@@ -41,7 +44,7 @@ class KubelabApp(ExtensionApp):
 
     @default("kubelab_home")
     def _default_home(self) -> str:
-        return os.environ.get("KUBELAB_HOME") or str(Path.home() / ".kubelab")
+        return str(kubelab_home())
 
     kfp_endpoint = Unicode(
         "",
@@ -58,38 +61,28 @@ class KubelabApp(ExtensionApp):
         help="File holding a bearer token for the Kubeflow Pipelines API (optional).",
     )
 
-    _local_backend: LocalBackend | None = None
+    _client: Client | None = None
 
     def initialize_settings(self) -> None:
         # Runs left running by a server that crashed are marked so before anyone lists them.
-        interrupted = self.local_backend().mark_interrupted_runs()
+        interrupted = self.client().store.mark_interrupted_runs()
         if interrupted:
             self.log.info("kubelab: marked %d interrupted run(s)", len(interrupted))
 
-    def local_backend(self) -> LocalBackend:
-        if self._local_backend is None:
-            self._local_backend = LocalBackend(self.kubelab_home)
-        return self._local_backend
-
-    def backend(self, name: str | None) -> Backend:
-        """The backend called `name` (the default one when None); 400 when unusable."""
-        from kubelab.pipelines.errors import KubelabError
-
-        name = name or self.default_backend
-        if name == "local":
-            return self.local_backend()
-        if name == "kubernetes":
-            if not self.kfp_endpoint:
-                raise KubelabError(
-                    "the kubernetes backend is not configured: set "
-                    "c.KubelabApp.kfp_endpoint to a Kubeflow Pipelines API URL",
-                    backend=name,
-                )
-            token = None
-            if self.kfp_token_file:
-                token = Path(self.kfp_token_file).read_text().strip() or None
-            return KubeflowBackend(self.kfp_endpoint, token=token)
-        raise KubelabError(f"unknown backend {name!r}; backends: local, kubernetes", backend=name)
+    def client(self) -> Client:
+        """The one `Client` of this server: its store, the user's root, the settings."""
+        if self._client is None:
+            home = Path(self.kubelab_home)
+            self._client = Client(
+                self.default_backend,
+                home=home,
+                root=self.serverapp.root_dir,
+                pipeline_root=home / "runs",
+                kfp_endpoint=self.kfp_endpoint,
+                kfp_token_file=self.kfp_token_file,
+                profile=current_profile(),
+            )
+        return self._client
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(default_handlers())

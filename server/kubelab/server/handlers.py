@@ -1,25 +1,60 @@
-"""REST handlers under /kubelab/api/. Every handler requires Jupyter auth and XSRF."""
+"""REST handlers under /kubelab/api/: the base class and `GET status`.
+
+Every handler requires Jupyter authentication, XSRF on writes and Jupyter's
+authorization layer on resource "kubelab": GET needs `read`, anything that starts,
+stops or deletes work (POST, DELETE) needs `write`. Handlers parse the request, call
+the server's `Client` and write JSON; a `KubelabError` becomes a 4xx with its message.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
-from typing import Any
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
+from kubelab.client.backends import available_backends
 from kubelab.pipelines import __version__
 from kubelab.pipelines.errors import KubelabError
 
-from .backends import available_backends
 from .identity import current_profile, describe_identity
 
 API_PREFIX = "/kubelab/api"
+AUTH_RESOURCE = "kubelab"
+
+T = TypeVar("T")
+
+
+def guarded(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Login, then Jupyter's authorizer (read for GET, write for POST/DELETE)."""
+    return web.authenticated(authorized(method))
 
 
 class KubelabHandler(ExtensionHandlerMixin, APIHandler):
     """Base handler: JSON in, JSON out, `KubelabError` becomes a 4xx with its details."""
+
+    auth_resource = AUTH_RESOURCE
+
+    @property
+    def client(self) -> Any:
+        return self.extensionapp.client()
+
+    @property
+    def root_dir(self) -> str:
+        root = self.settings.get("server_root_dir")
+        if not root:
+            root = getattr(self.contents_manager, "root_dir", None) or os.getcwd()
+        return str(root)
+
+    async def call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a blocking client call off the event loop."""
+        return await asyncio.to_thread(function, *args, **kwargs)
 
     def read_json(self) -> dict[str, Any]:
         try:
@@ -29,6 +64,12 @@ class KubelabHandler(ExtensionHandlerMixin, APIHandler):
         if not isinstance(body, dict):
             raise KubelabError("request body must be a JSON object")
         return body
+
+    def int_argument(self, name: str, default: int) -> int:
+        try:
+            return int(self.get_query_argument(name, str(default)))
+        except ValueError:
+            raise KubelabError(f"'{name}' must be an integer") from None
 
     def write_json(self, payload: Any, status: int = 200) -> None:
         self.set_status(status)
@@ -53,7 +94,7 @@ class KubelabHandler(ExtensionHandlerMixin, APIHandler):
 
 
 class StatusHandler(KubelabHandler):
-    @web.authenticated
+    @guarded
     def get(self) -> None:
         self.write_json(
             {
@@ -67,6 +108,11 @@ class StatusHandler(KubelabHandler):
 
 
 def default_handlers() -> list[tuple[str, type]]:
+    from .jobs import job_handlers
     from .runs import run_handlers
 
-    return [(rf"{API_PREFIX}/status", StatusHandler), *run_handlers(API_PREFIX)]
+    return [
+        (rf"{API_PREFIX}/status", StatusHandler),
+        *run_handlers(API_PREFIX),
+        *job_handlers(API_PREFIX),
+    ]

@@ -53,4 +53,10 @@ def describe_identity(user: User) -> dict[str, Any]:
 
 
 def current_profile() -> dict[str, Any] | None:
-    return read_spawner_identity().get("profile")
+    """The profile the spawner started this server with, and how its limits are enforced
+    (`limits`: per resource "cgroup-v2", "cgroup-v1", "rlimit", or "advisory")."""
+    identity = read_spawner_identity()
+    profile = identity.get("profile")
+    if not isinstance(profile, dict):
+        return None
+    return {**profile, "limits": identity.get("limits")} if "limits" in identity else profile

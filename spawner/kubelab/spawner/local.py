@@ -1,16 +1,22 @@
 """LocalKubelabSpawner: the embedded default — same profiles, local processes.
 
-Built on JupyterHub's SimpleLocalProcessSpawner: the demo hub runs as root with OIDC
-users that have no system accounts, so each user gets a home under a configurable
-root instead of a Unix account. What a profile enforces locally:
+Built on JupyterHub's SimpleLocalProcessSpawner: OIDC users have no system accounts,
+so each user gets a home under a configurable root. When the hub runs as root, each
+user's server runs as a Unix account of its own (`kubelab-<name>`, created on first
+spawn, home 0700; see accounts.py), so users cannot read each other's files or tokens.
+A hub that is not root runs every server as its own account: it then refuses a second
+user's server unless the admin accepts that with `allow_shared_account` (unsafe).
+What a profile enforces locally:
 
 - GPUs: `CUDA_VISIBLE_DEVICES` (NVIDIA) / `HIP_VISIBLE_DEVICES` + `ROCR_VISIBLE_DEVICES`
   (AMD) set to GPUs allocated exclusively to this server; CPU-only profiles get an
   empty list so they never touch a GPU. MIG slices are Kubernetes-only.
-- memory limit: `RLIMIT_AS` (address space) on the server and everything it starts
-  (kernels, pipeline steps) — allocations beyond it fail with MemoryError.
-- cpu limit: CPU affinity (`sched_setaffinity`) to ceil(limit) cores, and
-  OMP/MKL/OpenBLAS thread counts set to match.
+- memory and cpu limits: a cgroup of the server's own (limits.py) when the hub is
+  root and cgroups are writable — the user cannot lift them. Otherwise a hard
+  `RLIMIT_AS` for memory (the user cannot raise it; allocations beyond it fail with
+  MemoryError) and CPU affinity to ceil(limit) cores, which is advisory (a process
+  may widen its own affinity). OMP/MKL/OpenBLAS thread counts follow the CPU limit.
+  `/kubelab/api/status` says which applied.
 - guarantees are not enforceable on a single machine and are only recorded.
 """
 
@@ -22,15 +28,18 @@ import json
 import math
 import os
 import resource
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
-from jupyterhub.spawner import SimpleLocalProcessSpawner
+from jupyterhub.spawner import SimpleLocalProcessSpawner, set_user_setuid
 from kubespawner.slugs import safe_slug
 from traitlets import Bool, Dict, List, Unicode, default
 
+from . import accounts
 from .gpu import GPUAllocator, detect_gpus
+from .limits import Cgroup, create_cgroup, enforcement
 from .mixin import KubelabProfilesMixin, _http_error
 from .profiles import Profile, ProfilesConfig, cpu_to_float, memory_to_bytes
 from .tokens import (
@@ -155,7 +164,39 @@ class LocalKubelabSpawner(KubelabProfilesMixin, SimpleLocalProcessSpawner):
     enforce_limits = Bool(
         True,
         config=True,
-        help="Apply the profile's memory limit (RLIMIT_AS) and CPU limit (CPU affinity).",
+        help=(
+            "Apply the profile's memory and CPU limits: a cgroup per server when the hub "
+            "is root and cgroups are writable, else RLIMIT_AS and CPU affinity."
+        ),
+    )
+
+    unix_accounts = Bool(
+        True,
+        config=True,
+        help=(
+            "When the hub runs as root, run each user's server as a Unix account of its "
+            "own (account_prefix + name, created with useradd on first spawn, home mode "
+            "0700), so users cannot read each other's files, token files or the hub's "
+            "state. The Python environment and kubelab must then be readable by other "
+            "users (a spawn names the folder that is not). Ignored when not root."
+        ),
+    )
+
+    account_prefix = Unicode(
+        "kubelab-",
+        config=True,
+        help="Prefix of the Unix account names made for hub users (kubelab-alice).",
+    )
+
+    allow_shared_account = Bool(
+        False,
+        config=True,
+        help=(
+            "UNSAFE. Let servers of several users run at once under one Unix account "
+            "(the hub's), when the hub is not root or unix_accounts is off. Each user can "
+            "then read every other user's files and OIDC tokens. Without it, such a hub "
+            "refuses a second user's server while one runs."
+        ),
     )
 
     @default("cmd")
@@ -179,6 +220,10 @@ class LocalKubelabSpawner(KubelabProfilesMixin, SimpleLocalProcessSpawner):
         return self.kubelab_apply_user_options
 
     _gpus: list[str]
+    _account: Any = None  # pwd entry of the user's own Unix account, when it has one
+    _cgroup: Cgroup | None = None
+    # Users whose servers run under the hub's own account, for the shared-account rule.
+    _shared_account_users: set[str] = set()
 
     @property
     def _detected_gpu_ids(self) -> list[str]:
@@ -247,11 +292,70 @@ class LocalKubelabSpawner(KubelabProfilesMixin, SimpleLocalProcessSpawner):
                 copied.append(src.name)
         ledger.write_text(json.dumps(copied))
 
+    @property
+    def separate_accounts(self) -> bool:
+        return self.unix_accounts and os.geteuid() == 0
+
+    @property
+    def _file_owner(self) -> tuple[int, int] | None:
+        account = self._account
+        return (account.pw_uid, account.pw_gid) if account is not None else None
+
+    def _prepare_account(self) -> None:
+        """Create the user's account and check that it can reach what its server runs."""
+        name = accounts.account_name(self.account_prefix, self.user.name)
+        home = Path(self.home_dir)
+        try:
+            self._account = accounts.ensure_account(name, home)
+        except RuntimeError as error:
+            raise _http_error(500, f"Cannot create the Unix account {name}: {error}") from None
+        import kubelab
+
+        for root in (home.parent, self.runtime_dir.parent):
+            if not root.exists():  # users may enter it, not list it (mkdir's mode is masked)
+                root.mkdir(parents=True)
+                root.chmod(0o711)
+        interpreter = shutil.which(self.cmd[0]) or self.cmd[0]
+        needed = [home, Path(os.path.realpath(interpreter)), *map(Path, kubelab.__path__)]
+        for path in needed:
+            folder = accounts.unreachable(path)
+            if folder is not None:
+                raise _http_error(
+                    500,
+                    f"The server of {self.user.name} runs as the Unix account {name}, which "
+                    f"cannot enter {folder} (on the way to {path}). Give other users "
+                    f"traverse permission there (chmod o+x {folder}) or install kubelab "
+                    "where every user can read it.",
+                )
+
+    def _check_shared_account(self) -> None:
+        others = self._shared_account_users - {self.user.name}
+        if others and not self.allow_shared_account:
+            raise _http_error(
+                409,
+                "This hub runs every server under one Unix account (it is not root, or "
+                "unix_accounts is off), and a server of another user is running: users "
+                "would read each other's files and tokens. An admin can accept that with "
+                "c.LocalKubelabSpawner.allow_shared_account = True (unsafe).",
+            )
+
+    def _limits(self) -> tuple[int | None, float | None]:
+        profile = self.kubelab_profile
+        if profile is None or not self.enforce_limits:
+            return None, None
+        memory = memory_to_bytes(profile.memory_limit) if profile.memory_limit else None
+        cpu = cpu_to_float(profile.cpu_limit) if profile.cpu_limit else None
+        return memory, cpu
+
     async def start(self) -> Any:
         if self.kubelab_profile is None:  # start() without apply_user_options (old hubs)
             await self.kubelab_apply_user_options(self, self.user_options or {})
         profile = self.kubelab_profile
         assert profile is not None
+        if self.separate_accounts:
+            self._prepare_account()
+        else:
+            self._check_shared_account()
         if profile.gpu_count:
             try:
                 self._gpus = self.gpu_allocator.allocate(self._owner, profile.gpu_count)
@@ -261,21 +365,40 @@ class LocalKubelabSpawner(KubelabProfilesMixin, SimpleLocalProcessSpawner):
             self.gpu_allocator.release(self._owner)
             self._gpus = []
         self._prepare_home()
-        ensure_private_dir(self.runtime_dir)
-        write_identity_file(self.runtime_dir / "identity.json", await self.kubelab_identity())
+        owner = self._file_owner
+        if self._account is not None:
+            accounts.private_home(Path(self.home_dir), self._account)
+        ensure_private_dir(self.runtime_dir, owner)
+        memory, cpu = self._limits()
+        if self._account is not None:
+            self._cgroup = create_cgroup(self._account.pw_name, memory, cpu)
+        identity = await self.kubelab_identity()
+        identity["limits"] = enforcement(self._cgroup, memory, cpu).to_json()
+        write_identity_file(self.runtime_dir / "identity.json", identity, owner)
         await self.kubelab_sync_tokens(initial=True)
         try:
-            return await super().start()
+            started = await super().start()
         except BaseException:
             self.gpu_allocator.release(self._owner)
             raise
+        if self._account is None:
+            self._shared_account_users.add(self.user.name)
+        return started
 
     async def stop(self, now: bool = False) -> None:
         try:
             await super().stop(now=now)
         finally:
-            self.gpu_allocator.release(self._owner)
-            remove_token_files(self.runtime_dir / "oidc")
+            self._server_gone()
+
+    def _server_gone(self) -> None:
+        """What a server leaves behind goes with it: GPUs, tokens, its cgroup."""
+        self.gpu_allocator.release(self._owner)
+        remove_token_files(self.runtime_dir / "oidc")
+        self._shared_account_users.discard(self.user.name)
+        if self._cgroup is not None:
+            self._cgroup.remove()
+            self._cgroup = None
 
     async def poll(self) -> int | None:
         status = await super().poll()
@@ -284,10 +407,14 @@ class LocalKubelabSpawner(KubelabProfilesMixin, SimpleLocalProcessSpawner):
                 await self.kubelab_sync_tokens()
             except Exception:
                 self.log.exception("kubelab: could not refresh tokens for %s", self.user.name)
+        else:
+            # The server died without stop() (killed, crashed, out of memory): JupyterHub
+            # does not call stop() then, so its tokens must not stay behind.
+            self._server_gone()
         return status
 
     async def deliver_tokens(self, tokens: dict[str, str]) -> None:
-        write_token_files(self.runtime_dir / "oidc", tokens)
+        write_token_files(self.runtime_dir / "oidc", tokens, self._file_owner)
 
     # ---- state (survives hub restarts) ---------------------------------------------
 
@@ -305,6 +432,17 @@ class LocalKubelabSpawner(KubelabProfilesMixin, SimpleLocalProcessSpawner):
         if state.get("kubelab_gpus"):
             self._gpus = list(state["kubelab_gpus"])
             self.gpu_allocator.restore(self._owner, self._gpus)
+        if self.pid and self.separate_accounts:
+            # a hub restart: keep writing refreshed tokens as the account's files
+            import pwd
+
+            name = accounts.account_name(self.account_prefix, self.user.name)
+            try:
+                self._account = pwd.getpwnam(name)
+            except KeyError:
+                self._account = None
+        elif self.pid:
+            self._shared_account_users.add(self.user.name)
 
     # ---- environment and limits ------------------------------------------------------
 
@@ -318,6 +456,8 @@ class LocalKubelabSpawner(KubelabProfilesMixin, SimpleLocalProcessSpawner):
     def get_env(self) -> dict[str, str]:
         env = super().get_env()
         runtime = self.runtime_dir
+        if self._account is not None:
+            env["USER"] = env["LOGNAME"] = self._account.pw_name
         env["KUBELAB_IDENTITY_FILE"] = str(runtime / "identity.json")
         env["KUBELAB_TOKEN_DIR"] = str(runtime / "oidc")  # a path; the tokens stay in files
         profile = self.kubelab_profile
@@ -338,25 +478,35 @@ class LocalKubelabSpawner(KubelabProfilesMixin, SimpleLocalProcessSpawner):
         return env
 
     def make_preexec_fn(self, name: str) -> Any:
-        home_preexec = super().make_preexec_fn(name)
-        profile = self.kubelab_profile
-        memory = memory_to_bytes(profile.memory_limit) if profile and profile.memory_limit else None
+        """Limits first (cgroup, rlimit, affinity), as root; then become the account."""
+        chdir_home = super().make_preexec_fn(name)  # this hub's home for the user
+        if self._account is not None:
+            setuid = set_user_setuid(self._account.pw_name, chdir=False)
+
+            def become_user() -> None:
+                setuid()
+                chdir_home()
+
+        else:
+            become_user = chdir_home
+        memory, cpu = self._limits()
+        cgroup = self._cgroup
+        in_cgroup = enforcement(cgroup, memory, cpu)
         cpus: set[int] | None = None
-        if profile and profile.cpu_limit and hasattr(os, "sched_setaffinity"):
+        if cpu and hasattr(os, "sched_setaffinity"):
             available = sorted(os.sched_getaffinity(0))
-            wanted = max(1, math.ceil(cpu_to_float(profile.cpu_limit)))
+            wanted = max(1, math.ceil(cpu))
             if wanted < len(available):
                 start = next(_cpu_rotation) * wanted
                 cpus = {available[(start + i) % len(available)] for i in range(wanted)}
-        enforce = self.enforce_limits
 
         def preexec() -> None:
-            home_preexec()
-            if not enforce:
-                return
-            if memory:
+            if cgroup is not None:
+                cgroup.join()
+            if memory and in_cgroup.memory == "rlimit":
                 resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
             if cpus:
                 os.sched_setaffinity(0, cpus)
+            become_user()
 
         return preexec

@@ -34,11 +34,17 @@ def token_fingerprint(tokens: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(tokens, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _atomic_write(path: Path, text: str, mode: int) -> None:
+# (uid, gid) that files are handed to: the user's own Unix account, when it has one.
+Owner = tuple[int, int] | None
+
+
+def _atomic_write(path: Path, text: str, mode: int, owner: Owner = None) -> None:
     # write-then-rename so a reader never sees a half-written token
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         os.fchmod(fd, mode)
+        if owner is not None:
+            os.fchown(fd, *owner)
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
         os.replace(tmp, path)
@@ -47,22 +53,24 @@ def _atomic_write(path: Path, text: str, mode: int) -> None:
         raise
 
 
-def ensure_private_dir(path: Path) -> Path:
+def ensure_private_dir(path: Path, owner: Owner = None) -> Path:
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     path.chmod(0o700)
+    if owner is not None:
+        os.chown(path, *owner)
     return path
 
 
-def write_token_files(directory: Path, tokens: dict[str, str]) -> None:
+def write_token_files(directory: Path, tokens: dict[str, str], owner: Owner = None) -> None:
     """One file per token, mode 0600, replaced atomically.
 
     A token missing from `tokens` keeps its file: providers often omit the id_token
     from refresh responses, and the last one still names the user.
     """
-    ensure_private_dir(directory)
+    ensure_private_dir(directory, owner)
     for name in TOKEN_FILES:
         if tokens.get(name):
-            _atomic_write(directory / name, tokens[name], 0o600)
+            _atomic_write(directory / name, tokens[name], 0o600, owner)
 
 
 def remove_token_files(directory: Path) -> None:
@@ -71,9 +79,9 @@ def remove_token_files(directory: Path) -> None:
         (directory / name).unlink(missing_ok=True)
 
 
-def write_identity_file(path: Path, identity: dict[str, Any]) -> None:
+def write_identity_file(path: Path, identity: dict[str, Any], owner: Owner = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, json.dumps(identity, indent=2, sort_keys=True), 0o644)
+    _atomic_write(path, json.dumps(identity, indent=2, sort_keys=True), 0o644, owner)
 
 
 def _jwt_exp(token: str | None) -> float | None:

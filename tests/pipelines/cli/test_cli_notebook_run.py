@@ -34,7 +34,7 @@ def _notebook(path: Path) -> None:
 
 def kubelab(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "kubelab.pipelines.cli.main", *args],
+        [sys.executable, "-m", "kubelab.client.cli", *args],
         capture_output=True,
         text=True,
         timeout=120,

@@ -66,7 +66,7 @@ SLOW = textwrap.dedent(
 
 def kubelab(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "kubelab.pipelines.cli.main", *args],
+        [sys.executable, "-m", "kubelab.client.cli", *args],
         capture_output=True,
         text=True,
         timeout=120,
@@ -144,7 +144,7 @@ def test_compile_then_run_yaml_and_list_runs(workdir: Path) -> None:
 
 def test_cancel_from_another_process(workdir: Path, kubelab_home: Path) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "kubelab.pipelines.cli.main", "run", "slow.py"],
+        [sys.executable, "-m", "kubelab.client.cli", "run", "slow.py"],
         cwd=workdir,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

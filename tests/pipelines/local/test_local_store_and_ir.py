@@ -14,6 +14,7 @@ from kubelab.pipelines.errors import KubelabError, NotFoundError
 from kubelab.pipelines.local import ir as irutil
 from kubelab.pipelines.local.conditions import evaluate_condition
 from kubelab.pipelines.local.placeholders import resolve_command
+from kubelab.pipelines.requirements import PipInstall
 
 
 def test_default_path_follows_kubelab_home(kubelab_home: Path) -> None:
@@ -76,6 +77,7 @@ def test_run_json_shape_and_lookup(tmp_path: Path) -> None:
         "created_at",
         "finished_at",
         "parameters",
+        "outputs",
         "metrics",
         "error",
         "source",
@@ -225,16 +227,16 @@ def test_load_ir_file_takes_the_first_yaml_document(tmp_path: Path) -> None:
 
 
 def test_preload_takes_fork_safe_and_kubelab_imports_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    from kubelab.pipelines.local.engine import _preload_candidates
+    from kubelab.pipelines.local.preload import preload_candidates
 
     source = (
         "from kubelab.pipelines import dsl\n"
         "def f():\n    import numpy as np\n    import json\n    from sklearn.linear_model import X\n"
         "    import not_installed_anywhere_xyz\n"
     )
-    executor = irutil.PythonExecutor(source=source, function_name="f", packages=())
+    executor = irutil.PythonExecutor(source=source, function_name="f", pip=PipInstall())
     monkeypatch.setenv("KUBELAB_PRELOAD", "csv")
-    found = _preload_candidates([executor])
+    found = preload_candidates([executor])
     assert {"numpy", "sklearn", "sklearn.linear_model", "kubelab.pipelines", "csv"} <= found
     assert "json" not in found  # not on the fork-safe list
     assert "not_installed_anywhere_xyz" not in found

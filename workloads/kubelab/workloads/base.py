@@ -73,8 +73,10 @@ class Workload(ABC):
         """Start the job in the background and return at once.
 
         The job's row already exists in `ctx.store` (state "pending"); the runner adds
-        its steps, moves states along, writes per-step logs and metrics, and records
-        the end state and error, also when it fails to start.
+        its steps, moves states along, writes per-step logs (each step's `log_path`)
+        and metrics, and records the end state and error, also when it fails to start.
+        Record what `cancel_local` needs in the store (e.g. pids in a step's metadata):
+        the CLI or a restarted server may cancel from another process.
         """
 
     @abstractmethod
@@ -96,9 +98,12 @@ class Workload(ABC):
         pods: list[dict[str, Any]],
         events: list[dict[str, Any]],
     ) -> dict[str, Any]:
-        """`{state, message, steps: {name: {state, ...}}, metrics, url?}` from what the
-        backend read back: the job's objects, its pods (by label) and their events."""
+        """`{state, message, steps: {name: {state, pod?, container?, message?}}, metrics,
+        url?}` from what the backend read back: the job's objects, its pods (by
+        `pod_selector`) and their events. A step's `pod` (and `container`) is where
+        the backend reads that step's log."""
 
     def pod_selector(self, name: str) -> str:
-        """Label selector of the job's pods, for logs and events."""
+        """Label selector of the job's pods, for logs and events. The Kubernetes backend
+        passes this label in `ClusterContext.labels`; put those labels on the pods."""
         return f"kubelab.io/job={name}"

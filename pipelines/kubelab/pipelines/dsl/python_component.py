@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import inspect
 import itertools
-import re
 import shlex
 import textwrap
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from kubelab.pipelines.dsl.base_component import (
     interface_from_function,
 )
 from kubelab.pipelines.errors import KubelabError
+from kubelab.pipelines.requirements import RUNTIME_MARK
 
 DEFAULT_BASE_IMAGE = "python:3.11"
 DEFAULT_KUBELAB_PACKAGE = "kubelab"
@@ -38,7 +38,6 @@ EXECUTOR_SCRIPT = (
 )
 
 _PIP = "PIP_DISABLE_PIP_VERSION_CHECK=1 python3 -m pip install --quiet --no-warn-script-location"
-_DIST_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
 def function_source(func: Callable) -> str:
@@ -67,17 +66,15 @@ def install_snippet(
     lines = [
         'if ! python3 -c "import kubelab.pipelines.executor_main" 2>/dev/null; then',
         # The runtime (dsl + executor) needs only the standard library, like kfp's.
-        f"  {_PIP}{index} {shlex.quote(kubelab_package_path)} --no-deps",
+        f"  {_PIP}{index} {shlex.quote(kubelab_package_path)} --no-deps  {RUNTIME_MARK}",
         "fi",
     ]
     if packages:
-        names = [m.group(1) for p in packages if (m := _DIST_NAME.match(p))]
-        # Distribution names match _DIST_NAME (no quotes), so plain double quotes are safe.
-        listed = ", ".join(f'"{n}"' for n in names)
-        check = f"import importlib.metadata as m; [m.distribution(n) for n in [{listed}]]"
+        # pip runs unless every requirement is installed *in a version it allows*.
+        listed = " ".join(shlex.quote(p) for p in packages)
         lines += [
-            f"if ! python3 -c {shlex.quote(check)} 2>/dev/null; then",
-            f"  {_PIP}{index} " + " ".join(shlex.quote(p) for p in packages),
+            f"if ! python3 -m kubelab.pipelines.requirements {listed}; then",
+            f"  {_PIP}{index} {listed}",
             "fi",
         ]
     return "\n".join(lines) + '\n"$0" "$@"\n'

@@ -8,7 +8,9 @@ We do not use multiprocessing's forkserver because its children re-import the
 parent's `__main__` (a notebook kernel, a CLI, a benchmark script) for every task.
 
 A payload with `argv` execs that command instead (container components, cached
-venvs), so every task process is a child of this server.
+venvs), so every task process is a child of this server. A payload with `entry`
+("module:function") calls that function with the payload instead of running a
+component: other local runners (e.g. the trainer's nodes) share the warm server.
 
 Protocol, JSON lines: stdin gets `{"id", "payload"}` (or `{"preload": [modules]}`
 to import more modules before later forks); stdout answers
@@ -113,7 +115,11 @@ def _child(payload: dict[str, Any], proto_fds: tuple[int, ...]) -> None:
         _redirect_output(payload["log_path"])
         if "argv" in payload:
             _exec_command(payload)  # does not return
-        code = run_task(payload)
+        if "entry" in payload:
+            module_name, _, function = payload["entry"].partition(":")
+            code = int(getattr(importlib.import_module(module_name), function)(payload) or 0)
+        else:
+            code = run_task(payload)
     except BaseException:
         code = 1
     os._exit(code)

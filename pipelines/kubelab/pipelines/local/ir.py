@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kubelab.pipelines.errors import KubelabError
+from kubelab.pipelines.requirements import PipInstall, parse_pip_install
 
 EXECUTOR_MODULE = "kubelab.pipelines.executor_main"
 # IR compiled by the kfp SDK itself: same shape, kfp's executor module.
@@ -108,20 +109,27 @@ def root_artifacts(ir: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return dict(ir.get("root", {}).get("inputDefinitions", {}).get("artifacts", {}))
 
 
+def check_parameter_names(given: Iterable[str], valid: Iterable[str]) -> None:
+    """Refuse a parameter the pipeline (or notebook) does not declare, naming the valid ones.
+
+    The one check behind the CLI's `--param`, the REST API, `Client` and the engine.
+    """
+    valid = sorted(valid)
+    unknown = sorted(set(given) - set(valid))
+    if unknown:
+        raise KubelabError(
+            f"unknown parameter {unknown[0]!r}; valid parameters: {', '.join(valid) or '(none)'}",
+            parameter=unknown[0],
+            valid=valid,
+        )
+
+
 def resolve_arguments(ir: dict[str, Any], arguments: dict[str, Any] | None) -> dict[str, Any]:
     """Validated pipeline arguments with defaults filled, typed as the IR declares."""
     arguments = dict(arguments or {})
     params = root_parameters(ir)
     artifacts = root_artifacts(ir)
-    valid = sorted([*params, *artifacts])
-    unknown = sorted(set(arguments) - set(valid))
-    if unknown:
-        raise KubelabError(
-            f"unknown parameter {unknown[0]!r} for pipeline {pipeline_name(ir)!r}; "
-            f"valid parameters: {', '.join(valid) or '(none)'}",
-            parameter=unknown[0],
-            valid=valid,
-        )
+    check_parameter_names(arguments, [*params, *artifacts])
     resolved: dict[str, Any] = {}
     for name, spec in params.items():
         ptype = spec.get("parameterType")
@@ -180,35 +188,14 @@ class PythonExecutor:
 
     source: str
     function_name: str
-    packages: tuple[str, ...]
+    pip: PipInstall
     # Compiled by the kfp SDK: its `from kfp import dsl` runs on kubelab's DSL.
     kfp_source: bool = False
 
-
-_PIP_INSTALL = re.compile(r"pip install ([^\n&|;]*)")
-_IGNORED_PACKAGES = re.compile(r"^(kfp|kubelab)\b", re.IGNORECASE)
-
-
-def packages_to_install(snippet: str) -> tuple[str, ...]:
-    """Requirements named in the `pip install` lines of a component's shell prologue."""
-    packages: list[str] = []
-    for m in _PIP_INSTALL.finditer(snippet):
-        try:
-            words = shlex.split(m.group(1))
-        except ValueError:
-            continue
-        skip_next = False
-        for word in words:
-            if skip_next:
-                skip_next = False
-                continue
-            if word in ("--index-url", "--extra-index-url", "-i", "--trusted-host", "-f"):
-                skip_next = True
-                continue
-            if word.startswith("-") or _IGNORED_PACKAGES.match(word):
-                continue
-            packages.append(word)
-    return tuple(dict.fromkeys(packages))
+    @property
+    def packages(self) -> tuple[str, ...]:
+        """What the component asked pip for, less what the engine provides itself."""
+        return self.pip.requirements
 
 
 def python_executor(container: dict[str, Any]) -> PythonExecutor | None:
@@ -226,7 +213,7 @@ def python_executor(container: dict[str, Any]) -> PythonExecutor | None:
     return PythonExecutor(
         source=command[-1],
         function_name=function_name,
-        packages=packages_to_install(command[2]),
+        pip=parse_pip_install(command[2]),
         kfp_source=kfp_source,
     )
 

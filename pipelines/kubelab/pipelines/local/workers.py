@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from kubelab.pipelines import requirements
 from kubelab.pipelines.errors import KubelabError
+from kubelab.pipelines.requirements import PipInstall
 
 DEFAULT_PRELOAD = ("kubelab.pipelines.executor_main", "kubelab.pipelines.local.forkserver")
 
@@ -168,52 +170,31 @@ def venv_task_argv(python: str, payload_path: str) -> list[str]:
 # -- packages_to_install -----------------------------------------------------------
 
 
-def missing_requirements(requirements: tuple[str, ...]) -> list[str]:
-    """Requirements the current interpreter does not satisfy (so a venv is needed)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        from packaging.requirements import InvalidRequirement, Requirement
-    except ImportError:  # pragma: no cover - packaging ships with pip/setuptools
-        Requirement = None  # type: ignore[assignment,misc]
-        InvalidRequirement = ValueError  # type: ignore[assignment,misc]
-    missing: list[str] = []
-    for text in requirements:
-        if Requirement is None:
-            name, spec = text.split("=")[0].strip(), None
-        else:
-            try:
-                req = Requirement(text)
-            except InvalidRequirement:
-                missing.append(text)  # a URL or path: let pip deal with it
-                continue
-            if req.marker is not None and not req.marker.evaluate():
-                continue
-            name, spec = req.name, req.specifier
-        try:
-            installed = version(name)
-        except PackageNotFoundError:
-            missing.append(text)
-            continue
-        if (
-            spec is not None
-            and installed not in spec
-            and not spec.contains(installed, prereleases=True)
-        ):
-            missing.append(text)
-    return missing
-
-
 _venv_locks: dict[str, threading.Lock] = {}
 _venv_locks_guard = threading.Lock()
 
 
-def layered_venv(requirements: tuple[str, ...], *, home: Path, log_path: str) -> str:
-    """Python of a venv (cached per requirement set) that adds `requirements` on top of
-    everything the current interpreter can import; built once, reused by later tasks."""
-    key = hashlib.sha256(json.dumps([sys.executable, sorted(requirements)]).encode()).hexdigest()[
-        :16
-    ]
+def interpreter_for(pip: PipInstall, *, home: Path, log_path: str) -> str | None:
+    """The Python a task runs in: None for this interpreter when it already satisfies
+    every requirement (versions included), else a cached layered venv. Says in the task
+    log what was not installed and why."""
+    if pip.skipped:
+        with open(log_path, "ab") as log:
+            for requirement, why in pip.skipped:
+                log.write(f"kubelab: not installing {requirement!r}: {why}\n".encode())
+    if not pip.requirements or not requirements.missing(pip.requirements):
+        return None
+    return layered_venv(pip, home=home, log_path=log_path)
+
+
+def layered_venv(pip: PipInstall, *, home: Path, log_path: str) -> str:
+    """Python of a venv (cached per requirement set and package source) that adds the
+    requirements on top of everything the current interpreter can import; built once,
+    reused by later tasks. pip uses the component's own indexes (`pip_index_urls`), so a
+    private package name never resolves on another index."""
+    options = pip.pip_options()
+    key_source = [sys.executable, sorted(pip.requirements), options]
+    key = hashlib.sha256(json.dumps(key_source).encode()).hexdigest()[:16]
     root = home / "venvs" / key
     python = root / "bin" / "python"
     with _venv_locks_guard:
@@ -221,8 +202,10 @@ def layered_venv(requirements: tuple[str, ...], *, home: Path, log_path: str) ->
     with lock:
         if (root / ".complete").exists():
             return str(python)
+        listed = " ".join(pip.requirements)
         with open(log_path, "ab") as log:
-            log.write(f"kubelab: installing {' '.join(requirements)} into {root}\n".encode())
+            where = f" ({' '.join(options)})" if options else ""
+            log.write(f"kubelab: installing {listed} into {root}{where}\n".encode())
             log.flush()
             subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
             site = subprocess.run(
@@ -247,7 +230,8 @@ def layered_venv(requirements: tuple[str, ...], *, home: Path, log_path: str) ->
                     "--target",
                     site,
                     "--upgrade",
-                    *requirements,
+                    *options,
+                    *pip.requirements,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -255,7 +239,7 @@ def layered_venv(requirements: tuple[str, ...], *, home: Path, log_path: str) ->
             log.write(f"kubelab: pip finished in {time.monotonic() - started:.1f}s\n".encode())
         if result.returncode != 0:
             raise KubelabError(
-                f"pip could not install {', '.join(requirements)} (see the task log {log_path})"
+                f"pip could not install {', '.join(pip.requirements)} (see the task log {log_path})"
             )
         (root / ".complete").touch()
     return str(python)

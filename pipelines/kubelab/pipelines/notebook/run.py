@@ -6,16 +6,14 @@ import ast
 import os
 from typing import Any
 
-from kubelab.pipelines.errors import KubelabError
 from kubelab.pipelines.notebook.pipeline import NotebookPipeline, compile_notebook
-
-# Libraries whose import dominates a short ML step and that are safe to import once in
-# the engine's fork server (no threads or devices at import time).
-PRELOADABLE = frozenset({"numpy", "pandas", "sklearn", "scipy", "joblib", "cloudpickle"})
 
 
 def preload_modules(nb: NotebookPipeline) -> list[str]:
-    """Modules of the notebook's imports cells worth importing once in the fork server."""
+    """Modules of the notebook's imports cells worth importing once in the fork server
+    (12 s -> 3 s on the demo's first run); the engine gets them with the run."""
+    from kubelab.pipelines.local.preload import FORK_SAFE_MODULES
+
     modules = ["kubelab.pipelines.notebook.runtime"]
     for _, code in nb.graph.prelude:
         for node in ast.walk(ast.parse(code)):
@@ -24,20 +22,10 @@ def preload_modules(nb: NotebookPipeline) -> list[str]:
                 names = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
                 names = [node.module]
-            modules += [n for n in names if n.split(".")[0] in PRELOADABLE and n not in modules]
+            modules += [
+                n for n in names if n.split(".")[0] in FORK_SAFE_MODULES and n not in modules
+            ]
     return modules
-
-
-def warm_engine_for(nb: NotebookPipeline) -> None:
-    """Have the engine import the notebook's ML libraries once (12 s -> 3 s on the demo)."""
-    _ask_engine_to_preload(preload_modules(nb))
-
-
-def _ask_engine_to_preload(modules: list[str]) -> None:
-    # KUBELAB_PRELOAD is read when the engine starts its fork server (once per
-    # process); later changes are harmless no-ops, so this only ever saves time.
-    current = [m for m in os.environ.get("KUBELAB_PRELOAD", "").split(",") if m]
-    os.environ["KUBELAB_PRELOAD"] = ",".join(current + [m for m in modules if m not in current])
 
 
 def run_notebook(
@@ -58,18 +46,11 @@ def run_notebook(
     engine shows a live progress widget.
     """
     from kubelab.pipelines.local import engine
+    from kubelab.pipelines.local.ir import check_parameter_names
 
     nb = compile_notebook(path)
     arguments = {**(parameters or {}), **params}
-    unknown = sorted(set(arguments) - set(nb.parameters))
-    if unknown:
-        known = ", ".join(nb.parameters) or "none"
-        raise KubelabError(
-            f"unknown pipeline parameter(s) {', '.join(unknown)}; the notebook's "
-            f"pipeline-parameters cell defines: {known}",
-            parameters=unknown,
-        )
-    warm_engine_for(nb)
+    check_parameter_names(arguments, nb.parameters)
     return engine.run_pipeline(
         nb.pipeline_spec(),
         arguments,
@@ -79,4 +60,5 @@ def run_notebook(
         source=os.fspath(path),
         task_metadata=nb.task_metadata(),
         on_event=on_event,  # None: the engine shows its live widget inside a kernel
+        preload=preload_modules(nb),
     )

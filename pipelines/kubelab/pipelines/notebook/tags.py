@@ -5,8 +5,10 @@ follow Kale so that a Kale user's notebook works unchanged:
 
 * `imports`, `functions`, `pipeline-parameters`, `pipeline-metrics`, `skip` set a
   cell's role; `step:NAME` (or Kale's older `block:NAME`) starts or continues step NAME;
-* an untagged code cell continues whatever the previous code cell was (so a cell
-  after `skip` is skipped too, as in Kale);
+* an untagged code cell continues the step (or `imports`, `functions`, ... block)
+  that was active before it; a `skip` cell only skips itself and never becomes that
+  block, so untagged cells after it continue the step before it (as in Kale, whose
+  notebook processor does not store `skip` as the previous cell);
 * `prev:NAME`, `limit:KEY:VALUE`, `image:REF`, `cache:enabled|disabled` configure the
   step of the cell;
 * other tags (Kale's `annotation:`/`label:`, papermill's `parameters`, ...) are kept
@@ -146,7 +148,7 @@ def group_cells(cells: list[Cell]) -> TaggedNotebook:
     """Assign each code cell a role and each step its cells, prev edges and settings."""
     nb = TaggedNotebook()
     steps: dict[str, StepSpec] = {}
-    current: str | None = None  # role of the previous code cell, or "step"
+    current: str | None = None  # the active role (never "skip"), or "step"
     current_step: StepSpec | None = None
     for cell in cells:
         tags = [t.strip() for t in cell.tags if t and t.strip()]
@@ -173,8 +175,8 @@ def group_cells(cells: list[Cell]) -> TaggedNotebook:
                 if not cell.source.strip():
                     continue  # an empty leading cell is harmless
                 raise KubelabError(
-                    f"{cell_label(cell.index)} has no tag and no tagged cell comes before it; tag it "
-                    "with step:NAME (or imports, functions, skip)",
+                    f"{cell_label(cell.index)} has no tag and no step comes before it (a skip "
+                    "cell only skips itself); tag it with step:NAME (or imports, functions, skip)",
                     cell=cell.index,
                     step=None,
                 )
@@ -227,6 +229,8 @@ def group_cells(cells: list[Cell]) -> TaggedNotebook:
             nb.skipped.append(cell.index)
         step_of_cell = current_step.name if role == STEP and current_step else None
         nb.roles.append((cell.index, role, METRICS_STEP if role == METRICS else step_of_cell))
+        if role == SKIP:
+            continue  # a skip cell skips itself only: the active block stays active
         current = role
     names = {python_name(s.name): s.name for s in nb.steps}
     if nb.metrics and python_name(METRICS_STEP) in names:

@@ -15,10 +15,13 @@ from kubelab.pipelines import __version__
 from kubelab.pipelines.errors import KubelabError
 
 # Modules that add sub-commands; a missing one is skipped so partial installs still work.
+# A job kind adds its own command (e.g. `kubelab train`) as one more module here.
 COMMAND_MODULES: tuple[str, ...] = (
-    "kubelab.pipelines.cli.pipelines",
-    "kubelab.pipelines.cli.notebook",
-    "kubelab.pipelines.cli.workloads",
+    "kubelab.client.cli.pipelines",
+    "kubelab.client.cli.notebook",
+    "kubelab.client.cli.runs",
+    "kubelab.client.cli.jobs",
+    "kubelab.workloads.trainer.cli",
 )
 
 
@@ -27,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="kubelab",
         description=(
             "Kubeflow-style ML from JupyterLab: compile and run notebook or KFP pipelines, "
-            "locally or on Kubernetes."
+            "and follow runs and jobs, locally or on Kubernetes."
         ),
     )
     parser.add_argument("--version", action="version", version=f"kubelab {__version__}")

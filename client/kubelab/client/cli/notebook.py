@@ -43,6 +43,7 @@ def register(subparsers: Any) -> None:
 def _parameters(notebook: str, pairs: list[str]) -> dict[str, Any]:
     if not pairs:
         return {}
+    from kubelab.client.cli.pipelines import split_pairs
     from kubelab.pipelines.notebook import compile_notebook
     from kubelab.pipelines.notebook.parameters import parse_value
 
@@ -50,18 +51,10 @@ def _parameters(notebook: str, pairs: list[str]) -> dict[str, Any]:
         nb = compile_notebook(notebook)
     except KubelabError:
         return {}  # the validation report shows the notebook's own error
-    values: dict[str, Any] = {}
-    for pair in pairs:
-        name, sep, text = pair.partition("=")
-        if not sep:
-            raise KubelabError(f"--param wants NAME=VALUE, got {pair!r}")
-        if name not in nb.parameters:
-            raise KubelabError(
-                f"unknown parameter {name!r}; the notebook defines: "
-                + (", ".join(nb.parameters) or "none")
-            )
-        values[name] = parse_value(text, nb.parameter(name))
-    return values
+    return {
+        name: parse_value(text, nb.parameter(name))
+        for name, text in split_pairs(pairs, nb.parameters)
+    }
 
 
 def validate_command(args: argparse.Namespace) -> int:

@@ -1,0 +1,1 @@
+"""The `kubelab` command line, a thin layer over `kubelab.client.Client`."""

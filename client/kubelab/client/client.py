@@ -1,0 +1,491 @@
+"""`Client`: one object for pipeline runs and jobs, on this machine or a cluster.
+
+Method names follow `kfp.Client` where it has them (`create_run_from_pipeline_package`,
+`create_run_from_pipeline_func`, `get_run`, `list_runs`, `terminate_run`,
+`wait_for_run_completion`); jobs follow the Kubeflow SDK's clients (`get_job`,
+`list_jobs`, `delete_job`). The CLI and the jupyter-server handlers are thin layers on
+top of this class, so all three behave the same.
+
+    from kubelab.client import Client
+    client = Client()                                   # the embedded engine
+    run = client.create_run_from_pipeline_package("demo.ipynb", {"n_estimators": 50})
+    client.wait_for_run_completion(run.run_id)["state"]  # 'succeeded'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kubelab.client.backends import BACKENDS
+from kubelab.client.backends.base import JobBackend, RunBackend, poll_until_final
+from kubelab.client.logs import follow
+from kubelab.client.sources import PipelineSource, load_pipeline
+from kubelab.client.store import JOB_KINDS, RunStore, kubelab_home, new_run_id
+from kubelab.pipelines.errors import ConflictError, KubelabError, NotFoundError
+
+# Where the CLI and Python users find a Kubeflow Pipelines server (the jupyter server
+# has its own settings, `c.KubelabApp.kfp_endpoint` / `kfp_token_file`).
+KFP_ENDPOINT_ENV = "KUBELAB_KFP_ENDPOINT"
+KFP_TOKEN_FILE_ENV = "KUBELAB_KFP_TOKEN_FILE"  # a file: tokens never sit in env vars
+
+
+@dataclass
+class RunPipelineResult:
+    """A started run, as `kfp.Client.create_run_from_pipeline_*` returns it."""
+
+    client: Client
+    run_id: str
+    backend: str
+
+    def wait_for_run_completion(self, timeout: float | None = None) -> dict[str, Any]:
+        return self.client.wait_for_run_completion(self.run_id, timeout)
+
+    def __repr__(self) -> str:
+        return f"RunPipelineResult(run_id={self.run_id!r}, backend={self.backend!r})"
+
+
+def _job_name_ok(name: str) -> bool:
+    import re
+
+    return len(name) <= 63 and re.fullmatch(r"[a-z]([-a-z0-9]*[a-z0-9])?", name) is not None
+
+
+class Client:
+    """Runs and jobs through one backend by default ("local" or "kubernetes").
+
+    `home` holds the run store and job files (default `$KUBELAB_HOME` or ~/.kubelab);
+    `root` is the user's root, to which job file paths are confined (default: the
+    current directory); `pipeline_root` is where local run artifacts go (default
+    `./local_outputs`, as kfp.local). The Kubeflow Pipelines server comes from
+    `kfp_endpoint` / `kfp_token_file` or `$KUBELAB_KFP_ENDPOINT` /
+    `$KUBELAB_KFP_TOKEN_FILE`; Kubernetes jobs go to `namespace` (default: the pod's
+    or the kubeconfig context's).
+    """
+
+    def __init__(
+        self,
+        backend: str | None = None,
+        *,
+        home: str | os.PathLike[str] | None = None,
+        root: str | os.PathLike[str] | None = None,
+        pipeline_root: str | os.PathLike[str] | None = None,
+        kfp_endpoint: str | None = None,
+        kfp_token_file: str | os.PathLike[str] | None = None,
+        namespace: str | None = None,
+        profile: dict[str, Any] | None = None,
+        strict_resources: bool = False,
+        store: RunStore | None = None,
+    ) -> None:
+        self.default_backend = self._check_backend(backend or "local")
+        self.home = Path(home) if home is not None else kubelab_home()
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.store = store or RunStore(self.home / "kubelab.db")
+        self.root = Path(root or os.getcwd()).resolve()
+        self.pipeline_root = pipeline_root
+        if kfp_endpoint is None:  # not given: the environment's (the server gives its own)
+            kfp_endpoint = os.environ.get(KFP_ENDPOINT_ENV, "")
+        if kfp_token_file is None:
+            kfp_token_file = os.environ.get(KFP_TOKEN_FILE_ENV, "")
+        self.kfp_endpoint = kfp_endpoint
+        self.kfp_token_file = kfp_token_file
+        self.namespace = namespace
+        self.profile = profile
+        self.strict_resources = strict_resources
+        self._backends: dict[str, Any] = {}
+
+    # -- backends -----------------------------------------------------------------------
+
+    @staticmethod
+    def _check_backend(name: Any) -> str:
+        if name not in BACKENDS:
+            raise KubelabError(
+                f"unknown backend {name!r}; backends: {', '.join(BACKENDS)}", backend=name
+            )
+        return str(name)
+
+    def _cached(self, key: str, make: Callable[[], Any]) -> Any:
+        if key not in self._backends:
+            self._backends[key] = make()
+        return self._backends[key]
+
+    def local(self) -> Any:
+        """The `LocalBackend` (runs and jobs on this machine)."""
+        from kubelab.client.backends.local import LocalBackend
+
+        return self._cached(
+            "local",
+            lambda: LocalBackend(
+                self.store,
+                home=self.home,
+                root=self.root,
+                pipeline_root=self.pipeline_root,
+                strict_resources=self.strict_resources,
+            ),
+        )
+
+    def run_backend(self, name: str | None = None) -> RunBackend:
+        """Where pipeline runs go for backend `name` (the default one when None)."""
+        name = self._check_backend(name or self.default_backend)
+        if name == "local":
+            return self.local()
+        if not self.kfp_endpoint:
+            raise KubelabError(
+                "the kubernetes backend is not configured for pipelines: set "
+                "c.KubelabApp.kfp_endpoint (jupyter server) or $KUBELAB_KFP_ENDPOINT "
+                "(CLI, Python) to a Kubeflow Pipelines API URL",
+                backend=name,
+            )
+        from kubelab.client.backends.kubeflow import KubeflowPipelinesBackend
+
+        token = None
+        if self.kfp_token_file:
+            token = Path(self.kfp_token_file).read_text().strip() or None
+        return self._cached("kfp", lambda: KubeflowPipelinesBackend(self.kfp_endpoint, token=token))
+
+    def job_backend(self, name: str | None = None) -> JobBackend:
+        """Where jobs go for backend `name` (the default one when None)."""
+        name = self._check_backend(name or self.default_backend)
+        if name == "local":
+            return self.local()
+        from kubelab.client.backends.kubernetes import KubernetesBackend
+
+        return self._cached(
+            "kubernetes",
+            lambda: KubernetesBackend(self.store, namespace=self.namespace, profile=self.profile),
+        )
+
+    # -- runs ---------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        pipeline: PipelineSource | dict[str, Any],
+        arguments: dict[str, Any] | None = None,
+        *,
+        run_name: str | None = None,
+        enable_caching: bool = True,
+        backend: str | None = None,
+        origin: dict[str, Any] | None = None,
+        **engine_options: Any,
+    ) -> str:
+        """Start a run of a loaded pipeline (or its IR); returns the run id at once.
+
+        `engine_options` go to the local engine (`on_event`, `parallelism`,
+        `task_timeout`, `pipeline_root`). `origin` says how the run came about, for
+        its label (`{"rerun_of": id, ...}`); by default, the arguments given.
+        """
+        from kubelab.pipelines.local.ir import check_parameter_names, root_artifacts
+        from kubelab.pipelines.local.ir import root_parameters as declared
+
+        source = pipeline if isinstance(pipeline, PipelineSource) else PipelineSource(pipeline)
+        if not isinstance(source.ir, dict) or "root" not in source.ir:
+            raise KubelabError("not a compiled pipeline: the IR has no 'root' DAG")
+        if arguments is not None and not isinstance(arguments, dict):
+            raise KubelabError("'parameters' must be an object of name: value")
+        arguments = dict(arguments or {})
+        check_parameter_names(arguments, [*declared(source.ir), *root_artifacts(source.ir)])
+        owner = self.run_backend(backend)
+        run_id = owner.start_run(
+            source.ir,
+            arguments,
+            source=source.path,
+            task_metadata=source.task_metadata,
+            run_name=run_name,
+            enable_caching=enable_caching,
+            preload=source.preload,
+            **engine_options,
+        )
+        if origin is None:
+            origin = {"arguments": arguments} if arguments else {}
+        return self._record_origin(owner, run_id, origin)
+
+    def _record_origin(self, owner: RunBackend, run_id: str, origin: dict[str, Any]) -> str:
+        """Note how a run on this machine came about: its label says it
+        (`#7 · n_estimators=50`, `#8 · re-run of #7`, `#9 · from train_forest`)."""
+        if origin and owner.name == "local":
+            self.store.update_run(run_id, origin=origin)
+        return run_id
+
+    def create_run_from_pipeline_package(
+        self,
+        pipeline_file: str | os.PathLike[str],
+        arguments: dict[str, Any] | None = None,
+        run_name: str | None = None,
+        *,
+        enable_caching: bool = True,
+        backend: str | None = None,
+        function: str | None = None,
+        **engine_options: Any,
+    ) -> RunPipelineResult:
+        """Run a compiled pipeline (.yaml), a pipeline file (.py) or a tagged notebook."""
+        source = load_pipeline(pipeline_file, function)
+        run_id = self.create_run(
+            source,
+            arguments,
+            run_name=run_name,
+            enable_caching=enable_caching,
+            backend=backend,
+            **engine_options,
+        )
+        return RunPipelineResult(self, run_id, self.run_backend(backend).name)
+
+    def create_run_from_pipeline_func(
+        self,
+        pipeline_func: Any,
+        arguments: dict[str, Any] | None = None,
+        run_name: str | None = None,
+        *,
+        enable_caching: bool = True,
+        backend: str | None = None,
+        **engine_options: Any,
+    ) -> RunPipelineResult:
+        """Run a `@dsl.pipeline` function (or a component) without writing a file."""
+        from kubelab.pipelines import compiler
+
+        run_id = self.create_run(
+            compiler.build_pipeline_spec(pipeline_func),
+            arguments,
+            run_name=run_name,
+            enable_caching=enable_caching,
+            backend=backend,
+            **engine_options,
+        )
+        return RunPipelineResult(self, run_id, self.run_backend(backend).name)
+
+    def _run_owner(self, run_id: str, backend: str | None) -> tuple[RunBackend, dict[str, Any]]:
+        """The backend that holds `run_id` and the run: this machine's store first."""
+        if backend is not None:
+            chosen = self.run_backend(backend)
+            return chosen, chosen.get_run(run_id)
+        try:
+            run = self.store.get_run(run_id)
+        except NotFoundError:
+            if not self.kfp_endpoint:
+                raise
+            chosen = self.run_backend("kubernetes")
+            return chosen, chosen.get_run(run_id)
+        if run["kind"] != "pipeline":
+            raise NotFoundError(f"no run {run_id!r} ({run['id']} is a {run['kind']} job)")
+        return self.run_backend(run["backend"]), run
+
+    def get_run(self, run_id: str, *, backend: str | None = None) -> dict[str, Any]:
+        """The run JSON (a unique prefix of a local id is enough)."""
+        return self._run_owner(run_id, backend)[1]
+
+    def list_runs(self, limit: int = 100, *, backend: str | None = None) -> list[dict[str, Any]]:
+        """Runs of one backend (the default one when None), newest first."""
+        return self.run_backend(backend).list_runs(max(1, min(int(limit), 1000)))
+
+    def logs(
+        self, run_id: str, step: str, offset: int = 0, *, backend: str | None = None
+    ) -> dict[str, Any]:
+        """`{text, offset, complete, state}`: a step's log from byte `offset`."""
+        owner, run = self._run_owner(run_id, backend)
+        return owner.logs(run["id"], step, offset)
+
+    def stream_logs(
+        self,
+        run_id: str,
+        step: str,
+        *,
+        follow_until_done: bool = True,
+        poll: float = 0.3,
+        backend: str | None = None,
+    ) -> Iterator[str]:
+        """A step's log text as it is written (until the step ends, or what is there now)."""
+        owner, run = self._run_owner(run_id, backend)
+        return self._stream(lambda o: owner.logs(run["id"], step, o), follow_until_done, poll)
+
+    @staticmethod
+    def _stream(
+        read: Callable[[int], dict[str, Any]], until_done: bool, poll: float
+    ) -> Iterator[str]:
+        if until_done:
+            return follow(read, poll=poll)
+
+        def available() -> Iterator[str]:
+            offset = 0
+            while True:
+                chunk = read(offset)
+                if chunk["text"]:
+                    yield chunk["text"]
+                if chunk["offset"] == offset or chunk["complete"]:
+                    return
+                offset = chunk["offset"]
+
+        return available()
+
+    def cancel(self, run_id: str, *, backend: str | None = None) -> dict[str, Any]:
+        """Ask a run to stop (from any process); `ConflictError` when it has ended."""
+        owner, run = self._run_owner(run_id, backend)
+        return owner.cancel(run["id"])
+
+    terminate_run = cancel  # kfp.Client's name
+
+    def wait_for_run_completion(
+        self, run_id: str, timeout: float | None = None, *, backend: str | None = None
+    ) -> dict[str, Any]:
+        """The run JSON once it has ended; `TimeoutError` after `timeout` seconds."""
+        owner, run = self._run_owner(run_id, backend)
+        return owner.wait(run["id"], timeout)
+
+    def _source_again(self, run: dict[str, Any], source: str | None) -> PipelineSource:
+        path = source or run.get("source")
+        if not path:
+            raise KubelabError(
+                f"run {run['id']} has no source file to compile again", run=run["id"]
+            )
+        return load_pipeline(path)
+
+    def rerun(self, run_id: str, *, source: str | None = None) -> str:
+        """A new run of the same source with the same parameters (minus any the source
+        no longer declares); returns its id."""
+        from kubelab.pipelines.local.ir import root_parameters
+
+        owner, run = self._run_owner(run_id, None)
+        pipeline = self._source_again(run, source)
+        declared = root_parameters(pipeline.ir)
+        params = {k: v for k, v in run["parameters"].items() if k in declared}
+        return self.create_run(
+            pipeline,
+            params,
+            run_name=run.get("name"),
+            backend=owner.name,
+            origin={"rerun_of": run["id"], "rerun_of_number": run.get("number")},
+        )
+
+    def run_from(self, run_id: str, step: str, *, source: str | None = None) -> str:
+        """A new run that re-executes `step` and what depends on it, with the upstream
+        steps' outputs from the cache; returns its id."""
+        owner, run = self._run_owner(run_id, None)
+        pipeline = self._source_again(run, source)
+        new_id = owner.run_from(
+            run["id"],
+            step,
+            pipeline.ir,
+            task_metadata=pipeline.task_metadata,
+            source=pipeline.path,
+        )
+        # The notebook step's name when `step` is a task name ("train-forest").
+        named = next(
+            (
+                m["step"]
+                for t, m in (pipeline.task_metadata or {}).items()
+                if t == step and "step" in m
+            ),
+            step,
+        )
+        origin = {"from_run": run["id"], "from_run_number": run.get("number"), "from_step": named}
+        return self._record_origin(owner, new_id, origin)
+
+    # -- jobs ---------------------------------------------------------------------------
+
+    def _job(self, job_id: str) -> tuple[Any, JobBackend, str]:
+        """(workload, backend, id) of a recorded job."""
+        from kubelab.workloads import registry
+
+        try:
+            info = self.store.run_info(job_id)
+        except NotFoundError:
+            raise NotFoundError(f"no job {job_id!r}", job=job_id) from None
+        if info["kind"] == "pipeline":
+            raise NotFoundError(f"no job {job_id!r} ({info['id']} is a pipeline run)", job=job_id)
+        return registry.workload(info["kind"]), self.job_backend(info["backend"]), info["id"]
+
+    def create_job(
+        self,
+        kind: str,
+        spec: dict[str, Any],
+        backend: str | None = None,
+        *,
+        name: str | None = None,
+    ) -> str:
+        """Validate `spec` for `kind` and start the job; returns its id, which is also its
+        name (on a cluster, the name of its objects)."""
+        from kubelab.workloads import registry
+
+        workload = registry.workload(kind)
+        if not isinstance(spec, dict):
+            raise KubelabError("'spec' must be an object", kind=kind)
+        chosen = self.job_backend(backend)
+        if name is not None and (not isinstance(name, str) or not _job_name_ok(name)):
+            raise KubelabError(
+                f"job name {name!r} must be a DNS-1123 label: lower-case letters, digits "
+                "and '-', starting with a letter, at most 63 characters",
+                field="name",
+            )
+        job_id = name or f"{kind}-{new_run_id()}"
+        if self.store.exists(job_id):
+            raise ConflictError(f"a job named {job_id!r} already exists", job=job_id)
+        normalised = workload.validate(spec, self.root)
+        chosen.create_job(workload, job_id, normalised)
+        return job_id
+
+    def get_job(self, job_id: str) -> dict[str, Any]:
+        """The job JSON (steps, states, metrics, spec), up to date with its backend."""
+        workload, owner, job_id = self._job(job_id)
+        return owner.get_job(workload, job_id)
+
+    def list_jobs(self, kind: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Jobs of every backend, newest first; active cluster jobs are refreshed."""
+        if kind is not None and kind not in JOB_KINDS:
+            raise KubelabError(
+                f"unknown job kind {kind!r}; kinds: {', '.join(JOB_KINDS)}", kind=kind
+            )
+        kinds = (kind,) if kind else JOB_KINDS
+        jobs = self.store.list_runs(max(1, min(int(limit), 1000)), kinds=kinds)
+        for index, job in enumerate(jobs):
+            if job["backend"] != "local" and job["state"] in ("pending", "running"):
+                # An unreachable cluster leaves the last known state.
+                with contextlib.suppress(KubelabError):
+                    jobs[index] = self.get_job(job["id"])
+        return jobs
+
+    def job_logs(self, job_id: str, step: str | None = None, offset: int = 0) -> dict[str, Any]:
+        """`{text, offset, complete, state}`: a step's log (default: the first step)."""
+        workload, owner, job_id = self._job(job_id)
+        return owner.job_logs(workload, job_id, step or self._first_step(job_id), offset)
+
+    def stream_job_logs(
+        self,
+        job_id: str,
+        step: str | None = None,
+        *,
+        follow_until_done: bool = True,
+        poll: float = 0.3,
+    ) -> Iterator[str]:
+        """A job step's log text as it is written."""
+        workload, owner, job_id = self._job(job_id)
+        step = step or self._first_step(job_id)
+        return self._stream(
+            lambda o: owner.job_logs(workload, job_id, step, o), follow_until_done, poll
+        )
+
+    def _first_step(self, job_id: str) -> str:
+        steps = self.get_job(job_id)["steps"]
+        if not steps:
+            raise NotFoundError(f"job {job_id} has no steps yet", job=job_id)
+        return str(steps[0]["name"])
+
+    def wait_for_job(self, job_id: str, timeout: float | None = None) -> dict[str, Any]:
+        """The job JSON once it has ended; `TimeoutError` after `timeout` seconds."""
+        return poll_until_final(lambda: self.get_job(job_id), timeout, what=f"job {job_id}")
+
+    def cancel_job(self, job_id: str) -> dict[str, Any]:
+        """Stop a job and keep its record; `ConflictError` when it has ended."""
+        workload, owner, job_id = self._job(job_id)
+        return owner.cancel_job(workload, job_id)
+
+    def delete_job(self, job_id: str) -> None:
+        """Stop a job if it runs, then forget it and what it created."""
+        workload, owner, job_id = self._job(job_id)
+        owner.delete_job(workload, job_id)
+
+    def job_metrics(self, job_id: str) -> dict[str, dict[str, list[dict[str, Any]]]]:
+        """`{step: {metric: [{step, value, ts}, ...]}}`: the series a job reported."""
+        _, _, job_id = self._job(job_id)
+        return self.store.metric_series(job_id)

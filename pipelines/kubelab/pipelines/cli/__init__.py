@@ -1,1 +1,0 @@
-"""The `kubelab` command line."""
