@@ -47,8 +47,12 @@ def write_notebook(lab_server, name: str, *cells: nbformat.NotebookNode) -> None
     nbformat.write(new_notebook(*cells), lab_server.root_dir / name)
 
 
-def read_tags(lab_server, name: str) -> list[list[str]]:
-    saved = nbformat.read(lab_server.root_dir / name, as_version=4)
+def read_tags(lab_server, name: str) -> list[list[str]] | None:
+    """Each cell's tags as saved, or None while the file is being written."""
+    try:
+        saved = nbformat.read(lab_server.root_dir / name, as_version=4)
+    except (ValueError, nbformat.reader.NotJSONError):
+        return None
     return [list(c.metadata.get("tags", [])) for c in saved.cells]
 
 
@@ -61,6 +65,14 @@ def set_theme(page, theme: str) -> None:
     page.wait_for_function(f"document.body.dataset.jpThemeLight === '{light}'")
     # The lab shows its splash while the theme's CSS loads.
     page.wait_for_selector("#jupyterlab-splash", state="detached")
+
+
+def screenshots(page, output_dir, name: str) -> None:
+    """`name.png` in the light theme and `name-dark.png` in the dark one (then light again)."""
+    page.screenshot(path=str(output_dir / f"{name}.png"))
+    set_theme(page, "JupyterLab Dark")
+    page.screenshot(path=str(output_dir / f"{name}-dark.png"))
+    set_theme(page, "JupyterLab Light")
 
 
 def open_notebook_with_sidebar(page, lab_server, name: str, theme: str | None = None) -> None:
@@ -108,10 +120,10 @@ def select_cell(page, index: int) -> None:
 def save_notebook(page, lab_server, name: str, check) -> list[list[str]]:
     """Ctrl+S, then wait until the file on disk passes `check(tags per cell)`."""
     page.keyboard.press("Control+s")
-    tags: list[list[str]] = []
+    tags: list[list[str]] | None = None
     for _ in range(50):
         tags = read_tags(lab_server, name)
-        if check(tags):
+        if tags is not None and check(tags):
             return tags
         page.wait_for_timeout(200)
     raise AssertionError(f"{name} was not saved as expected; tags on disk: {tags}")
@@ -120,10 +132,12 @@ def save_notebook(page, lab_server, name: str, check) -> list[list[str]]:
 def open_palette(page):
     """Open the command palette with its shortcut (Ctrl+Shift+C); returns its input."""
     palette = page.locator(".lm-CommandPalette-input")
-    for _ in range(5):  # the first key press can come before the lab listens for it
+    for _ in range(3):  # the first key press can come before the lab listens for it
+        if palette.is_visible():
+            break
         page.keyboard.press("Control+Shift+C")
         try:
-            palette.wait_for(timeout=2000)
+            palette.wait_for(timeout=5000)
             break
         except Exception:  # Playwright's TimeoutError: try once more
             continue
@@ -135,3 +149,23 @@ def run_command(page, label: str) -> None:
     open_palette(page).fill(label)
     page.locator(".lm-CommandPalette-item.lm-mod-active", has_text=label).wait_for()
     page.keyboard.press("Enter")
+
+
+def small_targets(page, root: str) -> list[str]:
+    """Controls under `root` smaller than 24 x 24 px (WCAG 2.2 target size); links
+    inside a sentence only need the line's height, and checkboxes count with their label."""
+    return page.evaluate(
+        """root => [...document.querySelectorAll(root)].flatMap(r => [...r.querySelectorAll(
+            'button, jp-button, select, input, [role=button], [role=option], summary'
+        )]).filter(e => e.offsetParent !== null || e.getClientRects().length > 0)
+          .filter(e => !(e.type === 'checkbox' && e.closest('label')))
+          .map(e => {
+            const box = (e.type === 'checkbox' ? e.closest('label') : e).getBoundingClientRect();
+            const inline = e.classList.contains('jp-kubelab-link');
+            const ok = box.height >= 24 && (inline || box.width >= 24);
+            return ok ? null : `${e.tagName.toLowerCase()}.${e.className} "${
+              (e.textContent || e.getAttribute('aria-label') || '').trim().slice(0, 30)
+            }" ${Math.round(box.width)}x${Math.round(box.height)}`;
+          }).filter(Boolean)""",
+        root,
+    )

@@ -8,6 +8,7 @@ from lab_helpers import (
     CELLS,
     SIDEBAR,
     code,
+    lab_api,
     open_in_file_browser,
     open_notebook_with_sidebar,
     read_tags,
@@ -77,7 +78,16 @@ def test_sidebar_survives_a_page_reload(page, lab_server) -> None:
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
 
-    # The address without `&reset`, so the reload restores the saved layout.
+    # Once the lab has saved the layout (the sidebar open), reload from the address
+    # without `&reset`, so the saved layout comes back.
+    for _ in range(50):
+        saved = lab_api(lab_server, "GET", "lab/api/workspaces/kubelab-reload")
+        left = saved.get("data", {}).get("layout-restorer:data", {}).get("left", {})
+        if left.get("current") == "kubelab-sidebar":
+            break
+        page.wait_for_timeout(200)
+    else:
+        raise AssertionError(f"the layout with the sidebar was never saved: {left}")
     page.goto(lab_server.lab_url("lab/workspaces/kubelab-reload/tree/reload.ipynb"))
     for _ in range(2):
         page.reload()

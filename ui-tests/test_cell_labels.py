@@ -9,7 +9,7 @@ from lab_helpers import (
     code,
     open_notebook_with_sidebar,
     run_command,
-    set_theme,
+    screenshots,
     write_notebook,
 )
 
@@ -74,10 +74,7 @@ def test_each_cell_shows_its_step(page, lab_server, output_dir) -> None:
     assert "Part of step load" in joined.get_attribute("aria-label")
     # At least 24 px to hit.
     assert add.bounding_box()["height"] >= 22
-    page.screenshot(path=str(output_dir / "cell-labels.png"))
-    set_theme(page, "JupyterLab Dark")
-    page.screenshot(path=str(output_dir / "cell-labels-dark.png"))
-    set_theme(page, "JupyterLab Light")
+    screenshots(page, output_dir, "cell-labels")
 
     # A click selects the step in the sidebar.
     add.click()

@@ -11,7 +11,7 @@ from lab_helpers import (
     open_palette,
     read_tags,
     save_notebook,
-    set_theme,
+    screenshots,
     write_notebook,
 )
 
@@ -33,10 +33,7 @@ def test_a_notebook_without_steps_shows_how_to_start(page, lab_server, output_di
     # The cell editor comes right after it (the empty runs section steps aside).
     cell_title = sidebar.locator(".jp-AccordionPanel-title", has_text="Active cell")
     assert cell_title.bounding_box()["y"] < 480
-    page.screenshot(path=str(output_dir / "empty-state.png"))
-    set_theme(page, "JupyterLab Dark")
-    page.screenshot(path=str(output_dir / "empty-state-dark.png"))
-    set_theme(page, "JupyterLab Light")
+    screenshots(page, output_dir, "empty-state")
 
     # Make this cell a step: the first cell becomes step1, the notebook a pipeline.
     page.locator(CELLS).first.locator(".jp-InputPrompt").click()

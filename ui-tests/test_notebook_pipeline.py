@@ -13,7 +13,9 @@ from lab_helpers import (
     open_in_file_browser,
     open_notebook_with_sidebar,
     run_command,
+    screenshots,
     set_theme,
+    small_targets,
     write_notebook,
 )
 
@@ -88,6 +90,8 @@ def test_run_demo_notebook_as_pipeline(page, lab_server, output_dir) -> None:
         "?.textContent.includes('task train-forest')"
     )
     page.screenshot(path=str(output_dir / "pipeline-run.png"))
+    small = small_targets(page, f"{SIDEBAR}, {VIEW}")
+    assert small == [], "\n".join(small)
 
     # Run from train_logreg: load_data and train_forest come from the cache of #1.
     sidebar.locator("[data-testid=kubelab-run-from-train_logreg]").click()
@@ -97,8 +101,9 @@ def test_run_demo_notebook_as_pipeline(page, lab_server, output_dir) -> None:
     wait_run_state(page, "succeeded")
     labels = sidebar.locator("[data-testid=kubelab-run-label]").all_inner_texts()
     assert labels == ["#2 · from train_logreg", "#1"]
-    assert step_status(page, "load_data") == "cached from #1"
-    assert step_status(page, "train_forest") == "cached from #1"
+    # Cached: where from, and how long it took there (what the cache saved).
+    assert re.fullmatch(r"cached from #1, [0-9.]+ (ms|s)", step_status(page, "load_data"))
+    assert re.fullmatch(r"cached from #1, [0-9.]+ (ms|s)", step_status(page, "train_forest"))
     assert step_status(page, "train_logreg").startswith("succeeded")
     # A cached step says where its result came from, and shows that run's log.
     dag.locator("[data-testid=kubelab-dag-node-load_data]").click()
@@ -125,13 +130,18 @@ def test_run_demo_notebook_as_pipeline(page, lab_server, output_dir) -> None:
     assert refresh != rerun
 
     # The view's run picker follows the selection, and the log follows the run.
-    assert (
-        "#4 · n_estimators=7"
-        in page.locator(f"{VIEW} [data-testid=kubelab-view-run-select] option:checked").inner_text()
+    picker = page.locator(f"{VIEW} [data-testid=kubelab-view-run-select]")
+    assert "#4 · n_estimators=7" in picker.locator("option:checked").inner_text()
+    dag.locator("[data-testid=kubelab-dag-node-train_forest]").click()
+    logs = details.locator("[data-testid=kubelab-step-logs]")
+    assert "train_forest in #4 · n_estimators=7" in logs.inner_text()
+    picker.select_option(label="#1 (succeeded)")
+    page.wait_for_function(
+        f"document.querySelector('{VIEW} [data-testid=kubelab-step-logs]')"
+        "?.textContent.includes('train_forest in #1')"
     )
-    set_theme(page, "JupyterLab Dark")
-    page.screenshot(path=str(output_dir / "pipeline-run-dark.png"))
-    set_theme(page, "JupyterLab Light")
+    assert sidebar.locator("[data-testid=kubelab-steps-run]").inner_text() == "in #1"
+    screenshots(page, output_dir, "pipeline-runs")
 
 
 def test_select_an_older_run_and_run_with_the_keyboard_only(page, lab_server, output_dir) -> None:
@@ -335,10 +345,7 @@ def test_a_failed_step_reads_as_one_line_with_its_cell_and_log(
         "e => [getComputedStyle(e).whiteSpace, getComputedStyle(e).wordBreak]"
     )
     assert styles == ["pre-wrap", "normal"]
-    page.screenshot(path=str(output_dir / "step-failed-log.png"))
-    set_theme(page, "JupyterLab Dark")
-    page.screenshot(path=str(output_dir / "step-failed-log-dark.png"))
-    set_theme(page, "JupyterLab Light")
+    screenshots(page, output_dir, "step-failed-log")
 
 
 def test_a_run_that_finishes_out_of_sight_notifies(page, lab_server, output_dir) -> None:

@@ -11,6 +11,7 @@ from lab_helpers import (
     open_notebook_with_sidebar,
     run_command,
     set_theme,
+    small_targets,
     write_notebook,
 )
 
@@ -126,6 +127,10 @@ def test_pipeline_view_is_readable_zooms_and_shows_a_step(page, lab_server, outp
     page.wait_for_selector(
         f"{SIDEBAR} [data-testid=kubelab-step-transform_variant_5].jp-mod-selected"
     )
+
+    # Every control is at least 24 x 24 px to hit.
+    small = small_targets(page, f"{SIDEBAR}, {VIEW}")
+    assert small == [], "\n".join(small)
 
     # Edges stand out from the background (3:1) in both themes.
     assert edge_contrast(page) >= 3

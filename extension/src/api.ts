@@ -8,6 +8,8 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
+import { CellRole } from './tags';
+
 export interface IBackend {
   name: string;
   available: boolean;
@@ -66,13 +68,7 @@ export interface IEdge {
 export interface ICellRole {
   /** Index among all the notebook's cells (0-based; shown 1-based). */
   index: number;
-  role:
-    | 'step'
-    | 'imports'
-    | 'functions'
-    | 'pipeline-parameters'
-    | 'pipeline-metrics'
-    | 'skip';
+  role: Exclude<CellRole, 'none'>;
   /** The step the cell is part of (`step` and `pipeline-metrics` cells). */
   step: string | null;
 }
@@ -111,8 +107,13 @@ export interface IRunStep {
   error: string | null;
   cells: number[];
   outputs: Record<string, unknown>;
-  /** The run (and its task) whose result a cached step reused. */
-  cached_from: { run: string; task: string; number: number | null } | null;
+  /** The run (and its task) whose result a cached step reused, and how long it took. */
+  cached_from: {
+    run: string;
+    task: string;
+    number: number | null;
+    duration_s: number | null;
+  } | null;
   /** The notebook cell (0-based index) and line where a failed step raised. */
   failed_at: { cell: number; line: number | null } | null;
 }

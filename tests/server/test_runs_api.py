@@ -269,6 +269,8 @@ async def test_run_small_notebook_to_success_with_metrics_logs_and_rerun(jp_fetc
     # Each cached step names the run and task whose result it reused.
     assert {s["cached_from"]["run"] for s in rerun["steps"]} == {run["id"]}
     assert {s["cached_from"]["number"] for s in rerun["steps"]} == {1}
+    # ...and how long that took there: the time the cache saved.
+    assert all(s["cached_from"]["duration_s"] >= 0 for s in rerun["steps"])
     assert [s["cached_from"]["task"] for s in rerun["steps"]] == [s["name"] for s in rerun["steps"]]
     _, listed = await call(jp_fetch, "GET", "runs")
     assert [r["id"] for r in listed["runs"][:2]] == [rerun["id"], run["id"]]

@@ -550,15 +550,24 @@ class RunStore:
         return json.loads(rows[0]["outputs"]) if rows else None
 
     def cache_origin(self, key: str) -> dict[str, Any] | None:
-        """{run, task, number} of the run that produced the cache entry `key`."""
+        """{run, task, number, duration_s} of the run that computed cache entry `key`
+        (the duration is what the cache saves)."""
         rows = self._query(
-            "SELECT c.run_id, c.task, r.number FROM cache AS c "
-            "LEFT JOIN runs AS r ON r.id = c.run_id WHERE c.key=?",
+            "SELECT c.run_id, c.task, r.number, t.finished_at - t.started_at AS took "
+            "FROM cache AS c LEFT JOIN runs AS r ON r.id = c.run_id "
+            "LEFT JOIN tasks AS t ON t.run_id = c.run_id AND t.name = c.task WHERE c.key=?",
             (key,),
         )
         if not rows or rows[0]["run_id"] is None:
             return None
-        return {"run": rows[0]["run_id"], "task": rows[0]["task"], "number": rows[0]["number"]}
+        row = rows[0]
+        took = round(row["took"], 3) if row["took"] is not None else None
+        return {
+            "run": row["run_id"],
+            "task": row["task"],
+            "number": row["number"],
+            "duration_s": took,
+        }
 
     def cache_put(self, key: str, outputs: dict[str, Any], run_id: str, task: str) -> None:
         with self._tx() as cur:

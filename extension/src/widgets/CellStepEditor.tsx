@@ -11,6 +11,7 @@ import {
   parseTags,
   ROLES
 } from '../tags';
+import { EdgeVariables } from './EdgeVariables';
 
 /** A field check: empty is fine (no limit), otherwise the text must match. */
 function emptyOrMatching(pattern: RegExp, message: string) {
@@ -224,23 +225,12 @@ function CellForm({
             {inputs.length > 0 && (
               <>
                 <span className="jp-kubelab-form-label">Needs</span>
-                <ul
-                  className="jp-kubelab-found"
-                  data-testid="kubelab-cell-found"
-                  aria-label="Dependencies found in the code"
-                >
-                  {inputs.map(edge => (
-                    <li key={edge.from}>
-                      {edge.variables.map((v, i) => (
-                        <React.Fragment key={v}>
-                          {i > 0 && ', '}
-                          <code>{v}</code>
-                        </React.Fragment>
-                      ))}{' '}
-                      <span className="jp-kubelab-muted">from</span> {edge.from}
-                    </li>
-                  ))}
-                </ul>
+                <EdgeVariables
+                  edges={inputs}
+                  side="from"
+                  testid="kubelab-cell-found"
+                  label="Dependencies found in the code"
+                />
               </>
             )}
             <span className="jp-kubelab-form-label" id="kubelab-cell-after">

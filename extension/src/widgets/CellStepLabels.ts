@@ -117,14 +117,12 @@ export class CellStepLabels {
       ...(step?.outputs.length ? [`gives ${step.outputs.join(', ')}`] : []),
       'Click to select it in kubelab'
     ];
-    const runStep = model.runStep(name);
     return {
       text: role.role === 'pipeline-metrics' ? 'metrics' : name,
       title: lines.join('\n'),
       classes: [
         `jp-kubelab-color-${stepColor(model.stepIndex(name))}`,
         first ? 'jp-kubelab-cell-label-first' : 'jp-kubelab-cell-label-joined',
-        ...(runStep ? [`jp-kubelab-state-${runStep.state}`] : []),
         ...(model.selectedStep === name ? ['jp-mod-selected'] : [])
       ],
       step: name
@@ -141,6 +139,10 @@ export class CellStepLabels {
     // A step's label is a button (it selects the step); the others are plain notes.
     const tag = label.step ? 'BUTTON' : 'SPAN';
     let node = cell.node.querySelector<HTMLElement>(`:scope > .${LABEL_CLASS}`);
+    const signature = JSON.stringify(label);
+    if (node?.dataset.signature === signature) {
+      return; // the model changes often (runs are polled): touch the DOM only when needed
+    }
     if (node?.tagName !== tag) {
       node?.remove();
       node = document.createElement(tag);
@@ -163,6 +165,7 @@ export class CellStepLabels {
     node.title = label.title;
     node.dataset.step = label.step ?? '';
     node.dataset.testid = 'kubelab-cell-label';
+    node.dataset.signature = signature;
     node.setAttribute(
       'aria-label',
       label.step ? label.title.split('\n').slice(0, -1).join('; ') : label.title

@@ -2,17 +2,16 @@ import * as React from 'react';
 
 import { stateText } from '../format';
 
+interface IStateProps {
+  state: string;
+  testid?: string;
+}
+
 /**
  * How a state looks: a coloured dot next to text that says it (the dot alone is
  * hidden from screen readers), or a badge that is the text.
  */
-export function StateDot({
-  state,
-  testid
-}: {
-  state: string;
-  testid?: string;
-}): JSX.Element {
+export function StateDot({ state, testid }: IStateProps): JSX.Element {
   return (
     <span
       className={`jp-kubelab-state-dot jp-kubelab-state-${state}`}
@@ -23,13 +22,7 @@ export function StateDot({
   );
 }
 
-export function StateBadge({
-  state,
-  testid
-}: {
-  state: string;
-  testid?: string;
-}): JSX.Element {
+export function StateBadge({ state, testid }: IStateProps): JSX.Element {
   return (
     <span
       className={`jp-kubelab-badge jp-kubelab-state-${state}`}

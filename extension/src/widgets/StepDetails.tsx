@@ -3,8 +3,9 @@ import * as React from 'react';
 import { Button, fastForwardIcon } from '@jupyterlab/ui-components';
 
 import { ICompiledStep, IEdge, IRun, IRunStep, KubelabClient } from '../api';
-import { cellLabel, failureLine, shortTime } from '../format';
+import { cellLabel, failureLine, formatDuration, shortTime } from '../format';
 import { isActive } from '../runs';
+import { EdgeVariables } from './EdgeVariables';
 import { StateBadge } from './StateDot';
 import { StepLogView } from './StepLogView';
 import { stepStatus } from './StepsView';
@@ -24,22 +25,18 @@ export interface IStepDetailsProps {
   onRunFrom: (task: string) => void;
 }
 
-function Variables({ edges, side }: { edges: IEdge[]; side: 'from' | 'to' }) {
-  return (
-    <ul className="jp-kubelab-plain-list">
-      {edges.map(edge => (
-        <li key={`${edge.from}-${edge.to}`}>
-          {edge.variables.map((v, i) => (
-            <React.Fragment key={v}>
-              {i > 0 && ', '}
-              <code>{v}</code>
-            </React.Fragment>
-          ))}{' '}
-          <span className="jp-kubelab-muted">{side}</span> {edge[side]}
-        </li>
-      ))}
-    </ul>
-  );
+/** One term of a description list, left out when there is nothing to say. */
+function Fact(props: {
+  term: string;
+  shown: boolean;
+  children: React.ReactNode;
+}): JSX.Element | null {
+  return props.shown ? (
+    <>
+      <dt>{props.term}</dt>
+      <dd>{props.children}</dd>
+    </>
+  ) : null;
 }
 
 /**
@@ -114,40 +111,21 @@ export function StepDetails(props: IStepDetailsProps): JSX.Element {
             </React.Fragment>
           ))}
         </dd>
-        {inputs.length > 0 && (
-          <>
-            <dt>Needs</dt>
-            <dd>
-              <Variables edges={inputs} side="from" />
-            </dd>
-          </>
-        )}
-        {after.length > 0 && (
-          <>
-            <dt>After</dt>
-            <dd>{after.join(', ')}</dd>
-          </>
-        )}
-        {outputs.length > 0 && (
-          <>
-            <dt>Gives</dt>
-            <dd>
-              <Variables edges={outputs} side="to" />
-            </dd>
-          </>
-        )}
-        {step.parameters.length > 0 && (
-          <>
-            <dt>Parameters</dt>
-            <dd>{step.parameters.join(', ')}</dd>
-          </>
-        )}
-        {resources.length > 0 && (
-          <>
-            <dt>Resources</dt>
-            <dd>{resources.join(' · ')}</dd>
-          </>
-        )}
+        <Fact term="Needs" shown={inputs.length > 0}>
+          <EdgeVariables edges={inputs} side="from" />
+        </Fact>
+        <Fact term="After" shown={after.length > 0}>
+          {after.join(', ')}
+        </Fact>
+        <Fact term="Gives" shown={outputs.length > 0}>
+          <EdgeVariables edges={outputs} side="to" />
+        </Fact>
+        <Fact term="Parameters" shown={step.parameters.length > 0}>
+          {step.parameters.join(', ')}
+        </Fact>
+        <Fact term="Resources" shown={resources.length > 0}>
+          {resources.join(' · ')}
+        </Fact>
         {run && (
           <>
             <dt>In run</dt>
@@ -182,7 +160,11 @@ export function StepDetails(props: IStepDetailsProps): JSX.Element {
                 {cachedFrom.number ? `#${cachedFrom.number}` : cachedFrom.run}
               </button>{' '}
               <span className="jp-kubelab-muted">
-                (the cache: same code and inputs)
+                (same code and inputs
+                {cachedFrom.duration_s !== null
+                  ? `; it took ${formatDuration(cachedFrom.duration_s)} there`
+                  : ''}
+                )
               </span>
             </dd>
           </>

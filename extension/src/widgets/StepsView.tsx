@@ -38,8 +38,10 @@ export function stepStatus(
     return stateText(undefined);
   }
   if (runStep.cached) {
+    // Where the result came from, and the time it took there (what the cache saved).
     const from = runStep.cached_from?.number;
-    return `cached${from ? ` from #${from}` : ''}`;
+    const took = formatDuration(runStep.cached_from?.duration_s);
+    return `cached${from ? ` from #${from}` : ''}${took ? `, ${took}` : ''}`;
   }
   const seconds =
     runStep.state === 'running'

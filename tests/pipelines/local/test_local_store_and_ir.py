@@ -291,13 +291,16 @@ def test_runs_are_numbered_per_notebook_and_labelled_by_origin(tmp_path: Path) -
     }
 
     # A cached step names the run that computed its result.
-    store.add_task(partial, "train")
+    store.add_task(again, "train")
+    store.update_task(again, "train", state="succeeded", started_at=10.0, finished_at=10.256)
     store.cache_put("key-1", {"parameters": {}}, again, "train")
+    store.add_task(partial, "train")
     store.update_task(partial, "train", cached=1, cached_from=store.cache_origin("key-1"))
     assert store.get_run(partial)["steps"][0]["cached_from"] == {
         "run": again,
         "task": "train",
         "number": 2,
+        "duration_s": 0.256,  # what the cache saved
     }
     assert store.cache_origin("no-such-key") is None
 
