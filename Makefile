@@ -20,13 +20,14 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 TS_SOURCES := $(shell find extension/src extension/style extension/schema -type f 2>/dev/null)
 
-.PHONY: help install run run-lab test lint test-deps clean
+.PHONY: help install run run-lab test lint test-deps k8s-bin clean
 
 help:
 	@echo "make run    install (if needed) and start JupyterHub + kubelab on http://127.0.0.1:8000"
 	@echo "make run-lab  JupyterLab alone with kubelab (no hub), on http://127.0.0.1:8888"
 	@echo "make test   install test dependencies and run lint + the whole test suite"
 	@echo "make lint   ruff, prettier, eslint and tsc only"
+	@echo "make k8s-bin  build kube-apiserver and etcd for the tests (once; part of make test)"
 	@echo "make clean  remove the venv, node_modules and build output"
 
 install: $(VENV)/.kubelab-installed
@@ -67,9 +68,34 @@ $(VENV)/.kubelab-installed: pyproject.toml $(VENV)/.bootstrapped $(LABEXT)/packa
 	.venv-kfp/bin/pip install -q kfp kfp-kubernetes
 	touch $@
 
+# A real kube-apiserver and etcd for the tests (tests/k8s_fixtures.py), built with Go from
+# the module proxy at the versions pinned in tests/k8s/go.mod. The stamp names both
+# versions: a second run reuses the binaries, a version bump rebuilds them.
+K8S_MOD := tests/k8s
+K8S_VERSION := $(shell awk '$$1 == "k8s.io/kubernetes" {print $$2}' $(K8S_MOD)/go.mod)
+ETCD_VERSION := $(shell awk '$$1 == "go.etcd.io/etcd/server/v3" {print $$2}' $(K8S_MOD)/go.mod)
+K8S_BIN := .k8s/bin
+K8S_STAMP := $(K8S_BIN)/.built-kube-apiserver-$(K8S_VERSION)-etcd-$(ETCD_VERSION)
+K8S_MINOR := $(word 2,$(subst ., ,$(K8S_VERSION)))
+K8S_LDFLAGS := -s -w -X k8s.io/component-base/version.gitVersion=$(K8S_VERSION) \
+	-X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(K8S_MINOR) \
+	-X k8s.io/component-base/version.gitTreeState=clean
+
+k8s-bin: $(K8S_STAMP)
+
+$(K8S_STAMP): $(K8S_MOD)/go.mod $(K8S_MOD)/go.sum $(wildcard $(K8S_MOD)/cmd/*/main.go)
+	@command -v go >/dev/null || { echo "Go is needed to build kube-apiserver and etcd for the tests"; exit 1; }
+	cd $(K8S_MOD) && go build -trimpath -buildvcs=false -ldflags "$(K8S_LDFLAGS)" \
+		-o $(CURDIR)/$(K8S_BIN)/ ./cmd/kube-apiserver ./cmd/etcd
+	rm -f $(K8S_BIN)/.built-*
+	touch $@
+
 # Things only the tests need: Debian's Chromium (never a Playwright browser download),
-# configurable-http-proxy for the JupyterHub tests and the reference kfp SDK.
-test-deps: install .venv-kfp/.installed
+# configurable-http-proxy for the JupyterHub tests, the reference kfp SDK and the
+# Kubernetes API server.
+# The Go build is CPU-bound and the installs mostly wait on the network: run them side by side.
+test-deps:
+	@$(MAKE) --no-print-directory -j3 install .venv-kfp/.installed k8s-bin
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 	@test -x $(CHP) || npm install --silent --no-audit --no-fund --prefix $(HUB_DIR)/chp configurable-http-proxy >/dev/null
 
@@ -98,4 +124,4 @@ run-lab: install
 		$$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
 clean:
-	rm -rf $(VENV) node_modules extension/lib tsconfig.tsbuildinfo $(LABEXT) $(HUB_DIR) .run
+	rm -rf $(VENV) node_modules extension/lib tsconfig.tsbuildinfo $(LABEXT) $(HUB_DIR) .run .k8s

@@ -1,4 +1,5 @@
-"""Fixtures shared by the whole suite: a real jupyter server (pytest-jupyter) and a private KUBELAB_HOME."""
+"""Fixtures shared by the whole suite: a real jupyter server (pytest-jupyter), a private
+KUBELAB_HOME, and a real Kubernetes API server (`k8s`, `k8s_namespace`: tests/k8s)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["pytest_jupyter.jupyter_server"]
+pytest_plugins = ["pytest_jupyter.jupyter_server", "k8s.plugin"]
 
 
 @pytest.fixture(autouse=True)

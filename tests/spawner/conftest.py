@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from jupyterhub import orm
+from jupyterhub.crypto import CryptKeeper
 from jupyterhub.objects import Hub
 from jupyterhub.user import User
 from traitlets.config import Config
+
+from k8s import Cluster, Identity
+
+from .kube_hub import KubeHub, install_hub_rbac
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_PROFILES = REPO / "deploy" / "profiles.example.yaml"
@@ -76,3 +83,37 @@ def make_user(hub_db: Any) -> Callable[..., User]:
         return User(orm_user, settings, db=hub_db)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def hub_account(k8s: Cluster) -> Identity:
+    """The hub's own ServiceAccount, bound by deploy/kubernetes/rbac.yaml (never admin)."""
+    return install_hub_rbac(k8s)
+
+
+@pytest_asyncio.fixture
+async def kube_hub(
+    k8s: Cluster,
+    hub_account: Identity,
+    make_user: Callable[..., User],
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[KubeHub]:
+    """KubelabSpawner talking to the API server with the hub's token, as in the hub pod."""
+    import kubernetes_asyncio.config.kube_config as kube_config
+    from kubernetes_asyncio.client import Configuration
+    from kubespawner import KubeSpawner
+    from kubespawner.clients import load_config
+
+    monkeypatch.setenv("KUBECONFIG", str(hub_account.kubeconfig))
+    monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(hub_account.kubeconfig))
+    monkeypatch.setattr(CryptKeeper.instance(), "keys", [os.urandom(32)])  # auth_state
+    previous = Configuration._default
+    load_config.cache_clear()  # KubeSpawner loads the kube config once per process
+    hub = KubeHub(k8s, make_user)
+    try:
+        yield hub
+    finally:
+        await KubeSpawner._stop_all_reflectors()
+        load_config.cache_clear()
+        Configuration._default = previous
+        hub.cleanup()

@@ -73,10 +73,17 @@ def test_chart_values_and_rbac_parse() -> None:
     assert "secretKeyRef" in env["OIDC_CLIENT_SECRET"]["valueFrom"]  # never inline
     assert "secretKeyRef" in env["JUPYTERHUB_CRYPT_KEY"]["valueFrom"]
     api = kubernetes.client.ApiClient()
-    kinds = {"ClusterRole": "V1ClusterRole", "ClusterRoleBinding": "V1ClusterRoleBinding"}
+    names = {}
     for doc in yaml.safe_load_all((KUBE_DIR / "rbac.yaml").read_text()):
-        model = api.deserialize(json.dumps(doc), kinds[doc["kind"]], "application/json")
-        assert model.metadata.name == "kubelab-hub"
+        model = api.deserialize(json.dumps(doc), f"V1{doc['kind']}", "application/json")
+        names[doc["kind"]] = [*names.get(doc["kind"], []), model.metadata.name]
+    # applied to a real API server and exercised in test_kube_rbac.py
+    assert names == {
+        "ClusterRole": ["kubelab-hub", "kubelab-hub-user-namespace"],
+        "ClusterRoleBinding": ["kubelab-hub"],
+        "ValidatingAdmissionPolicy": ["kubelab-hub-user-namespace"],
+        "ValidatingAdmissionPolicyBinding": ["kubelab-hub-user-namespace"],
+    }
 
 
 def test_local_config_loads(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

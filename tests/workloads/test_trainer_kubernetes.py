@@ -14,15 +14,14 @@ import pytest
 import yaml
 from trainer_helpers import function_spec
 
+from k8s import CRDS_DIR
 from kubelab.pipelines.errors import KubelabError
 from kubelab.workloads.base import ClusterContext
 from kubelab.workloads.trainer import manifests
 from kubelab.workloads.trainer.local import free_port
 from kubelab.workloads.trainer.workload import TrainingWorkload
 
-CRDS = Path(os.environ.get("KUBELAB_SHARED", "/work/shared")) / "crds"
-if not CRDS.is_dir():
-    CRDS = Path(__file__).resolve().parents[3] / "shared" / "crds"
+CRDS = CRDS_DIR  # the real CRDs, kept with the test API server
 
 
 def crd_schema(filename: str) -> dict[str, Any]:

@@ -9,10 +9,13 @@ files and patched when tokens are refreshed.
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import Any
 
+from jupyterhub.utils import exponential_backoff
 from kubernetes_asyncio.client.rest import ApiException
 from kubespawner import KubeSpawner
+from kubespawner.clients import shared_client
 from traitlets import Unicode, default
 
 from .mixin import KubelabProfilesMixin
@@ -20,8 +23,10 @@ from .objects import (
     IDENTITY_FILENAME,
     POD_IDENTITY_DIR,
     POD_TOKEN_DIR,
+    USER_NAMESPACE_LABEL,
     finalize_pod,
     kube_name,
+    make_hub_role_binding,
     make_identity_configmap,
     make_profile_list,
     make_token_secret,
@@ -50,6 +55,18 @@ class KubelabSpawner(KubelabProfilesMixin, KubeSpawner):
         ),
     )
 
+    hub_user_namespace_role = Unicode(
+        "kubelab-hub-user-namespace",
+        config=True,
+        help=(
+            "ClusterRole the hub binds to its own ServiceAccount (a RoleBinding named "
+            "kubelab-hub) in each user namespace it creates, so that its cluster-wide role "
+            "never writes pods, PVCs, ConfigMaps or Secrets elsewhere; see "
+            "deploy/kubernetes/rbac.yaml. Empty: bind nothing (the hub already holds those "
+            "rights where users' pods run)."
+        ),
+    )
+
     @default("enable_user_namespaces")
     def _default_user_namespaces(self) -> bool:
         return True
@@ -57,6 +74,10 @@ class KubelabSpawner(KubelabProfilesMixin, KubeSpawner):
     @default("user_namespace_template")
     def _default_namespace_template(self) -> str:
         return "kubelab-{username}"
+
+    @default("user_namespace_labels")
+    def _default_namespace_labels(self) -> dict[str, str]:
+        return {USER_NAMESPACE_LABEL: "true"}
 
     @default("storage_pvc_ensure")
     def _default_pvc_ensure(self) -> bool:
@@ -132,7 +153,12 @@ class KubelabSpawner(KubelabProfilesMixin, KubeSpawner):
         """The Secret and ConfigMap for this server (pure builders, no API calls)."""
         labels = {"app.kubernetes.io/managed-by": "kubelab"}
         secret = make_token_secret(
-            self.token_secret_name, self.namespace, self.user.name, tokens, labels
+            self.token_secret_name,
+            self.namespace,
+            self.user.name,
+            tokens,
+            labels,
+            api_token=self.api_token,  # known while starting; after a hub restart, kept
         )
         configmap = make_identity_configmap(
             self.identity_configmap_name,
@@ -143,22 +169,92 @@ class KubelabSpawner(KubelabProfilesMixin, KubeSpawner):
         )
         return secret, configmap
 
-    async def _apply(self, kind: str, manifest: Any) -> None:
+    async def _ensure_namespace(self) -> None:
+        """Create the user namespace, grant the hub its role there, wait until pods can go in."""
+        await super()._ensure_namespace()
+        if self.hub_user_namespace_role:
+            await self._bind_hub_role()
+        await exponential_backoff(
+            self._service_account_exists,
+            f"ServiceAccount {self.service_account or 'default'} never appeared in {self.namespace}",
+            timeout=self.k8s_api_request_retry_timeout,
+        )
+
+    async def _bind_hub_role(self) -> None:
+        # who the hub is, as the API server sees it: no ServiceAccount name to configure
+        review = await shared_client("AuthenticationV1Api").create_self_subject_review(
+            {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+        )
+        binding = make_hub_role_binding(
+            self.namespace, self.hub_user_namespace_role, review.status.user_info.username
+        )
+        rbac = shared_client("RbacAuthorizationV1Api")
+        try:
+            await asyncio.wait_for(
+                rbac.create_namespaced_role_binding(self.namespace, binding),
+                self.k8s_api_request_timeout,
+            )
+        except ApiException as error:
+            if error.status != 409:
+                raise
+        # the API server's RBAC cache learns of new bindings asynchronously
+        await exponential_backoff(
+            partial(self._allowed, "create", "pods"),
+            f"the hub's RoleBinding in {self.namespace} never took effect",
+            timeout=self.k8s_api_request_retry_timeout,
+        )
+
+    async def _allowed(self, verb: str, resource: str) -> bool:
+        review = await shared_client("AuthorizationV1Api").create_self_subject_access_review(
+            {
+                "apiVersion": "authorization.k8s.io/v1",
+                "kind": "SelfSubjectAccessReview",
+                "spec": {
+                    "resourceAttributes": {
+                        "namespace": self.namespace,
+                        "verb": verb,
+                        "resource": resource,
+                    }
+                },
+            }
+        )
+        return bool(review.status.allowed)
+
+    async def _service_account_exists(self) -> bool:
+        """Pods are refused until the controller manager has made the namespace's account."""
+        try:
+            await asyncio.wait_for(
+                self.api.read_namespaced_service_account(
+                    self.service_account or "default", self.namespace
+                ),
+                self.k8s_api_request_timeout,
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return False
+            if error.status == 403:  # not ours to check: let pod creation tell
+                return True
+            raise
+        return True
+
+    async def _apply(self, kind: str, manifest: Any, update: str = "replace") -> None:
+        """Create, or when it exists, replace (or patch: merge into) the object."""
         create = getattr(self.api, f"create_namespaced_{kind}")
-        replace = getattr(self.api, f"replace_namespaced_{kind}")
+        change = getattr(self.api, f"{update}_namespaced_{kind}")
         try:
             await asyncio.wait_for(create(self.namespace, manifest), self.k8s_api_request_timeout)
         except ApiException as error:
             if error.status != 409:
                 raise
             await asyncio.wait_for(
-                replace(manifest.metadata.name, self.namespace, manifest),
+                change(manifest.metadata.name, self.namespace, manifest),
                 self.k8s_api_request_timeout,
             )
 
     async def deliver_tokens(self, tokens: dict[str, str]) -> None:
+        # a merge: a token the refresh did not return (id_token, the hub's) keeps its value
         secret, _ = await self.get_identity_objects(tokens)
-        await self._apply("secret", secret)
+        await self._apply("secret", secret, update="patch")
 
     async def _make_create_pod_request(self, pod: Any, request_timeout: int) -> Any:
         # the namespace exists by now (KubeSpawner._start); mount targets must exist first

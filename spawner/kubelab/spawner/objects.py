@@ -12,12 +12,18 @@ import re
 from typing import Any
 
 from kubernetes_asyncio.client import (
+    RbacV1Subject,
     V1ConfigMap,
     V1ConfigMapVolumeSource,
+    V1EnvVar,
+    V1EnvVarSource,
     V1KeyToPath,
     V1ObjectMeta,
     V1Pod,
+    V1RoleBinding,
+    V1RoleRef,
     V1Secret,
+    V1SecretKeySelector,
     V1SecretVolumeSource,
     V1Volume,
     V1VolumeMount,
@@ -30,6 +36,12 @@ TOKEN_FILES = ("access_token", "id_token")
 IDENTITY_FILENAME = "identity.json"
 POD_IDENTITY_DIR = "/etc/kubelab/identity"
 POD_TOKEN_DIR = "/var/run/secrets/kubelab/oidc"
+USER_NAMESPACE_LABEL = f"{LABEL_PREFIX}/user-namespace"  # deploy/kubernetes/rbac.yaml checks it
+HUB_ROLE_BINDING = "kubelab-hub"
+# JupyterHub's token for the single-user server: a key of the token Secret, so the pod
+# spec (readable by whoever may read pods) holds a reference instead of the value
+API_TOKEN_KEY = "jupyterhub-api-token"
+API_TOKEN_ENV = ("JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN")
 
 _LABEL_INVALID = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -136,18 +148,18 @@ def make_token_secret(
     username: str,
     tokens: dict[str, str],
     labels: dict[str, str] | None = None,
+    api_token: str | None = None,
 ) -> V1Secret:
-    """A Secret holding the user's OIDC tokens, mounted as files (never env vars)."""
+    """A Secret with the user's OIDC tokens (mounted as files) and the hub API token."""
+    values = {key: value for key, value in tokens.items() if key in TOKEN_FILES and value}
+    if api_token:
+        values[API_TOKEN_KEY] = api_token
     return V1Secret(
         api_version="v1",
         kind="Secret",
         type="Opaque",
         metadata=_metadata(name, namespace, username, labels or {}),
-        data={
-            key: base64.b64encode(value.encode()).decode("ascii")
-            for key, value in tokens.items()
-            if key in TOKEN_FILES and value
-        },
+        data={k: base64.b64encode(v.encode()).decode("ascii") for k, v in values.items()},
     )
 
 
@@ -212,7 +224,8 @@ def finalize_pod(
     """Make KubeSpawner's pod what an API server accepts and mount the identity volumes.
 
     KubeSpawner copies float CPUs and integer bytes into resources; Kubernetes wants
-    quantity strings, and extended resources (GPUs) with requests equal to limits.
+    quantity strings, and extended resources (GPUs) with requests equal to limits. The
+    hub API token comes from the token Secret instead of a plain env value.
     """
     pod.metadata.labels = {
         **(pod.metadata.labels or {}),
@@ -244,6 +257,42 @@ def finalize_pod(
         resources.limits = limits or None
         resources.requests = requests or None
     notebook = pod.spec.containers[0]
+    notebook.env = [
+        V1EnvVar(
+            name=env.name,
+            value_from=V1EnvVarSource(
+                secret_key_ref=V1SecretKeySelector(name=secret_name, key=API_TOKEN_KEY)
+            ),
+        )
+        if env.name in API_TOKEN_ENV and env.value
+        else env
+        for env in notebook.env or []
+    ]
     pod.spec.volumes = [*(pod.spec.volumes or []), *identity_volumes(secret_name, configmap_name)]
     notebook.volume_mounts = [*(notebook.volume_mounts or []), *identity_volume_mounts()]
     return pod
+
+
+def rbac_subject(username: str) -> RbacV1Subject:
+    """The RBAC subject for a username as the API server reports it (SelfSubjectReview)."""
+    parts = username.split(":")
+    if len(parts) == 4 and parts[:2] == ["system", "serviceaccount"]:
+        return RbacV1Subject(kind="ServiceAccount", name=parts[3], namespace=parts[2])
+    return RbacV1Subject(kind="User", name=username, api_group="rbac.authorization.k8s.io")
+
+
+def make_hub_role_binding(namespace: str, cluster_role: str, hub_username: str) -> V1RoleBinding:
+    """Grants the hub `cluster_role` in one user namespace, and nowhere else."""
+    return V1RoleBinding(
+        api_version="rbac.authorization.k8s.io/v1",
+        kind="RoleBinding",
+        metadata=V1ObjectMeta(
+            name=HUB_ROLE_BINDING,
+            namespace=namespace,
+            labels={"app.kubernetes.io/managed-by": "kubelab"},
+        ),
+        role_ref=V1RoleRef(
+            api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=cluster_role
+        ),
+        subjects=[rbac_subject(hub_username)],
+    )

@@ -176,3 +176,70 @@ def test_missing_file_and_unknown_run(workdir: Path) -> None:
     assert missing.returncode == 2 and "no such file: nope.py" in missing.stderr
     unknown = kubelab("runs", "show", "does-not-exist", cwd=workdir)
     assert unknown.returncode == 2 and "no run 'does-not-exist'" in unknown.stderr
+
+
+VALID_IR = {
+    "pipelineInfo": {"name": "echo"},
+    "root": {
+        "dag": {
+            "tasks": {"echo": {"componentRef": {"name": "comp-echo"}, "taskInfo": {"name": "echo"}}}
+        }
+    },
+    "components": {"comp-echo": {"executorLabel": "exec-echo"}},
+    "deploymentSpec": {
+        "executors": {"exec-echo": {"container": {"image": "alpine", "command": ["echo", "hi"]}}}
+    },
+    "schemaVersion": "2.1.0",
+    "sdkVersion": "kfp-2.17.0",
+}
+
+
+def _broken(change: str) -> dict:
+    ir = json.loads(json.dumps(VALID_IR))
+    if change == "unknown field":
+        ir["components_x"] = ir.pop("components")
+    elif change == "empty name":
+        ir["pipelineInfo"]["name"] = ""
+    elif change == "missing component":
+        ir["root"]["dag"]["tasks"]["echo"]["componentRef"]["name"] = "comp-nope"
+    elif change == "missing executor":
+        ir["deploymentSpec"]["executors"] = {}
+    elif change == "wrong type":
+        ir["root"]["dag"]["tasks"]["echo"]["taskInfo"] = "echo"
+    return ir
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("unknown field", 'no field named "components_x"'),
+        ("empty name", "pipelineInfo.name is empty"),
+        ("missing component", "refers to component 'comp-nope'"),
+        ("missing executor", "runs executor 'exec-echo'"),
+        ("wrong type", "is not a valid KFP pipeline"),
+        ("not yaml", "is not valid YAML"),
+        ("empty", "is not a compiled pipeline"),
+    ],
+)
+def test_invalid_compiled_pipeline_is_refused_without_a_run_record(
+    tmp_path: Path, change: str, message: str
+) -> None:
+    path = tmp_path / "broken.yaml"
+    if change == "not yaml":
+        path.write_text("pipelineInfo: [unclosed\n")
+    elif change == "empty":
+        path.write_text("# nothing here\n")
+    else:
+        path.write_text(json.dumps(_broken(change)))
+    result = kubelab("run", str(path), cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert RunStore().list_runs() == []
+    assert kubelab("run", str(_write(tmp_path, VALID_IR)), cwd=tmp_path).returncode == 0
+
+
+def _write(directory: Path, ir: dict) -> Path:
+    path = directory / "valid.yaml"
+    path.write_text(json.dumps(ir))
+    return path

@@ -22,22 +22,28 @@ def has_kfp_kubernetes() -> bool:
 
 
 _SCRIPT = """
-import json, pathlib, sys, types
-from google.protobuf import json_format
+import json, os, pathlib, re, sys, tempfile, types
+import yaml
+from kfp import compiler
 out = {}
 for path in sys.argv[1:]:
     src = pathlib.Path(path).read_text()
     src = src.replace("from kubelab.pipelines.dsl import kubernetes", "from kfp import kubernetes")
-    src = src.replace("from kubelab.pipelines.dsl import", "from kfp.dsl import")
-    src = src.replace("from kubelab.pipelines import dsl", "from kfp import dsl")
+    src = re.sub(r"\\bkubelab\\.pipelines\\b", "kfp", src)
     mod = types.ModuleType("kfp_sample_" + pathlib.Path(path).stem)
     mod.__file__ = path
     sys.modules[mod.__name__] = mod
     exec(compile(src, path, "exec"), mod.__dict__)
-    platform = json_format.MessageToDict(mod.pipeline.platform_spec)
+    with tempfile.TemporaryDirectory() as tmp:
+        target = os.path.join(tmp, "pipeline.yaml")
+        parameters = getattr(mod, "PIPELINE_PARAMETERS", None)
+        compiler.Compiler().compile(mod.pipeline, target, pipeline_parameters=parameters)
+        text = pathlib.Path(target).read_text()
+    docs = [d for d in yaml.safe_load_all(text) if d is not None]
     out[path] = {
-        "spec": json_format.MessageToDict(mod.pipeline.pipeline_spec),
-        "platform": platform or None,
+        "spec": docs[0],
+        "platform": docs[1] if len(docs) > 1 else None,
+        "header": [line for line in text.splitlines() if line.startswith("#")],
     }
 print(json.dumps(out))
 """
@@ -60,17 +66,13 @@ def compile_with_kfp(paths: list[Path]) -> dict[str, dict[str, Any]]:
 
 
 def comparable(ir: dict[str, Any]) -> dict[str, Any]:
-    """Drop what legitimately differs: the Python launcher command, the SDK version
-    and KFP's deprecated numeric resource fields."""
+    """Drop what legitimately differs: the SDK version, and the Python launcher
+    command, of which only the shipped function source must match."""
     ir = json.loads(json.dumps(ir))
     ir.pop("sdkVersion", None)
     for executor in ir["deploymentSpec"]["executors"].values():
         container = executor.get("container")
         if container and len(container.get("command", [])) == 7:
-            container["command"] = "python-launcher"
-        resources = (container or {}).get("resources", {})
-        for legacy in ("cpuLimit", "cpuRequest", "memoryLimit", "memoryRequest"):
-            resources.pop(legacy, None)
-        for legacy in ("count", "type"):
-            resources.get("accelerator", {}).pop(legacy, None)
+            source = container["command"][-1]
+            container["command"] = ["python-launcher", source[source.find("def ") :].strip()]
     return ir

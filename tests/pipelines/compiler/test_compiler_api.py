@@ -68,11 +68,9 @@ def test_pipeline_parameters_become_defaults() -> None:
 
     ir = compiler.build_pipeline_spec(p, {"x": 3, "label": "b"})
     params = ir["root"]["inputDefinitions"]["parameters"]
-    assert params["x"] == {
-        "defaultValue": 3.0,
-        "isOptional": True,
-        "parameterType": "NUMBER_DOUBLE",
-    }
+    # As in KFP, a default given at compile time does not make the input optional.
+    assert params["x"] == {"defaultValue": 3.0, "parameterType": "NUMBER_DOUBLE"}
+    assert params["label"]["isOptional"] is True
     assert params["label"]["defaultValue"] == "b"
     assert ir["pipelineInfo"] == {"name": "with-params", "description": "Scales a number."}
     # The pure builder does not change the pipeline itself.
@@ -90,7 +88,10 @@ def test_yaml_header_and_json_output(tmp_path: Path) -> None:
     yaml_path = tmp_path / "p.yaml"
     compiler.Compiler().compile(p, str(yaml_path))
     text = yaml_path.read_text()
-    assert text.startswith("# PIPELINE DEFINITION\n# Name: hdr\n# Inputs:\n#    x\n")
+    assert text.startswith(
+        "# PIPELINE DEFINITION\n# Name: hdr\n# Inputs:\n#    x: float [Default: 1.0]\n"
+        "# Outputs:\n#    Output: float\n"
+    )
     json_path = tmp_path / "p.json"
     compiler.Compiler().compile(p, str(json_path))
     assert json.loads(json_path.read_text()) == yaml.safe_load(text)
@@ -126,7 +127,14 @@ def test_platform_spec_document_only_when_needed(tmp_path: Path) -> None:
     compiler.Compiler().compile(gpu, str(path))
     spec, platform = list(yaml.safe_load_all(path.read_text()))
     resources = spec["deploymentSpec"]["executors"]["exec-scale"]["container"]["resources"]
-    assert resources == {"accelerator": {"resourceType": "nvidia.com/gpu", "resourceCount": "2"}}
+    assert resources == {
+        "accelerator": {
+            "resourceType": "nvidia.com/gpu",
+            "resourceCount": "2",
+            "type": "nvidia.com/gpu",
+            "count": "2",
+        }
+    }
     json_format.ParseDict(platform, pipeline_spec_pb2.PlatformSpec(), ignore_unknown_fields=False)
     executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     assert executors["exec-scale"]["nodeSelector"] == {"labels": {"accelerator": "a100"}}

@@ -219,12 +219,20 @@ def test_pipeline_parameters_must_exist_and_match_type() -> None:
         compiler.build_pipeline_spec(p, {"n": "x"})
 
 
-def test_invalid_pipeline_name() -> None:
-    @dsl.pipeline(name="My Pipeline")
+def test_pipeline_name_is_cleaned_up_as_kfp_does() -> None:
+    @dsl.pipeline(name="Ray Integration Test")
     def p():
         make_number()
 
-    with pytest.raises(KubelabError, match=r"Invalid pipeline name 'My Pipeline'"):
+    assert compiler.build_pipeline_spec(p)["pipelineInfo"]["name"] == "ray-integration-test"
+
+
+def test_invalid_pipeline_name() -> None:
+    @dsl.pipeline(name="!!!")
+    def p():
+        make_number()
+
+    with pytest.raises(KubelabError, match=r"Invalid pipeline name ''"):
         compiler.build_pipeline_spec(p)
 
 

@@ -390,6 +390,11 @@ def test_task_methods() -> None:
         "resourceCpuLimit": "1",
         "resourceMemoryRequest": "64Mi",
         "resourceMemoryLimit": "256Mi",
+        # KFP still writes the deprecated numeric fields (cores, GB) for old servers.
+        "cpuRequest": 0.1,
+        "cpuLimit": 1.0,
+        "memoryRequest": 0.067108864,
+        "memoryLimit": 0.268435456,
     }
     assert executors["exec-read-env"]["container"]["env"] == [
         {"name": "GREETING", "value": "hello"}

@@ -43,7 +43,10 @@ def test_samples_match_real_kfp_compiler() -> None:
     theirs = reference.compile_with_kfp(samples)
     assert len(samples) >= 8
     for path in samples:
-        spec, platform = compiler.build_specs(_load(path, f"kfp_sample_{path.stem}").pipeline)
+        module = _load(path, f"kfp_sample_{path.stem}")
+        spec, platform = compiler.build_specs(
+            module.pipeline, getattr(module, "PIPELINE_PARAMETERS", None)
+        )
         expected = theirs[str(path)]
         assert reference.comparable(spec) == reference.comparable(expected["spec"]), path.stem
         assert platform == expected["platform"], path.stem

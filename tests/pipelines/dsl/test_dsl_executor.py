@@ -300,3 +300,45 @@ def test_command_line_entry_point_runs_the_compiled_command(tmp_path: Path) -> N
         "parameterValues": {"Output": 42.0}
     }
     assert (tmp_path / "params" / "Output").read_text() == "42.0"
+
+
+@dsl.component
+def returns_text() -> Dataset:
+    return "plain text"
+
+
+@dsl.component
+def returns_dataset(text: str) -> Dataset:
+    dataset = Dataset(uri=dsl.get_uri("data"), metadata={"n": len(text)})
+    with open(dataset.path, "w") as f:
+        f.write(text)
+    return dataset
+
+
+@dsl.component
+def forgets_the_uri() -> Dataset:
+    return Dataset()
+
+
+def test_returned_artifacts(tmp_path: Path) -> None:
+    outputs = outputs_spec(tmp_path, [], {"Output": "system.Dataset"})
+    # Data returned for an artifact is written into it, as KFP's executor does.
+    result = executor_main.execute({"outputs": outputs}, source_of(returns_text), "returns_text")
+    assert Path(result["artifacts"]["Output"]["artifacts"][0]["uri"]).read_text() == "plain text"
+    # An artifact made with dsl.get_uri() lives in the task's directory, and is returned.
+    executor_input = {"inputs": {"parameterValues": {"text": "abc"}}, "outputs": outputs}
+    result = executor_main.execute(executor_input, source_of(returns_dataset), "returns_dataset")
+    (returned,) = result["artifacts"]["Output"]["artifacts"]
+    assert returned["uri"] == str(tmp_path / "data")
+    assert returned["metadata"] == {"n": 3}
+    assert (tmp_path / "data").read_text() == "abc"
+    with pytest.raises(KubelabError, match=r"has no uri; create it with uri=dsl\.get_uri"):
+        executor_main.execute({"outputs": outputs}, source_of(forgets_the_uri), "forgets_the_uri")
+
+
+def test_get_uri_only_at_run_time() -> None:
+    from kubelab.pipelines.dsl import artifact_types
+
+    artifact_types.CONTAINER_TASK_ROOT = None
+    with pytest.raises(RuntimeError, match="only be called while a task runs"):
+        dsl.get_uri()

@@ -93,7 +93,16 @@ def test_task_methods_chain_and_validate() -> None:
         "resourceCpuRequest": "0.25",
         "resourceMemoryLimit": "1Gi",
         "resourceMemoryRequest": "512M",
-        "accelerator": {"resourceType": "nvidia.com/gpu", "resourceCount": "1"},
+        "accelerator": {
+            "resourceType": "nvidia.com/gpu",
+            "resourceCount": "1",
+            "type": "nvidia.com/gpu",
+            "count": "1",
+        },
+        "cpuLimit": 0.5,
+        "cpuRequest": 0.25,
+        "memoryLimit": 1.073741824,
+        "memoryRequest": 0.512,
     }
 
 
@@ -308,17 +317,43 @@ def test_future_annotations_and_pep604_types(tmp_path) -> None:
     assert comp["outputDefinitions"]["parameters"]["Output"] == {"parameterType": "LIST"}
 
 
-def test_formatted_channel_is_rejected() -> None:
+def test_formatted_channel_becomes_an_extra_input() -> None:
     @dsl.component
     def say(text: str) -> str:
         return text
 
     @dsl.pipeline
     def p(name: str):
-        say(text=f"hello {name}")
+        first = say(text=f"hello {name}")
+        say(text=f"{first.output}, again")
 
-    with pytest.raises(KubelabError, match="formats a pipeline channel"):
-        compiler.build_pipeline_spec(p)
+    tasks = compiler.build_pipeline_spec(p)["root"]["dag"]["tasks"]
+    assert tasks["say"]["inputs"]["parameters"] == {
+        "text": {
+            "runtimeValue": {"constant": "hello {{$.inputs.parameters['pipelinechannel--name']}}"}
+        },
+        "pipelinechannel--name": {"componentInputParameter": "name"},
+    }
+    assert tasks["say-2"]["dependentTasks"] == ["say"]
+    assert tasks["say-2"]["inputs"]["parameters"]["pipelinechannel--say-Output"] == {
+        "taskOutputParameter": {"producerTask": "say", "outputParameterKey": "Output"}
+    }
+
+
+def test_formatted_artifact_is_rejected() -> None:
+    @dsl.component
+    def make(out: Output[Dataset]):
+        pass
+
+    @dsl.component
+    def say(text: str) -> str:
+        return text
+
+    with pytest.raises(KubelabError, match="only parameters can be formatted"):
+
+        @dsl.pipeline
+        def p():
+            say(text=f"see {make().outputs['out']}")
 
 
 def test_pipeline_output_from_control_flow_is_rejected() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -110,16 +109,6 @@ def chain10(x: int = 0) -> int:
     for _ in range(9):
         t = add(a=t.output, b=1)
     return t.output
-
-
-@pytest.fixture
-def session(tmp_path: Path) -> Iterator[RunStore]:
-    store = RunStore(tmp_path / "runs.db")
-    local.init(
-        runner=local.SubprocessRunner(), pipeline_root=str(tmp_path / "outputs"), store=store
-    )
-    yield store
-    local._reset()
 
 
 def test_calling_without_init_says_what_to_do() -> None:

@@ -10,26 +10,49 @@ from typing import Any
 import yaml
 
 from kubelab.pipelines.compiler.pipeline_spec_builder import build_specs
+from kubelab.pipelines.dsl.types import PARAMETER_TYPE_NAMES, TASK_FINAL_STATUS
 from kubelab.pipelines.errors import KubelabError
 
+_HEADER_TYPES = {**PARAMETER_TYPE_NAMES, TASK_FINAL_STATUS: "PipelineTaskFinalStatus"}
 
-def _header(spec: dict[str, Any]) -> str:
-    """KFP's human-readable comment block at the top of the YAML."""
+
+def _header(spec: dict[str, Any], description: str | None = None) -> str:
+    """KFP's human-readable comment block at the top of the YAML: name, description
+    (continued lines aligned), then each input with its type and default, and each
+    output with its type."""
     info = spec.get("pipelineInfo", {})
     lines = ["# PIPELINE DEFINITION", f"# Name: {info.get('name', '')}"]
-    if info.get("description"):
-        lines.append(f"# Description: {' '.join(str(info['description']).split())}")
+    description = info.get("description") or description
+    if description:
+        first, *rest = str(description).strip().splitlines() or [""]
+        lines.append(f"# Description: {first}")
+        lines.extend(f"#              {line}" for line in rest)
     for title, key in (("Inputs", "inputDefinitions"), ("Outputs", "outputDefinitions")):
         section = spec.get("root", {}).get(key, {})
-        names = sorted({**section.get("parameters", {}), **section.get("artifacts", {})})
-        if names:
+        entries: dict[str, str] = {}
+        for name, definition in section.get("parameters", {}).items():
+            entries[name] = _HEADER_TYPES.get(definition.get("parameterType", ""), "Any")
+            if "defaultValue" in definition:
+                entries[name] += f" [Default: {definition['defaultValue']!r}]"
+        for name, definition in section.get("artifacts", {}).items():
+            title_ = definition["artifactType"]["schemaTitle"]
+            entries[name] = f"List[{title_}]" if definition.get("isArtifactList") else title_
+        if entries:
             lines.append(f"# {title}:")
-            lines.extend(f"#    {name}" for name in names)
+            lines.extend(f"#    {name}: {entries[name]}" for name in sorted(entries))
     return "\n".join(lines) + "\n"
 
 
-def render(spec: dict[str, Any], platform: dict[str, Any] | None, path: str) -> str:
-    """The file text: YAML (PipelineSpec, then PlatformSpec if any) or JSON for .json."""
+def render(
+    spec: dict[str, Any],
+    platform: dict[str, Any] | None,
+    path: str,
+    description: str | None = None,
+) -> str:
+    """The file text: YAML (PipelineSpec, then PlatformSpec if any) or JSON for .json.
+
+    `description` is a component's, which KFP writes in the header only.
+    """
     if path.endswith(".json"):
         if platform:
             raise KubelabError(
@@ -38,7 +61,9 @@ def render(spec: dict[str, Any], platform: dict[str, Any] | None, path: str) -> 
                 path=path,
             )
         return json.dumps(spec, indent=2, sort_keys=True) + "\n"
-    text = _header(spec) + yaml.safe_dump(spec, sort_keys=True, default_flow_style=False)
+    text = _header(spec, description) + yaml.safe_dump(
+        spec, sort_keys=True, default_flow_style=False
+    )
     if platform:
         text += "---\n" + yaml.safe_dump(platform, sort_keys=True, default_flow_style=False)
     return text
@@ -81,4 +106,5 @@ class Compiler:
         spec, platform = build_specs(pipeline_func, pipeline_parameters)
         if pipeline_name:
             spec["pipelineInfo"]["name"] = pipeline_name
-        write_atomically(package_path, render(spec, platform, package_path))
+        description = getattr(pipeline_func, "description", None)
+        write_atomically(package_path, render(spec, platform, package_path, description))

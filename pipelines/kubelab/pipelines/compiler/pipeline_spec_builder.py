@@ -16,9 +16,11 @@ from typing import Any
 from google.protobuf import json_format
 
 from kubelab.pipelines.compiler import compiler_utils as cu
+from kubelab.pipelines.dsl import placeholders as ph
 from kubelab.pipelines.dsl import types
 from kubelab.pipelines.dsl.base_component import BaseComponent
 from kubelab.pipelines.dsl.graph_component import GraphComponent
+from kubelab.pipelines.dsl.kubernetes import INLINE_REFERENCE
 from kubelab.pipelines.dsl.one_of import OneOf
 from kubelab.pipelines.dsl.pipeline_channel import (
     Collected,
@@ -27,7 +29,7 @@ from kubelab.pipelines.dsl.pipeline_channel import (
     PipelineChannel,
 )
 from kubelab.pipelines.dsl.pipeline_context import Pipeline, sanitize_name
-from kubelab.pipelines.dsl.pipeline_task import PipelineTask
+from kubelab.pipelines.dsl.pipeline_task import IMAGE_INPUT, RESOURCE_INPUTS, PipelineTask
 from kubelab.pipelines.dsl.tasks_group import (
     Condition,
     ConditionBranches,
@@ -36,6 +38,7 @@ from kubelab.pipelines.dsl.tasks_group import (
     RootGroup,
     TasksGroup,
 )
+from kubelab.pipelines.dsl.yaml_component import YamlComponent
 from kubelab.pipelines.errors import KubelabError
 
 SCHEMA_VERSION = "2.1.0"
@@ -62,6 +65,32 @@ class _Graph:
     output_channels: dict[str, PipelineChannel]
 
 
+def _placeholder(channel: PipelineChannel) -> str:
+    """The text the backend replaces with the value of a channel read as an extra input."""
+    return ph.InputValuePlaceholder(channel.input_key).render()
+
+
+def _setting(value: str | PipelineChannel) -> str:
+    return _placeholder(value) if isinstance(value, PipelineChannel) else value
+
+
+def _with_placeholders(value: Any, task: PipelineTask) -> Any:
+    """A constant with each formatted channel (f-string) replaced by its placeholder."""
+    if isinstance(value, str):
+        for channel in task.string_channels:
+            value = value.replace(str(channel), _placeholder(channel))
+        return value
+    if isinstance(value, list):
+        return [_with_placeholders(v, task) for v in value]
+    if isinstance(value, dict):
+        return {k: _with_placeholders(v, task) for k, v in value.items()}
+    return value
+
+
+def _whole_item(channel: PipelineChannel) -> PipelineChannel:
+    return channel.item if isinstance(channel, LoopItemField) else channel
+
+
 def _producer(channel: PipelineChannel) -> PipelineTask | TasksGroup | None:
     """The task (or, for dsl.OneOf, the If/Elif/Else group) that produces a channel."""
     if isinstance(channel, OneOf):
@@ -84,21 +113,11 @@ def _as_graph(obj: Any) -> _Graph:
     if isinstance(obj, BaseComponent):
         # A lone component compiles as a one-task pipeline with the same interface.
         pipeline = Pipeline(sanitize_name(obj.name))
-        inputs = {
-            n: s for n, s in obj.inputs.items() if s.parameter_type != types.TASK_FINAL_STATUS
-        }
+        inputs = obj.inputs
         with pipeline:
             task = PipelineTask(
                 obj,
-                {
-                    n: PipelineChannel(
-                        n,
-                        parameter_type=s.parameter_type,
-                        artifact_class=s.artifact_class,
-                        is_list=s.is_list,
-                    )
-                    for n, s in inputs.items()
-                },
+                {n: PipelineChannel.from_spec(s) for n, s in inputs.items()},
             )
         outputs = {n: dataclasses.replace(s, passing="value") for n, s in obj.outputs.items()}
         return _Graph(
@@ -165,24 +184,45 @@ class _Builder:
 
     # ------------------------------------------------------------ channel refs
     def _needed_inputs(self, group: TasksGroup) -> dict[str, PipelineChannel]:
-        """Channels a sub-DAG reads from outside itself, by their input key."""
-        found: dict[str, PipelineChannel] = {}
+        """Channels a sub-DAG reads from outside itself, by their input key.
+
+        As in KFP, a task also reads the channels of every condition around it, and
+        a field of a loop item (`item.a`) is read as the whole item, except by the
+        condition or loop that tests or iterates over the field itself.
+        """
         used: list[PipelineChannel] = []
         for sub in group.walk_groups():
-            used.extend(sub.own_channels())
+            for channel in sub.own_channels():
+                if sub is group and isinstance(channel, LoopItemField):
+                    used.append(channel)
+                used.append(_whole_item(channel))
         for task in group.walk_tasks():
-            used.extend(task.channels())
+            used.extend(_whole_item(c) for c in [*task.channels(), *cu.condition_channels(task)])
+        found: dict[str, PipelineChannel] = {}
         for channel in used:
-            if isinstance(channel, LoopItemField):
-                channel = channel.item
             if isinstance(channel, LoopItem):
                 outside = channel.loop is not group and not cu.contains(group, channel.loop)
             else:
                 producer = _producer(channel)
                 outside = producer is None or not cu.contains(group, producer)
             if outside:
-                found.setdefault(channel.input_key, channel)
+                found.setdefault(self._input_key(channel, group), channel)
         return found
+
+    @staticmethod
+    def _input_key(channel: PipelineChannel, consumer: cu.Node) -> str:
+        """The input name that carries `channel` into the sub-DAGs around `consumer`.
+
+        A dsl.Collected list is named after the group that surfaces it, as KFP does
+        (`pipelinechannel--for-loop-2-pipelinechannel--task-out`).
+        """
+        if isinstance(channel, Collected) and channel.task is not None:
+            surfacing = cu.child_containing(
+                cu.common_ancestor(consumer, channel.task), channel.task
+            )
+            if surfacing is not None and surfacing is not channel.task:
+                return f"pipelinechannel--{surfacing.name}-{channel.input_key}"
+        return channel.input_key
 
     def _source(
         self, channel: PipelineChannel, group: TasksGroup, consumer: str, exposing: bool = False
@@ -211,7 +251,7 @@ class _Builder:
                 "the list of all values.",
                 task=producer.name,
             )
-        if isinstance(child, (Condition, ConditionBranches)):
+        if isinstance(child, (Condition, ConditionBranches)) and not isinstance(channel, Collected):
             raise KubelabError(
                 f"{consumer} uses {channel.describe()}, which is produced inside a "
                 "dsl.If/Elif/Else/Condition block and may not exist; use it inside the block "
@@ -228,20 +268,18 @@ class _Builder:
         is_root = isinstance(group, RootGroup)
         artifact = channel.is_artifact
         producer = _producer(channel)
+        if isinstance(channel, LoopItemField):
+            return {
+                "componentInputParameter": channel.item.input_key,
+                "parameterExpressionSelector": channel.selector,
+            }
         if isinstance(channel, LoopItem) or producer is None:
             key = (
-                channel.name
-                if (is_root and not isinstance(channel, LoopItem))
-                else (channel.input_key)
+                channel.name if is_root and not isinstance(channel, LoopItem) else channel.input_key
             )
-            if isinstance(channel, LoopItemField):
-                return {
-                    "componentInputParameter": key,
-                    "parameterExpressionSelector": channel.selector,
-                }
             return {"componentInputArtifact": key} if artifact else {"componentInputParameter": key}
         if not cu.contains(group, producer):
-            key = channel.input_key
+            key = self._input_key(channel, group)
             return {"componentInputArtifact": key} if artifact else {"componentInputParameter": key}
         producer, output_key = self._source(channel, group, consumer)
         if artifact:
@@ -305,7 +343,7 @@ class _Builder:
         parameters: dict[str, Any] = {}
         artifacts: dict[str, Any] = {}
         for name, spec in task.component.inputs.items():
-            if spec.parameter_type == types.TASK_FINAL_STATUS:
+            if spec.parameter_type == types.TASK_FINAL_STATUS and name not in task.arguments:
                 if task.exit_handler is None:
                     raise KubelabError(
                         f"{consumer}: input '{name}' is a PipelineTaskFinalStatus, which only "
@@ -322,44 +360,118 @@ class _Builder:
             if isinstance(value, PipelineChannel):
                 target[name] = self._reference(value, group, consumer)
             else:
-                cu.reject_formatted_channels(task, name, value)
-                target[name] = {"runtimeValue": {"constant": value}}
-        spec = self._node_spec(task, group, self._task_component(task), parameters, artifacts)
-        spec["cachingOptions"] = {"enableCache": True} if task.enable_caching else {}
+                target[name] = {"runtimeValue": {"constant": _with_placeholders(value, task)}}
+        # Channels formatted into constants, and run-time settings, become extra inputs
+        # that the backend substitutes into the `{{$.inputs.parameters[...]}}` text.
+        for channel in [*task.string_channels, *task.setting_channels()]:
+            parameters[channel.input_key] = self._reference(channel, group, consumer)
+        settings = {**task.resources, **task.accelerator, IMAGE_INPUT: task.container_image}
+        for key, value in settings.items():
+            if isinstance(value, PipelineChannel):
+                placeholder = _placeholder(value)
+                parameters[RESOURCE_INPUTS.get(key, key)] = {
+                    "runtimeValue": {"constant": placeholder}
+                }
+        component = self._task_component(task, group, consumer)
+        spec = self._node_spec(task, group, component, parameters, artifacts)
+        caching: dict[str, Any] = {"enableCache": True} if task.enable_caching else {}
+        if task.cache_key:
+            caching["cacheKey"] = task.cache_key
+        spec["cachingOptions"] = caching
         if task.retry_policy:
             spec["retryPolicy"] = dict(task.retry_policy)
         if task.exit_handler is not None or task.ignore_upstream_failure_tag:
             spec["triggerPolicy"] = {"strategy": "ALL_UPSTREAM_TASKS_COMPLETED"}
         return spec
 
-    def _task_component(self, task: PipelineTask) -> str:
+    def _task_component(self, task: PipelineTask, group: TasksGroup, consumer: str) -> str:
         component = task.component
-        name = self.unique(f"comp-{task.name}")
         if isinstance(component, GraphComponent):
-            self.components[name] = self.build_graph(_as_graph(component))
+            # As KFP: the sub-pipeline's components are named first, then its own.
+            graph = self.build_graph(_as_graph(component))
+            name = self.unique(f"comp-{task.name}")
+            self.components[name] = graph
             return name
+        if isinstance(component, YamlComponent) and component.pipeline_spec is not None:
+            root = self._merge_compiled(component)
+            name = self.unique(f"comp-{task.name}")
+            self.components[name] = root
+            return name
+        name = self.unique(f"comp-{task.name}")
         executor = self.unique(f"exec-{task.name}")
         body = copy.deepcopy(component.executor_spec())
         assert body is not None
         container = body.get("container")
         if container is not None:
             if task.container_image:
-                container["image"] = task.container_image
+                container["image"] = _setting(task.container_image)
             if task.env:
-                container["env"] = [{"name": k, "value": v} for k, v in task.env.items()]
-            resources: dict[str, Any] = dict(task.resources)
-            if task.accelerator:
-                resources["accelerator"] = dict(task.accelerator)
+                # The task's variables update the component's own, as in KFP.
+                env = {e["name"]: e["value"] for e in container.get("env", [])} | task.env
+                container["env"] = [{"name": k, "value": v} for k, v in env.items()]
+            resources = cu.container_resources(
+                {k: _setting(v) for k, v in task.resources.items()},
+                {k: _setting(v) for k, v in task.accelerator.items()},
+            )
             if resources:
                 container["resources"] = resources
         self.executors[executor] = body
         if task.platform_config.get("kubernetes"):
-            self.platform_executors[executor] = copy.deepcopy(task.platform_config["kubernetes"])
+            self.platform_executors[executor] = self._platform_references(
+                task.platform_config["kubernetes"], group, consumer
+            )
         self.components[name] = {
             "executorLabel": executor,
             **self._interface(component.inputs, component.outputs),
         }
         return name
+
+    def _merge_compiled(self, component: YamlComponent) -> dict[str, Any]:
+        """Fold a compiled pipeline's executors and components into this one, renamed
+        where names are taken (KFP's merge), and return its root DAG component."""
+        assert component.pipeline_spec is not None
+        spec = copy.deepcopy(component.pipeline_spec)
+        platform = (
+            component.platform_spec.get("platforms", {})
+            .get("kubernetes", {})
+            .get("deploymentSpec", {})
+            .get("executors", {})
+        )
+        executors: dict[str, str] = {}
+        for label, body in spec.get("deploymentSpec", {}).get("executors", {}).items():
+            executors[label] = self.unique(label)
+            self.executors[executors[label]] = body
+            if label in platform:
+                self.platform_executors[executors[label]] = copy.deepcopy(platform[label])
+        renamed = {name: self.unique(name) for name in spec.get("components", {})}
+
+        def relabel(definition: dict[str, Any]) -> dict[str, Any]:
+            if "executorLabel" in definition:
+                definition["executorLabel"] = executors[definition["executorLabel"]]
+            for task in definition.get("dag", {}).get("tasks", {}).values():
+                ref = task["componentRef"]
+                ref["name"] = renamed.get(ref["name"], ref["name"])
+            return definition
+
+        for name, definition in spec.get("components", {}).items():
+            self.components[renamed[name]] = relabel(definition)
+        return relabel(spec["root"])
+
+    def _platform_references(self, config: Any, group: TasksGroup, consumer: str) -> Any:
+        """A copy of a platform config with its channels turned into references."""
+        if isinstance(config, PipelineChannel):
+            return self._reference(config, group, consumer)
+        if isinstance(config, list):
+            return [self._platform_references(v, group, consumer) for v in config]
+        if not isinstance(config, dict):
+            return copy.deepcopy(config)
+        resolved: dict[str, Any] = {}
+        for key, value in config.items():
+            if key == INLINE_REFERENCE:
+                resolved.update(self._reference(value, group, consumer))
+            else:
+                resolved[key] = self._platform_references(value, group, consumer)
+        return resolved
 
     @staticmethod
     def _interface(
@@ -407,13 +519,17 @@ class _Builder:
     def _build_group(self, group: TasksGroup, graph: _Graph) -> dict[str, Any]:
         """DAG of one group; sub-groups become components of their own."""
         tasks: dict[str, Any] = {}
-        subgroups: list[TasksGroup] = []
-        for child in group.children:
-            if isinstance(child, PipelineTask):
+        # KFP names a DAG's sub-groups before its tasks (whose sub-pipelines may reuse
+        # the same group names), so components get the same -2, -3 suffixes.
+        subgroups = [c for c in group.children if isinstance(c, TasksGroup)]
+        for child in subgroups:
+            self._group_component_names[id(child)] = self.unique(f"comp-{child.name}")
+        # Exit tasks come last, after everything they guard (KFP's order, again).
+        members = [c for c in group.children if isinstance(c, PipelineTask)]
+        exit_tasks = [t for t in members if t.exit_handler is not None]
+        for child in members:
+            if child.exit_handler is None:
                 tasks[child.name] = self._task_spec(child, group)
-            else:
-                self._group_component_names[id(child)] = self.unique(f"comp-{child.name}")
-                subgroups.append(child)
         for child in subgroups:
             tasks[child.name] = self._group_spec(child, group)
         where = "the pipeline" if isinstance(group, RootGroup) else f"block '{group.name}'"
@@ -429,6 +545,8 @@ class _Builder:
             self.components[self._group_component_names[id(child)]] = self._group_component(
                 child, graph
             )
+        for child in exit_tasks:
+            tasks[child.name] = self._task_spec(child, group)
         return dag
 
     def _dag_outputs(self, group: TasksGroup, graph: _Graph) -> dict[str, Any]:
@@ -570,11 +688,17 @@ def build_specs(
 
     graph = _as_graph(pipeline_or_component)
     _check_pipeline_name(graph.name)
+    required = {n for n, s in graph.inputs.items() if s.required}
     graph.inputs = _apply_pipeline_parameters(graph, pipeline_parameters)
     builder = _Builder()
     root = builder.build_graph(graph)
+    # A default given at compile time does not make an input optional (KFP's rule).
+    for name, definition in root.get("inputDefinitions", {}).get("parameters", {}).items():
+        if name in required:
+            definition.pop("isOptional", None)
     info: dict[str, Any] = {"name": graph.name}
-    if graph.description:
+    # A lone component keeps its description for the file header only, as in KFP.
+    if graph.description and isinstance(pipeline_or_component, GraphComponent):
         info["description"] = graph.description
     if graph.display_name:
         info["displayName"] = graph.display_name
@@ -591,13 +715,15 @@ def build_specs(
     spec = json_format.MessageToDict(
         json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec(), ignore_unknown_fields=False)
     )
-    platform = None
+    kubernetes: dict[str, Any] = {}
     if builder.platform_executors:
-        platform = {
-            "platforms": {
-                "kubernetes": {"deploymentSpec": {"executors": builder.platform_executors}}
-            }
-        }
+        kubernetes["deploymentSpec"] = {"executors": builder.platform_executors}
+    config = getattr(pipeline_or_component, "pipeline_config", None)
+    if config is not None and config.to_platform():
+        kubernetes["pipelineConfig"] = config.to_platform()
+    platform = None
+    if kubernetes:
+        platform = {"platforms": {"kubernetes": kubernetes}}
         platform = json_format.MessageToDict(
             json_format.ParseDict(platform, pipeline_spec_pb2.PlatformSpec())
         )

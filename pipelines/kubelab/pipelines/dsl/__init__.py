@@ -13,6 +13,7 @@ from kubelab.pipelines.dsl.artifact_types import (
     Metrics,
     Model,
     SlicedClassificationMetrics,
+    get_uri,
 )
 from kubelab.pipelines.dsl.base_component import BaseComponent
 from kubelab.pipelines.dsl.container_component import (
@@ -22,8 +23,14 @@ from kubelab.pipelines.dsl.container_component import (
 )
 from kubelab.pipelines.dsl.graph_component import GraphComponent
 from kubelab.pipelines.dsl.importer_node import importer
+from kubelab.pipelines.dsl.notebooks import notebook_component, run_notebook
 from kubelab.pipelines.dsl.one_of import OneOf
 from kubelab.pipelines.dsl.pipeline_channel import Collected, PipelineChannel
+from kubelab.pipelines.dsl.pipeline_config import (
+    KubernetesWorkspaceConfig,
+    PipelineConfig,
+    WorkspaceConfig,
+)
 from kubelab.pipelines.dsl.pipeline_context import pipeline
 from kubelab.pipelines.dsl.pipeline_task import PipelineTask
 from kubelab.pipelines.dsl.placeholders import (
@@ -40,21 +47,40 @@ from kubelab.pipelines.dsl.tasks_group import (
     If,
     ParallelFor,
 )
-from kubelab.pipelines.dsl.type_annotations import Input, InputPath, Output, OutputPath
+from kubelab.pipelines.dsl.type_annotations import (
+    EmbeddedInput,
+    Input,
+    InputPath,
+    Output,
+    OutputPath,
+)
 
+# Run-time values the backend substitutes into task arguments (KFP's names).
 PIPELINE_JOB_NAME_PLACEHOLDER = "{{$.pipeline_job_name}}"
 PIPELINE_JOB_RESOURCE_NAME_PLACEHOLDER = "{{$.pipeline_job_resource_name}}"
 PIPELINE_JOB_ID_PLACEHOLDER = "{{$.pipeline_job_uuid}}"
 PIPELINE_TASK_NAME_PLACEHOLDER = "{{$.pipeline_task_name}}"
 PIPELINE_TASK_ID_PLACEHOLDER = "{{$.pipeline_task_uuid}}"
+PIPELINE_TASK_EXECUTOR_OUTPUT_PATH_PLACEHOLDER = "{{$.outputs.output_file}}"
+PIPELINE_TASK_EXECUTOR_INPUT_PLACEHOLDER = "{{$}}"
+PIPELINE_ROOT_PLACEHOLDER = "{{$.pipeline_root}}"
+PIPELINE_JOB_CREATE_TIME_UTC_PLACEHOLDER = "{{$.pipeline_job_create_time_utc}}"
+PIPELINE_JOB_SCHEDULE_TIME_UTC_PLACEHOLDER = "{{$.pipeline_job_schedule_time_utc}}"
+WORKSPACE_PATH_PLACEHOLDER = "{{$.workspace_path}}"
 
 __all__ = [
     "HTML",
+    "PIPELINE_JOB_CREATE_TIME_UTC_PLACEHOLDER",
     "PIPELINE_JOB_ID_PLACEHOLDER",
     "PIPELINE_JOB_NAME_PLACEHOLDER",
     "PIPELINE_JOB_RESOURCE_NAME_PLACEHOLDER",
+    "PIPELINE_JOB_SCHEDULE_TIME_UTC_PLACEHOLDER",
+    "PIPELINE_ROOT_PLACEHOLDER",
+    "PIPELINE_TASK_EXECUTOR_INPUT_PLACEHOLDER",
+    "PIPELINE_TASK_EXECUTOR_OUTPUT_PATH_PLACEHOLDER",
     "PIPELINE_TASK_ID_PLACEHOLDER",
     "PIPELINE_TASK_NAME_PLACEHOLDER",
+    "WORKSPACE_PATH_PLACEHOLDER",
     "Artifact",
     "BaseComponent",
     "ClassificationMetrics",
@@ -66,12 +92,14 @@ __all__ = [
     "Dataset",
     "Elif",
     "Else",
+    "EmbeddedInput",
     "ExitHandler",
     "GraphComponent",
     "If",
     "IfPresentPlaceholder",
     "Input",
     "InputPath",
+    "KubernetesWorkspaceConfig",
     "Markdown",
     "Metrics",
     "Model",
@@ -80,12 +108,17 @@ __all__ = [
     "OutputPath",
     "ParallelFor",
     "PipelineChannel",
+    "PipelineConfig",
     "PipelineTask",
     "PipelineTaskFinalStatus",
     "PythonComponent",
     "SlicedClassificationMetrics",
+    "WorkspaceConfig",
     "component",
     "container_component",
+    "get_uri",
     "importer",
+    "notebook_component",
     "pipeline",
+    "run_notebook",
 ]

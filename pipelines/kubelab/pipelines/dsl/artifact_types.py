@@ -211,6 +211,29 @@ _NAME_TO_TYPE: dict[str, type[Artifact]] = {
 }
 
 
+# The running task's directory, set by the executor (KFP's CONTAINER_TASK_ROOT).
+CONTAINER_TASK_ROOT: str | None = None
+
+
+def _remote(path: str) -> str:
+    for prefix, mount in _REMOTE_PREFIXES.items():
+        if path.startswith(mount):
+            return prefix + path[len(mount) :]
+    return path
+
+
+def get_uri(suffix: str = "Output") -> str:
+    """A URI under the running task's own location, for an artifact the component
+    creates and returns (`return Dataset(uri=dsl.get_uri())`). Task run time only."""
+    import os
+
+    if CONTAINER_TASK_ROOT is None:
+        raise RuntimeError(
+            "dsl.get_uri() can only be called while a task runs; the task root is unknown here."
+        )
+    return os.path.join(_remote(CONTAINER_TASK_ROOT), suffix)
+
+
 def class_for_schema_title(schema_title: str) -> type[Artifact]:
     """The artifact class for an IR schema title; unknown titles are plain Artifacts."""
     return _SCHEMA_TITLE_TO_TYPE.get(schema_title, Artifact)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kubelab.pipelines.dsl import types
+from kubelab.pipelines.dsl.type_annotations import is_embedded
 from kubelab.pipelines.errors import KubelabError
 
 
@@ -77,9 +78,13 @@ def execute_outside_pipeline(component: BaseComponent, arguments: dict[str, Any]
 
 
 def interface_from_function(
-    func: Callable, component_name: str
+    func: Callable, component_name: str, returns_outputs: bool = True
 ) -> tuple[dict[str, types.IOSpec], dict[str, types.IOSpec]]:
-    """Inputs and outputs declared by a function's signature and annotations."""
+    """Inputs and outputs declared by a function's signature and annotations.
+
+    A container component's return annotation (`-> dsl.ContainerSpec`) declares no
+    output: pass `returns_outputs=False`.
+    """
     try:
         hints = typing.get_type_hints(func, include_extras=True)
     except Exception as error:  # unresolvable forward references
@@ -102,12 +107,15 @@ def interface_from_function(
                 component=component_name,
                 parameter=param.name,
             )
+        if is_embedded(hints[param.name]):
+            continue  # filled at run time from the component's embedded archive
         default = types.NO_DEFAULT if param.default is param.empty else param.default
         direction, spec = types.io_spec_from_annotation(
             component_name, param.name, hints[param.name], default
         )
         (outputs if direction == "output" else inputs)[param.name] = spec
-    for spec in types.output_specs_from_return(component_name, hints.get("return")):
+    returned = hints.get("return") if returns_outputs else None
+    for spec in types.output_specs_from_return(component_name, returned):
         if spec.name in outputs:
             raise KubelabError(
                 f"Component '{component_name}': output '{spec.name}' is declared twice.",
@@ -141,8 +149,7 @@ def describe_from_docstring(
     def assign(specs: dict[str, types.IOSpec], params: list) -> None:
         by_name = {p.arg_name: p for p in params}
         for name, spec in specs.items():
-            # KFP only records descriptions of parameters, not of artifacts.
-            if name in by_name and not spec.is_artifact and by_name[name].description:
+            if name in by_name and by_name[name].description:
                 spec.description = by_name[name].description
 
     assign(inputs, parsed.params)

@@ -47,7 +47,7 @@ class ContainerComponent(BaseComponent):
 
     def __init__(self, func: Callable) -> None:
         name = func.__name__
-        inputs, outputs = interface_from_function(func, name)
+        inputs, outputs = interface_from_function(func, name, returns_outputs=False)
         super().__init__(name, inputs, outputs, describe_from_docstring(func, inputs, outputs))
         self.python_func = func
         kwargs: dict[str, Any] = {}

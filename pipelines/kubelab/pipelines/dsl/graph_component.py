@@ -15,6 +15,7 @@ from kubelab.pipelines.dsl.base_component import (
 )
 from kubelab.pipelines.dsl.one_of import OneOf
 from kubelab.pipelines.dsl.pipeline_channel import PipelineChannel
+from kubelab.pipelines.dsl.pipeline_config import PipelineConfig
 from kubelab.pipelines.dsl.pipeline_context import Pipeline, sanitize_name
 from kubelab.pipelines.dsl.pipeline_task import PipelineTask
 from kubelab.pipelines.errors import KubelabError
@@ -33,8 +34,10 @@ class GraphComponent(BaseComponent):
         description: str | None = None,
         pipeline_root: str | None = None,
         display_name: str | None = None,
+        pipeline_config: PipelineConfig | None = None,
     ) -> None:
-        pipeline_name = name or sanitize_name(func.__name__)
+        # KFP cleans a given name up the same way ('Ray Test' -> 'ray-test').
+        pipeline_name = sanitize_name(name or func.__name__)
         inputs, outputs = interface_from_function(func, pipeline_name)
         for spec in outputs.values():
             spec.passing = "value"
@@ -49,17 +52,16 @@ class GraphComponent(BaseComponent):
         self.python_func = func
         self.pipeline_root = pipeline_root
         self.display_name = display_name
+        if pipeline_config is not None and not isinstance(pipeline_config, PipelineConfig):
+            raise KubelabError(
+                f"Pipeline '{pipeline_name}': pipeline_config must be a dsl.PipelineConfig, "
+                f"got {type(pipeline_config).__name__}.",
+                pipeline=pipeline_name,
+            )
+        self.pipeline_config = pipeline_config
         self.pipeline = Pipeline(pipeline_name)
         self.output_channels: dict[str, PipelineChannel] = {}
-        args = {
-            spec.name: PipelineChannel(
-                spec.name,
-                parameter_type=spec.parameter_type,
-                artifact_class=spec.artifact_class,
-                is_list=spec.is_list,
-            )
-            for spec in inputs.values()
-        }
+        args = {spec.name: PipelineChannel.from_spec(spec) for spec in inputs.values()}
         with self.pipeline:
             result = func(**args)
         self._collect_outputs(result)
@@ -79,10 +81,12 @@ class GraphComponent(BaseComponent):
             values = {"Output": result}
         elif isinstance(result, tuple) and hasattr(result, "_fields"):
             values = dict(zip(result._fields, result, strict=True))
+        elif isinstance(result, dict) and all(isinstance(k, str) for k in result):
+            values = dict(result)  # `return task.outputs`, as KFP allows
         else:
             raise KubelabError(
                 f"Pipeline '{self.name}' must return a task output, a NamedTuple of task "
-                f"outputs or None; got {type(result).__name__}.",
+                f"outputs, a task's .outputs or None; got {type(result).__name__}.",
                 pipeline=self.name,
             )
         for key, channel in values.items():

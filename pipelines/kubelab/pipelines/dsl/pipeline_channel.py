@@ -8,6 +8,7 @@ channels; the compiler turns each use into `componentInputParameter`,
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import TYPE_CHECKING, Any
 
 from kubelab.pipelines.dsl import artifact_types
@@ -16,6 +17,11 @@ from kubelab.pipelines.dsl.types import PARAMETER_TYPE_NAMES
 if TYPE_CHECKING:
     from kubelab.pipelines.dsl.pipeline_task import PipelineTask
     from kubelab.pipelines.dsl.tasks_group import ParallelFor
+    from kubelab.pipelines.dsl.types import IOSpec
+
+# What str() of a channel gives (KFP's pattern), found again in formatted constants.
+CHANNEL_PATTERN_START = "{{channel:"
+CHANNEL_PATTERN = re.compile(r"\{\{channel:task=[^;{}]*;name=[^;{}]*;\}\}")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -49,12 +55,31 @@ class PipelineChannel:
         parameter_type: str | None = None,
         artifact_class: type[artifact_types.Artifact] | None = None,
         is_list: bool = False,
+        item_type: str | None = None,
+        item_value_type: str | None = None,
     ) -> None:
         self.name = name
         self.task = task
         self.parameter_type = parameter_type
         self.artifact_class = artifact_class
         self.is_list = is_list
+        # For lists: the elements' IR type (List[int] -> NUMBER_INTEGER), and for
+        # lists of dicts the values' type (List[Dict[str, int]] -> NUMBER_INTEGER).
+        self.item_type = item_type
+        self.item_value_type = item_value_type
+
+    @classmethod
+    def from_spec(cls, spec: IOSpec, task: PipelineTask | None = None) -> PipelineChannel:
+        """The channel of a component input (a pipeline parameter) or a task output."""
+        return cls(
+            spec.name,
+            task=task,
+            parameter_type=spec.parameter_type,
+            artifact_class=spec.artifact_class,
+            is_list=spec.is_list,
+            item_type=spec.item_type,
+            item_value_type=spec.item_value_type,
+        )
 
     @property
     def is_artifact(self) -> bool:
@@ -90,9 +115,16 @@ class PipelineChannel:
         return f"{type(self).__name__}({self.full_name!r}, {self.type_name()})"
 
     def __str__(self) -> str:
-        # KFP's pattern; the compiler rejects constants that embed it (f-strings).
+        # KFP's pattern: a task finds it in a formatted constant (an f-string) and
+        # reads the channel as an extra input, which the backend substitutes.
+        from kubelab.pipelines.dsl.pipeline_context import Pipeline
+
         task = self.task.name if self.task else ""
-        return "{{channel:task=" + task + ";name=" + self.name + ";}}"
+        pattern = "{{channel:task=" + task + ";name=" + self.name + ";}}"
+        pipeline = Pipeline.get_default_pipeline()
+        if pipeline is not None:
+            pipeline.formatted[pattern] = self
+        return pattern
 
     def __bool__(self) -> bool:
         from kubelab.pipelines.errors import KubelabError
@@ -136,9 +168,12 @@ class LoopItem(PipelineChannel):
         name: str,
         parameter_type: str | None,
         artifact_class: type[artifact_types.Artifact] | None = None,
+        field_type: str | None = None,
     ) -> None:
         super().__init__(name, parameter_type=parameter_type, artifact_class=artifact_class)
         self.loop = loop
+        # KFP types every field of a dict item alike (the first value's type).
+        self.field_type = field_type
 
     @property
     def full_name(self) -> str:
@@ -152,10 +187,24 @@ class LoopItem(PipelineChannel):
 
 
 class LoopItemField(LoopItem):
-    """`item.field` of a ParallelFor over dicts (KFP's parameterExpressionSelector)."""
+    """`item.field` of a ParallelFor over dicts (KFP's `-subvar-` channel).
+
+    A task reads it from the item with a `parameterExpressionSelector`; a condition or a
+    nested loop on it gets it as an input of its own, `pipelinechannel--<item>-subvar-<f>`.
+    """
 
     def __init__(self, item: LoopItem, field: str) -> None:
-        super().__init__(item.loop, item.name, _field_type(item, field))
+        if not _FIELD_NAME.match(field):
+            from kubelab.pipelines.errors import KubelabError
+
+            raise KubelabError(
+                f"Loop item field {field!r} is not a Python identifier; KFP selects "
+                "fields of dict items as item.<name>.",
+                field=field,
+            )
+        from kubelab.pipelines.dsl.types import STRING
+
+        super().__init__(item.loop, f"{item.name}-subvar-{field}", item.field_type or STRING)
         self.item = item
         self.field = field
 
@@ -164,15 +213,7 @@ class LoopItemField(LoopItem):
         return f'parseJson(string_value)["{self.field}"]'
 
 
-def _field_type(item: LoopItem, field: str) -> str | None:
-    """The field's type when every literal item agrees on it, else unknown (None)."""
-    from kubelab.pipelines.dsl.types import constant_parameter_type
-
-    raw = getattr(item.loop, "items", None)
-    if not isinstance(raw, (list, tuple)) or not all(isinstance(v, dict) for v in raw):
-        return None
-    found = {constant_parameter_type(v.get(field)) for v in raw}
-    return found.pop() if len(found) == 1 else None
+_FIELD_NAME = re.compile(r"^[a-zA-Z_][0-9a-zA-Z_]*$")
 
 
 class Collected(PipelineChannel):

@@ -44,6 +44,8 @@ class Pipeline:
         self.root = RootGroup()
         self.root.name = "root"
         self.group_stack: list[TasksGroup] = [self.root]
+        # Channels by their str() pattern, to find them again in f-string constants.
+        self.formatted: dict[str, Any] = {}
         self._next_id = 0
 
     @classmethod
@@ -112,6 +114,7 @@ def pipeline(
             description=description,
             pipeline_root=pipeline_root,
             display_name=display_name,
+            pipeline_config=pipeline_config,
         )
 
     return decorate(func) if func is not None else decorate

@@ -6,11 +6,18 @@ line of the pipeline function that made them.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import TYPE_CHECKING, Any
 
 from kubelab.pipelines.dsl import types
-from kubelab.pipelines.dsl.pipeline_channel import Collected, PipelineChannel
+from kubelab.pipelines.dsl.pipeline_channel import (
+    CHANNEL_PATTERN,
+    CHANNEL_PATTERN_START,
+    Collected,
+    LoopItem,
+    PipelineChannel,
+)
 from kubelab.pipelines.errors import KubelabError
 
 if TYPE_CHECKING:
@@ -18,6 +25,16 @@ if TYPE_CHECKING:
     from kubelab.pipelines.dsl.tasks_group import ExitHandler, TasksGroup
 
 _CPU = re.compile(r"^([0-9]*[.])?[0-9]+m?$")
+# The task inputs KFP adds for run-time resource and image settings.
+RESOURCE_INPUTS = {
+    "resourceCpuLimit": "cpu_limit",
+    "resourceCpuRequest": "cpu_request",
+    "resourceMemoryLimit": "memory_limit",
+    "resourceMemoryRequest": "memory_request",
+    "resourceType": "accelerator_type",
+    "resourceCount": "accelerator_count",
+}
+IMAGE_INPUT = "base_image"
 _MEMORY = re.compile(r"^([0-9]*[.])?[0-9]+(E|Ei|P|Pi|T|Ti|G|Gi|M|Mi|K|Ki|k)?$")
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
@@ -60,6 +77,32 @@ class _Outputs(dict):
         )
 
 
+def formatted_channels(value: Any, where: str) -> list[PipelineChannel]:
+    """Channels whose str() was formatted into a constant (f-strings, %, .format)."""
+    from kubelab.pipelines.dsl.pipeline_context import Pipeline
+
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    if CHANNEL_PATTERN_START not in text:
+        return []
+    pipeline = Pipeline.get_default_pipeline()
+    found: list[PipelineChannel] = []
+    for pattern in CHANNEL_PATTERN.findall(text):
+        channel = pipeline.formatted.get(pattern) if pipeline else None
+        if channel is None:
+            raise KubelabError(
+                f"The constant of {where} embeds {pattern}, a pipeline channel that is not "
+                "part of this pipeline.",
+            )
+        if channel.is_artifact:
+            raise KubelabError(
+                f"The constant of {where} formats {channel.describe()} into a string; only "
+                "parameters can be formatted (pass the artifact itself).",
+            )
+        if not any(channel is seen for seen in found):
+            found.append(channel)
+    return found
+
+
 class PipelineTask:
     """A component invocation in a pipeline; methods return the task for chaining."""
 
@@ -74,24 +117,24 @@ class PipelineTask:
         self.display_name: str | None = None
         self.enable_caching = True
         self.retry_policy: dict[str, Any] | None = None
-        self.resources: dict[str, str] = {}
-        self.accelerator: dict[str, str] = {}
+        # Quantities are strings, or channels when set from a run-time value.
+        self.resources: dict[str, str | PipelineChannel] = {}
+        self.accelerator: dict[str, str | PipelineChannel] = {}
         self.env: dict[str, str] = {}
         self.explicit_dependencies: list[PipelineTask] = []
         self.ignore_upstream_failure_tag = False
-        self.container_image: str | None = None
-        # Kubernetes-only settings, emitted in the PlatformSpec document.
+        self.container_image: str | PipelineChannel | None = None
+        self.cache_key: str | None = None
+        # Kubernetes-only settings, emitted in the PlatformSpec document; channels in
+        # it (a secret name from a parameter...) are listed in platform_channels.
         self.platform_config: dict[str, Any] = {}
+        self.platform_channels: list[PipelineChannel] = []
+        # Channels formatted into string arguments (f-strings), in order of use.
+        self.string_channels: list[PipelineChannel] = []
         self.arguments = self._check_arguments(arguments)
         self.name = pipeline.add_task(self, component.name)
         self.outputs: dict[str, PipelineChannel] = _Outputs(self.name) | {
-            spec.name: PipelineChannel(
-                spec.name,
-                task=self,
-                parameter_type=spec.parameter_type,
-                artifact_class=spec.artifact_class,
-                is_list=spec.is_list,
-            )
+            spec.name: PipelineChannel.from_spec(spec, task=self)
             for spec in component.outputs.values()
         }
 
@@ -120,7 +163,10 @@ class PipelineTask:
                     )
                 continue
             value = arguments[name]
-            if spec.parameter_type == types.TASK_FINAL_STATUS:
+            if spec.parameter_type == types.TASK_FINAL_STATUS and not (
+                isinstance(value, PipelineChannel)
+                and value.parameter_type == types.TASK_FINAL_STATUS
+            ):
                 raise KubelabError(
                     f"Component '{comp.name}': input '{name}' is a PipelineTaskFinalStatus, "
                     "filled in by dsl.ExitHandler; do not pass it.",
@@ -142,6 +188,9 @@ class PipelineTask:
                 assert spec.parameter_type is not None
                 types.check_constant(comp.name, name, spec.parameter_type, value)
                 value = types.normalise_constant(spec.parameter_type, value)
+                for channel in formatted_channels(value, f"input '{name}' of '{comp.name}'"):
+                    if not any(channel is seen for seen in self.string_channels):
+                        self.string_channels.append(channel)
             checked[name] = value
         return checked
 
@@ -157,6 +206,8 @@ class PipelineTask:
                 generic in (spec.artifact_class.schema_title, channel.artifact_class.schema_title)
                 or spec.artifact_class.schema_title == channel.artifact_class.schema_title
             )
+        elif isinstance(channel, LoopItem) and channel.parameter_type == types.STRING:
+            ok = True  # an untyped list's item: KFP types it STRING and lets it pass
         else:
             ok = types.parameter_types_compatible(channel.parameter_type, spec.parameter_type)
         if not ok:
@@ -185,19 +236,26 @@ class PipelineTask:
         return next(iter(self.outputs.values()))
 
     def upstream_tasks(self) -> list[PipelineTask]:
-        """Tasks this one reads from or was told to run after."""
+        """Tasks this one reads from (arguments, f-strings) or was told to run after."""
         found: list[PipelineTask] = list(self.explicit_dependencies)
-        for value in self.arguments.values():
-            if (
-                isinstance(value, PipelineChannel)
-                and value.task is not None
-                and value.task not in found
-            ):
+        argument_channels = [v for v in self.arguments.values() if isinstance(v, PipelineChannel)]
+        for value in [*argument_channels, *self.string_channels]:
+            if value.task is not None and value.task not in found:
                 found.append(value.task)
         return found
 
+    def setting_channels(self) -> list[PipelineChannel]:
+        """Run-time values of the task's settings: resources, image."""
+        values = [*self.resources.values(), *self.accelerator.values(), self.container_image]
+        return [v for v in values if isinstance(v, PipelineChannel)]
+
     def channels(self) -> list[PipelineChannel]:
-        return [v for v in self.arguments.values() if isinstance(v, PipelineChannel)]
+        """Every channel the task reads, so that enclosing sub-DAGs pass it in."""
+        found = [v for v in self.arguments.values() if isinstance(v, PipelineChannel)]
+        for channel in [*self.string_channels, *self.setting_channels(), *self.platform_channels]:
+            if not any(channel is seen for seen in found):
+                found.append(channel)
+        return found
 
     # --------------------------------------------------------------- settings
     def after(self, *tasks: PipelineTask) -> PipelineTask:
@@ -218,6 +276,7 @@ class PipelineTask:
         self, enable_caching: bool, cache_key: str | None = None
     ) -> PipelineTask:
         self.enable_caching = bool(enable_caching)
+        self.cache_key = cache_key or None
         return self
 
     def set_display_name(self, name: str) -> PipelineTask:
@@ -269,10 +328,29 @@ class PipelineTask:
                 task=self.name,
             )
 
+    def _runtime_setting(self, method: str, value: Any) -> PipelineChannel | None:
+        """The channel behind a setting given a run-time value (KFP allows parameters)."""
+        if isinstance(value, PipelineTask):
+            value = value.output
+        if not isinstance(value, PipelineChannel):
+            return None
+        if value.is_artifact or value.parameter_type not in (None, types.STRING):
+            raise KubelabError(
+                f"Task '{self.name}': {method}() takes a str or a str parameter, "
+                f"got {value.describe()}.",
+                task=self.name,
+                parameter=method,
+            )
+        return value
+
     def _quantity(
         self, method: str, key: str, value: str | int | float, pattern: re.Pattern
     ) -> PipelineTask:
         self._require_container(method)
+        channel = self._runtime_setting(method, value)
+        if channel is not None:
+            self.resources[key] = channel
+            return self
         text = str(value)
         if isinstance(value, bool) or not pattern.match(text):
             raise KubelabError(
@@ -297,6 +375,11 @@ class PipelineTask:
 
     def set_accelerator_type(self, accelerator: str) -> PipelineTask:
         self._require_container("set_accelerator_type")
+        channel = self._runtime_setting("set_accelerator_type", accelerator)
+        if channel is not None:
+            self.accelerator["resourceType"] = channel
+            self.accelerator.setdefault("resourceCount", "1")
+            return self
         if not isinstance(accelerator, str) or not accelerator:
             raise KubelabError(
                 f"Task '{self.name}': accelerator type must be a non-empty string.",
@@ -308,6 +391,10 @@ class PipelineTask:
 
     def set_accelerator_limit(self, limit: int | str) -> PipelineTask:
         self._require_container("set_accelerator_limit")
+        channel = self._runtime_setting("set_accelerator_limit", limit)
+        if channel is not None:
+            self.accelerator["resourceCount"] = channel
+            return self
         text = str(limit)
         if isinstance(limit, bool) or not text.isdigit() or int(text) < 1:
             raise KubelabError(
@@ -324,10 +411,14 @@ class PipelineTask:
     def set_container_image(self, name: str) -> PipelineTask:
         """Run this task in `name` instead of the component's image."""
         self._require_container("set_container_image")
+        channel = self._runtime_setting("set_container_image", name)
+        if channel is not None:
+            self.container_image = channel
+            return self
         if not isinstance(name, str) or not name:
             raise KubelabError(
                 f"Task '{self.name}': set_container_image takes a non-empty image name "
-                "(run-time values are not supported).",
+                "or a str parameter.",
                 task=self.name,
             )
         self.container_image = name

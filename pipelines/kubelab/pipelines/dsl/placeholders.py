@@ -140,12 +140,19 @@ class IfPresentPlaceholder(Placeholder):
         return json.dumps(self.to_json())
 
 
-class ArtifactPlaceholders:
-    """What a container component sees for an `Input[...]`/`Output[...]` parameter."""
+class ArtifactPlaceholders(Placeholder):
+    """What a container component sees for an `Input[...]`/`Output[...]` parameter.
+
+    Used whole (e.g. a list of artifacts as an argument) it is the artifact's JSON.
+    """
 
     def __init__(self, name: str, output: bool) -> None:
         self._name = name
         self._output = output
+
+    def render(self) -> str:
+        side = "outputs" if self._output else "inputs"
+        return f"{{{{$.{side}.artifacts['{self._name}']}}}}"
 
     @property
     def path(self) -> Placeholder:
@@ -162,3 +169,8 @@ class ArtifactPlaceholders:
         if self._output:
             return OutputMetadataPlaceholder(self._name)
         return InputMetadataPlaceholder(self._name)
+
+
+def render(item: str | Placeholder) -> str:
+    """A command-line element as the IR writes it."""
+    return item if isinstance(item, str) else item.render()

@@ -55,6 +55,65 @@ def function_source(func: Callable) -> str:
     return "\n".join(body).rstrip() + "\n"
 
 
+EMBEDDED_PATH_GLOBAL = "_KUBELAB_EMBEDDED_PATH"
+
+# Unpacks the archive shipped in the module (embedded_artifact_path); module statements
+# only, so that the component function stays the first `def` of the module.
+_EMBEDDED_PREAMBLE = """\
+import base64 as _kubelab_base64
+import io as _kubelab_io
+import os as _kubelab_os
+import sys as _kubelab_sys
+import tarfile as _kubelab_tarfile
+import tempfile as _kubelab_tempfile
+
+_KUBELAB_EMBEDDED_DIR = _kubelab_tempfile.mkdtemp(prefix="kubelab-embedded-")
+with _kubelab_tarfile.open(
+    fileobj=_kubelab_io.BytesIO(_kubelab_base64.b64decode(_KUBELAB_EMBEDDED_ARCHIVE)), mode="r:gz"
+) as _kubelab_archive:
+    _kubelab_archive.extractall(_KUBELAB_EMBEDDED_DIR, filter="data")
+if _KUBELAB_EMBEDDED_DIR not in _kubelab_sys.path:
+    _kubelab_sys.path.insert(0, _KUBELAB_EMBEDDED_DIR)
+_KUBELAB_EMBEDDED_PATH = _kubelab_os.path.join(_KUBELAB_EMBEDDED_DIR, _KUBELAB_EMBEDDED_NAME)
+"""
+
+
+# A notebook component's module points dsl.run_notebook at the notebook it carries.
+_NOTEBOOK_BINDING = """\
+from kubelab.pipelines.dsl import notebooks as _kubelab_notebooks
+
+_kubelab_notebooks.NOTEBOOK_PATH = _KUBELAB_EMBEDDED_PATH
+"""
+
+
+def embedded_archive_source(path: str, component: str) -> str:
+    """Module lines that carry `path` (a file or a directory) as a base64 tar.gz."""
+    import base64
+    import io
+    import os
+    import tarfile
+
+    if not os.path.exists(path):
+        raise KubelabError(
+            f"Component '{component}': embedded_artifact_path {path!r} does not exist.",
+            component=component,
+        )
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        if os.path.isdir(path):
+            for entry in sorted(os.listdir(path)):
+                archive.add(os.path.join(path, entry), arcname=entry)
+            name = ""
+        else:
+            name = os.path.basename(path)
+            archive.add(path, arcname=name)
+    encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return (
+        f"_KUBELAB_EMBEDDED_ARCHIVE = {encoded!r}\n_KUBELAB_EMBEDDED_NAME = {name!r}\n"
+        + _EMBEDDED_PREAMBLE
+    )
+
+
 def install_snippet(
     packages: list[str], kubelab_package_path: str, pip_index_urls: list[str]
 ) -> str:
@@ -91,6 +150,9 @@ class PythonComponent(BaseComponent):
         packages_to_install: list[str] | None = None,
         pip_index_urls: list[str] | None = None,
         kubelab_package_path: str | None = None,
+        additional_funcs: list[Callable] | None = None,
+        embedded_artifact_path: str | None = None,
+        embeds_notebook: bool = False,
     ) -> None:
         name = func.__name__
         inputs, outputs = interface_from_function(func, name)
@@ -100,13 +162,32 @@ class PythonComponent(BaseComponent):
         self.packages_to_install = list(packages_to_install or [])
         self.pip_index_urls = list(pip_index_urls or [])
         self.kubelab_package_path = kubelab_package_path or DEFAULT_KUBELAB_PACKAGE
+        for helper in additional_funcs or []:
+            if not inspect.isfunction(helper):
+                raise KubelabError(
+                    f"Component '{name}': additional_funcs takes functions, got {helper!r}.",
+                    component=name,
+                )
+        self.additional_funcs = list(additional_funcs or [])
+        self.embedded = (
+            embedded_archive_source(embedded_artifact_path, name)
+            if embedded_artifact_path is not None
+            else ""
+        )
+        if embeds_notebook:
+            self.embedded += _NOTEBOOK_BINDING
         self.__doc__ = func.__doc__
         self.__wrapped__ = func
 
     @functools.cached_property
     def source(self) -> str:
-        """The module the executor runs: KFP's preamble, then the function."""
-        return COMPONENT_PREAMBLE + "\n" + function_source(self.python_func)
+        """The module the executor runs: KFP's preamble, the embedded archive if any,
+        the helper functions (`additional_funcs`), then the function."""
+        parts = [COMPONENT_PREAMBLE]
+        if self.embedded:
+            parts.append(self.embedded)
+        functions = [function_source(f) for f in [*self.additional_funcs, self.python_func]]
+        return "\n".join(parts) + "\n" + "\n\n".join(functions)
 
     def executor_spec(self) -> dict[str, Any]:
         snippet = install_snippet(
@@ -139,11 +220,17 @@ def component(
     kubelab_package_path: str | None = None,
     pip_trusted_hosts: list[str] | None = None,
     use_venv: bool = False,
+    additional_funcs: list[Callable] | None = None,
+    embedded_artifact_path: str | None = None,
+    task_config_passthroughs: list[Any] | None = None,
 ) -> Any:
     """Decorator that makes a Python function a pipeline component (KFP signature).
 
+    `additional_funcs` ship helper functions with the component; `embedded_artifact_path`
+    ships a file or directory, read through a `dsl.EmbeddedInput[...]` parameter.
     `target_image`, `output_component_file`, `install_kfp_package`, `kfp_package_path`,
-    `pip_trusted_hosts` and `use_venv` are accepted for compatibility and ignored.
+    `pip_trusted_hosts`, `use_venv` and `task_config_passthroughs` are accepted for
+    compatibility and ignored.
     """
 
     def decorate(f: Callable) -> PythonComponent:
@@ -153,6 +240,8 @@ def component(
             packages_to_install=packages_to_install,
             pip_index_urls=pip_index_urls,
             kubelab_package_path=kubelab_package_path,
+            additional_funcs=additional_funcs,
+            embedded_artifact_path=embedded_artifact_path,
         )
 
     return decorate(func) if func is not None else decorate

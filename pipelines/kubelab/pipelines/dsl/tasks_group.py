@@ -14,6 +14,7 @@ from kubelab.pipelines.dsl import types
 from kubelab.pipelines.dsl.pipeline_channel import (
     ConditionOperation,
     LoopItem,
+    LoopItemField,
     PipelineChannel,
 )
 from kubelab.pipelines.errors import KubelabError
@@ -134,6 +135,8 @@ class ParallelFor(TasksGroup):
         parallelism: int | None = None,
         name: str | None = None,
     ) -> None:
+        from kubelab.pipelines.dsl.pipeline_task import PipelineTask
+
         super().__init__(name)
         pipeline = _current_pipeline("dsl.ParallelFor")
         if parallelism is not None and (
@@ -145,6 +148,9 @@ class ParallelFor(TasksGroup):
             )
         self.parallelism = parallelism or 0
         self.items = items
+        if isinstance(items, PipelineTask):
+            items = items.output
+            self.items = items
         if isinstance(items, PipelineChannel):
             if items.is_artifact and not items.is_list:
                 raise KubelabError(
@@ -152,14 +158,25 @@ class ParallelFor(TasksGroup):
                     "pass a list parameter or a list of artifacts.",
                     parameter="items",
                 )
-            if not items.is_artifact and items.parameter_type not in (None, types.LIST):
+            # A field of a dict item may hold a list: KFP cannot check, nor can we.
+            if (
+                not items.is_artifact
+                and not isinstance(items, LoopItemField)
+                and items.parameter_type not in (None, types.LIST)
+            ):
                 raise KubelabError(
                     f"dsl.ParallelFor needs a list, got {items.describe()}.",
                     parameter="items",
                 )
             # Over an artifact list each item is one artifact (KFP's artifactIterator).
+            # Over a parameter the item has the declared element type (List[int] ->
+            # NUMBER_INTEGER), STRING when the list is untyped, as KFP writes it.
             self.item = LoopItem(
-                self, f"{items.full_name}-loop-item", None, artifact_class=items.artifact_class
+                self,
+                f"{items.full_name}-loop-item",
+                None if items.is_artifact else (items.item_type or types.STRING),
+                artifact_class=items.artifact_class,
+                field_type=items.item_value_type,
             )
             self._assign_name(pipeline)
         elif isinstance(items, (list, tuple)):
@@ -172,8 +189,17 @@ class ParallelFor(TasksGroup):
                     f"list, dict), got {items!r}.",
                     parameter="items",
                 )
-            ptype = item_types.pop() if len(item_types) == 1 else None
-            self.item = LoopItem(self, f"loop-item-param-{pipeline.next_id()}", ptype)
+            # KFP types the item (and a dict item's fields) after the first element.
+            first = items[0]
+            field_type = None
+            if isinstance(first, dict) and first:
+                field_type = types.constant_parameter_type(next(iter(first.values())))
+            self.item = LoopItem(
+                self,
+                f"loop-item-param-{pipeline.next_id()}",
+                types.constant_parameter_type(first),
+                field_type=field_type,
+            )
             self._assign_name(pipeline)
         else:
             raise KubelabError(
@@ -189,7 +215,7 @@ class ParallelFor(TasksGroup):
     def raw_items(self) -> str | None:
         if isinstance(self.items, PipelineChannel):
             return None
-        return json.dumps(list(self.items))
+        return json.dumps(list(self.items), sort_keys=True)
 
     def own_channels(self) -> list[PipelineChannel]:
         return [self.items] if isinstance(self.items, PipelineChannel) else []

@@ -16,8 +16,18 @@ class OutputAnnotation:
     """Marks `Output[T]`: an artifact object the component writes."""
 
 
+class EmbeddedAnnotation:
+    """Marks `EmbeddedInput[T]`: the file or directory shipped inside the component
+    (`@dsl.component(embedded_artifact_path=...)`); not an input of the interface."""
+
+
 Input = Annotated[T, InputAnnotation]
 Output = Annotated[T, OutputAnnotation]
+EmbeddedInput = Annotated[T, EmbeddedAnnotation]
+
+
+def is_embedded(annotation: Any) -> bool:
+    return EmbeddedAnnotation in getattr(annotation, "__metadata__", ())
 
 
 class InputPath:

@@ -83,6 +83,9 @@ class IOSpec:
     default: Any = _NO_DEFAULT
     optional: bool = False
     description: str | None = None
+    # Lists: the elements' type, and for lists of dicts the values' type (loop items).
+    item_type: str | None = None
+    item_value_type: str | None = None
 
     @property
     def is_artifact(self) -> bool:
@@ -117,7 +120,7 @@ class IOSpec:
                 spec["defaultValue"] = self.default
             if self.optional or self.has_default or self.parameter_type == TASK_FINAL_STATUS:
                 spec["isOptional"] = True
-        if self.description and self.artifact_class is None:
+        if self.description:
             spec["description"] = self.description
         return spec
 
@@ -149,6 +152,25 @@ def parameter_type_of(annotation: Any) -> str | None:
     if origin is dict:
         return STRUCT
     return None
+
+
+def element_types(annotation: Any) -> tuple[str | None, str | None]:
+    """(item type, dict value type) of `List[X]` as KFP reads them for loop items.
+
+    `List[int]` gives NUMBER_INTEGER; `List[Dict[str, int]]` gives STRUCT, and its
+    items' fields NUMBER_INTEGER; a bare `list` gives (None, None).
+    """
+    annotation, _ = _strip_optional(annotation)
+    if typing.get_origin(annotation) not in (list, tuple):
+        return None, None
+    args = typing.get_args(annotation)
+    if not args:
+        return None, None
+    item = args[0]
+    value_type = None
+    if typing.get_origin(item) is dict and len(typing.get_args(item)) == 2:
+        value_type = parameter_type_of(typing.get_args(item)[1])
+    return parameter_type_of(item), value_type
 
 
 def _artifact_class_of(annotation: Any) -> tuple[type[artifact_types.Artifact] | None, bool]:
@@ -226,7 +248,15 @@ def io_spec_from_annotation(
     if default is not _NO_DEFAULT and default is not None:
         check_constant(component, name, ptype, default)
         default = normalise_constant(ptype, default)
-    return "input", IOSpec(name, parameter_type=ptype, default=default, optional=optional)
+    item_type, item_value_type = element_types(annotation)
+    return "input", IOSpec(
+        name,
+        parameter_type=ptype,
+        default=default,
+        optional=optional,
+        item_type=item_type,
+        item_value_type=item_value_type,
+    )
 
 
 def output_specs_from_return(component: str, annotation: Any) -> list[IOSpec]:
@@ -251,7 +281,8 @@ def _single_output(component: str, name: str, annotation: Any) -> IOSpec:
             component=component,
             output=name,
         )
-    return IOSpec(name, parameter_type=ptype)
+    item_type, item_value_type = element_types(annotation)
+    return IOSpec(name, parameter_type=ptype, item_type=item_type, item_value_type=item_value_type)
 
 
 def constant_parameter_type(value: Any) -> str | None:
@@ -276,7 +307,8 @@ def parameter_types_compatible(given: str | None, expected: str | None) -> bool:
     """
     if given is None or expected is None or given == expected:
         return True
-    return given == NUMBER_INTEGER and expected == NUMBER_DOUBLE
+    # A PipelineTaskFinalStatus is a dict at run time, which KFP lets a dict input read.
+    return (given, expected) in ((NUMBER_INTEGER, NUMBER_DOUBLE), (TASK_FINAL_STATUS, STRUCT))
 
 
 def check_constant(component: str, name: str, expected: str, value: Any) -> None:

@@ -11,13 +11,16 @@ import json
 import os
 import tempfile
 import types as pytypes
+import typing
 from collections.abc import Callable
 from typing import Any
 
 from kubelab.pipelines.dsl import artifact_types
 from kubelab.pipelines.dsl import types as dsl_types
 from kubelab.pipelines.dsl.base_component import interface_from_function
+from kubelab.pipelines.dsl.python_component import EMBEDDED_PATH_GLOBAL
 from kubelab.pipelines.dsl.task_final_status import PipelineTaskFinalStatus
+from kubelab.pipelines.dsl.type_annotations import is_embedded
 from kubelab.pipelines.errors import KubelabError
 
 
@@ -140,6 +143,8 @@ class Executor:
         self.executor_input = executor_input
         self.func = func
         self.inputs_spec, self.outputs_spec = interface_from_function(func, func.__name__)
+        # Artifacts the function returns (KFP's "pythonic" artifacts), by output name.
+        self.returned_artifacts: dict[str, list[artifact_types.Artifact]] = {}
         inputs = executor_input.get("inputs") or {}
         outputs = executor_input.get("outputs") or {}
         self.parameter_values: dict[str, Any] = inputs.get("parameterValues") or {}
@@ -149,6 +154,10 @@ class Executor:
         self.output_file: str | None = outputs.get("outputFile")
         self.output_artifacts: dict[str, artifact_types.Artifact] = {}
         self._path_outputs: dict[str, str] = {}
+        # dsl.get_uri() names files under the task's own directory, as in KFP.
+        artifact_types.CONTAINER_TASK_ROOT = (
+            os.path.dirname(self.output_file) if self.output_file else None
+        )
 
     # ---------------------------------------------------------------- inputs
     def _input_artifacts(self, spec: dsl_types.IOSpec) -> list[artifact_types.Artifact]:
@@ -179,8 +188,26 @@ class Executor:
         self.output_artifacts[spec.name] = artifact
         return artifact
 
+    def _embedded_arguments(self) -> dict[str, Any]:
+        """`dsl.EmbeddedInput[T]` parameters: the archive the component module carries."""
+        hints = typing.get_type_hints(self.func, include_extras=True)
+        found: dict[str, Any] = {}
+        for name, annotation in hints.items():
+            if name != "return" and is_embedded(annotation):
+                path = self.func.__globals__.get(EMBEDDED_PATH_GLOBAL)
+                if path is None:
+                    raise KubelabError(
+                        f"Input '{name}' is a dsl.EmbeddedInput but the component has no "
+                        "embedded_artifact_path.",
+                        input=name,
+                    )
+                cls = typing.get_args(annotation)[0]
+                cls = cls if artifact_types.is_artifact_class(cls) else artifact_types.Artifact
+                found[name] = cls(name=name, uri=path)
+        return found
+
     def build_arguments(self) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = self._embedded_arguments()
         for name, spec in self.inputs_spec.items():
             if spec.is_artifact:
                 artifacts = self._input_artifacts(spec)
@@ -246,18 +273,31 @@ class Executor:
             return {f: getattr(result, f) for f in fields}
         return {s.name: v for s, v in zip(returned, result, strict=True)}
 
+    @staticmethod
+    def _check_returned_artifacts(
+        spec: dsl_types.IOSpec, value: Any
+    ) -> list[artifact_types.Artifact]:
+        return [_check_artifact(spec, v) for v in _as_artifact_list(spec, value)]
+
     def run(self) -> dict[str, Any]:
         kwargs = self.build_arguments()
         result = self.func(**kwargs)
         parameter_values: dict[str, Any] = {}
         for name, value in self._returned_values(result).items():
             spec = self.outputs_spec[name]
+            if (
+                spec.is_artifact
+                and not spec.is_list
+                and not isinstance(value, artifact_types.Artifact)
+            ):
+                # Data returned for an artifact: its text becomes the artifact (KFP's rule).
+                artifact = self._output_artifact(spec)
+                with open(artifact.path, "w", encoding="utf-8") as handle:
+                    handle.write(str(value))
+                continue
             if spec.is_artifact:
-                raise KubelabError(
-                    f"Function '{self.func.__name__}': returning artifacts is not supported; "
-                    f"declare '{name}' as Output[{spec.artifact_class.__name__}].",  # type: ignore[union-attr]
-                    output=name,
-                )
+                self.returned_artifacts[name] = self._check_returned_artifacts(spec, value)
+                continue
             parameter_values[name] = _check_output(name, spec.parameter_type, value)
         for name, path in self._path_outputs.items():
             if not os.path.exists(path):
@@ -280,16 +320,50 @@ class Executor:
         executor_output: dict[str, Any] = {}
         if parameter_values:
             executor_output["parameterValues"] = parameter_values
-        if self.output_artifacts:
+        produced = {name: [a] for name, a in self.output_artifacts.items()}
+        produced.update(self.returned_artifacts)
+        if produced:
             executor_output["artifacts"] = {
-                name: {"artifacts": [artifact.to_executor_output()]}
-                for name, artifact in self.output_artifacts.items()
+                name: {"artifacts": [a.to_executor_output() for a in artifacts]}
+                for name, artifacts in produced.items()
             }
         if self.output_file:
             os.makedirs(os.path.dirname(self.output_file) or ".", exist_ok=True)
             with open(self.output_file, "w", encoding="utf-8") as handle:
                 json.dump(executor_output, handle)
         return executor_output
+
+
+def _missing_uri(name: str) -> KubelabError:
+    return KubelabError(
+        f"Returned artifact '{name}' has no uri; create it with uri=dsl.get_uri() "
+        "and write to its .path.",
+        output=name,
+    )
+
+
+def _check_artifact(spec: dsl_types.IOSpec, value: Any) -> artifact_types.Artifact:
+    if not isinstance(value, artifact_types.Artifact):
+        raise KubelabError(
+            f"Output '{spec.name}' is declared as an artifact; the function returned "
+            f"{type(value).__name__} {value!r}.",
+            output=spec.name,
+        )
+    if not value.uri:
+        raise _missing_uri(spec.name)
+    return value
+
+
+def _as_artifact_list(spec: dsl_types.IOSpec, value: Any) -> list[Any]:
+    if spec.is_list:
+        if not isinstance(value, (list, tuple)):
+            raise KubelabError(
+                f"Output '{spec.name}' is a list of artifacts; the function returned "
+                f"{type(value).__name__}.",
+                output=spec.name,
+            )
+        return list(value)
+    return [value]
 
 
 def execute(executor_input: dict[str, Any], component_source: str, function_name: str) -> dict:

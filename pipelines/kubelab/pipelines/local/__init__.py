@@ -86,8 +86,15 @@ def init(
     parallelism: int | None = None,
     raise_on_error: bool = True,
     store: RunStore | None = None,
+    workspace_root: str | None = None,
+    cache_root: str | None = None,
 ) -> None:
-    """Start a local session: later component/pipeline calls run immediately."""
+    """Start a local session: later component/pipeline calls run immediately.
+
+    kfp.local's `workspace_root` and `cache_root` are accepted: each run's workspace
+    (dsl.WORKSPACE_PATH_PLACEHOLDER) is `<pipeline_root>/<run id>/workspace`, and the
+    cache lives in the run store, so that `kubelab runs` sees them.
+    """
     global _config
     runner = runner if runner is not None else SubprocessRunner()
     if not isinstance(runner, SubprocessRunner):

@@ -154,9 +154,11 @@ def _cast(kind: str, value: Any) -> Any:
 
 
 def _compare(left: Any, op: str, right: Any) -> bool:
-    # CEL compares numbers across int/double; strings only with strings.
+    # CEL compares numbers across int/double; strings only with strings. A number met
+    # by a string is its text (protobuf's 2.0 reads "2"): an untyped loop item that
+    # holds 2, which KFP compares with '2'.
     if isinstance(left, str) != isinstance(right, str) and None not in (left, right):
-        left, right = str(left), str(right)
+        left, right = _cast("string", left), _cast("string", right)
     if op == "==":
         return bool(left == right)
     if op == "!=":

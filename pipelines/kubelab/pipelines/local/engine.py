@@ -63,8 +63,7 @@ def _prepare(
     workdir: str | os.PathLike[str] | None = None,
     preload_modules: Iterable[str] = (),
 ) -> Run:
-    if not isinstance(ir, dict) or "root" not in ir:
-        raise KubelabError("not a compiled pipeline: the IR has no 'root' DAG")
+    irutil.check_pipeline_spec(ir)
     resolved = irutil.resolve_arguments(ir, arguments)
     if parallelism is not None and parallelism < 1:
         raise KubelabError(f"parallelism must be at least 1, got {parallelism}")

@@ -43,11 +43,15 @@ def run_importer(
     now = time.time()
     run.record(qname, state="running", started_at=now, attempts=1)
     out_name = next(iter(component.get("outputDefinitions", {}).get("artifacts", {})), "artifact")
+    if importer.get("downloadToWorkspace") and "://" not in local:
+        local = task_io.copy_to_workspace(local, run.workspace, qname)
+    inputs = {"inputs": {"parameterValues": params}}
     artifact = {
         "name": out_name,
         "type": importer.get("typeSchema", {"schemaTitle": "system.Artifact"}),
         "uri": local if "://" not in local else uri,
-        "metadata": importer.get("metadata", {}),
+        # Run-time metadata values arrive as inputs `metadata`, `metadata-2`...
+        "metadata": task_io.resolve_value(importer.get("metadata", {}), inputs, {}),
     }
     arts = {out_name: [artifact]}
     run.record(

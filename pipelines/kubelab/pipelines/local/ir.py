@@ -243,6 +243,43 @@ def imported_modules(source: str) -> set[str]:
     return names
 
 
+def check_pipeline_spec(ir: Any, where: str = "the pipeline") -> None:
+    """Refuse what is not a runnable KFP PipelineSpec, before anything is recorded.
+
+    The real `kfp-pipeline-spec` protobuf checks field names and types; on top of
+    that a run needs a name, a root DAG, and every component and executor a task
+    refers to.
+    """
+    from google.protobuf import json_format
+    from kfp.pipeline_spec import pipeline_spec_pb2
+
+    if not isinstance(ir, dict) or "root" not in ir:
+        raise KubelabError(f"{where} is not a compiled pipeline (no 'root' DAG)")
+    try:
+        json_format.ParseDict(ir, pipeline_spec_pb2.PipelineSpec(), ignore_unknown_fields=False)
+    except json_format.ParseError as error:
+        first_line = str(error).strip().splitlines()[0]
+        raise KubelabError(f"{where} is not a valid KFP pipeline: {first_line}") from error
+    if not str(ir.get("pipelineInfo", {}).get("name") or "").strip():
+        raise KubelabError(f"{where} is not a valid KFP pipeline: pipelineInfo.name is empty")
+    components = ir.get("components", {})
+    executors = ir.get("deploymentSpec", {}).get("executors", {})
+    for owner, component in [("root", ir["root"]), *components.items()]:
+        label = component.get("executorLabel")
+        if label is not None and label not in executors:
+            raise KubelabError(
+                f"{where} is not a valid KFP pipeline: component {owner!r} runs executor "
+                f"{label!r}, which deploymentSpec does not define"
+            )
+        for task, spec in component.get("dag", {}).get("tasks", {}).items():
+            ref = spec.get("componentRef", {}).get("name")
+            if ref not in components:
+                raise KubelabError(
+                    f"{where} is not a valid KFP pipeline: task {task!r} of {owner!r} refers "
+                    f"to component {ref!r}, which 'components' does not define"
+                )
+
+
 def load_ir_file(path: str | Path) -> dict[str, Any]:
     """A compiled pipeline (YAML or JSON); in multi-document YAML the first is the spec."""
     import yaml
@@ -256,6 +293,10 @@ def load_ir_file(path: str | Path) -> dict[str, Any]:
         docs = [d for d in yaml.safe_load_all(text) if d is not None]
     except yaml.YAMLError as error:
         raise KubelabError(f"{path} is not valid YAML: {error}", path=str(path)) from error
-    if not docs or not isinstance(docs[0], dict) or "root" not in docs[0]:
+    if not docs or not isinstance(docs[0], dict):
         raise KubelabError(f"{path} is not a compiled pipeline (no 'root' DAG)", path=str(path))
+    try:
+        check_pipeline_spec(docs[0], str(path))
+    except KubelabError as error:
+        raise KubelabError(error.message, path=str(path)) from error
     return docs[0]

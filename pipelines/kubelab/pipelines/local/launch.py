@@ -52,7 +52,10 @@ def run_executor(
         raise KubelabError(f"task {qname!r}: executor {label!r} has no container or importer")
     task_dir = task_path(run.root, qname)
     task_dir.mkdir(parents=True, exist_ok=True)
-    executor_input = task_io.executor_input(task_dir, component, params, artifacts)
+    executor_input = task_io.executor_input(
+        task_dir, component, params, artifacts, {"workspace": str(run.workspace)}
+    )
+    container = task_io.resolve_settings(container, executor_input)
     env = {e["name"]: str(e.get("value", "")) for e in container.get("env", [])}
     resources = container.get("resources", {})
     cpu = cpu_cores(
@@ -229,6 +232,7 @@ def launch(
             "task_id": f"{run.run_id}/{qname}",
             "pipeline_root": str(run.root.parent),
             "create_time": run.create_time,
+            "workspace": str(run.workspace),
         }
         argv = resolve_command(
             list(container.get("command", [])) + list(container.get("args", [])),

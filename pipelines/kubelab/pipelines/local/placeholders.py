@@ -30,8 +30,10 @@ def _io_value(
     artifacts = section.get("artifacts", [])
     if not artifacts:
         return ""
+    if attr is None:  # the artifact(s) whole, as JSON (a list input passed as one argument)
+        return json.dumps(artifacts)
     artifact = artifacts[0]
-    if attr in (None, "path", "uri"):
+    if attr in ("path", "uri"):
         return str(artifact["uri"])
     if attr == "metadata":
         return json.dumps(artifact.get("metadata", {}))
@@ -52,11 +54,26 @@ def resolve_string(text: str, executor_input: dict[str, Any], names: dict[str, s
         "{{$.pipeline_root}}": lambda: names["pipeline_root"],
         "{{$.pipeline_job_create_time_utc}}": lambda: names.get("create_time", ""),
         "{{$.pipeline_job_schedule_time_utc}}": lambda: names.get("create_time", ""),
+        "{{$.workspace_path}}": lambda: names.get("workspace", ""),
     }
     for placeholder, value in constants.items():
         if placeholder in text:
             text = text.replace(placeholder, value())
     return _IO.sub(lambda m: _io_value(executor_input, *m.groups()), text)
+
+
+def resolve_value(value: Any, executor_input: dict[str, Any], names: dict[str, str]) -> Any:
+    """`resolve_string` through the strings of a constant (f-strings in lists, dicts)."""
+    if isinstance(value, str):
+        return resolve_string(value, executor_input, names) if "{{$" in value else value
+    if isinstance(value, list):
+        return [resolve_value(v, executor_input, names) for v in value]
+    if isinstance(value, dict):
+        return {
+            resolve_value(k, executor_input, names): resolve_value(v, executor_input, names)
+            for k, v in value.items()
+        }
+    return value
 
 
 def _provided(executor_input: dict[str, Any]) -> set[str]:

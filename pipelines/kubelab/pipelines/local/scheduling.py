@@ -126,6 +126,8 @@ class Run:
         self.store = store
         self.run_id = run_id
         self.root = pipeline_root / run_id
+        # KFP's workspace (dsl.WORKSPACE_PATH_PLACEHOLDER), one per run.
+        self.workspace = self.root / "workspace"
         self.enable_caching = enable_caching
         self.task_metadata = task_metadata
         self.on_event = on_event

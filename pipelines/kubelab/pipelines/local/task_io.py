@@ -14,7 +14,7 @@ from typing import Any
 
 from kubelab.pipelines.errors import KubelabError
 from kubelab.pipelines.local import ir as irutil
-from kubelab.pipelines.local.placeholders import resolve_string
+from kubelab.pipelines.local.placeholders import resolve_value
 
 Artifacts = dict[str, list[dict[str, Any]]]
 
@@ -24,8 +24,12 @@ def executor_input(
     component: dict[str, Any],
     params: dict[str, Any],
     artifacts: dict[str, list[dict[str, Any]]],
+    names: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """KFP's ExecutorInput: input values, and output paths under the task's directory."""
+    """KFP's ExecutorInput: input values, and output paths under the task's directory.
+
+    `names` fills run-level placeholders in input values (`{{$.workspace_path}}`).
+    """
     out_defs = component.get("outputDefinitions", {})
     executor_input: dict[str, Any] = {
         "inputs": {
@@ -55,9 +59,35 @@ def executor_input(
     # f-string inputs refer to other inputs through placeholders; resolve them.
     values = executor_input["inputs"]["parameterValues"]
     for k, v in list(values.items()):
-        if isinstance(v, str) and "{{$" in v:
-            values[k] = resolve_string(v, executor_input, {})
+        values[k] = resolve_value(v, executor_input, names or {})
     return executor_input
+
+
+def resolve_settings(container: dict[str, Any], executor_input: dict[str, Any]) -> dict[str, Any]:
+    """The container with run-time resource and image settings filled in (KFP's driver
+    substitutes `{{$.inputs.parameters['pipelinechannel--...']}}` there too)."""
+    settings = {k: container[k] for k in ("image", "resources") if k in container}
+    return {**container, **resolve_value(settings, executor_input, {})}
+
+
+def copy_to_workspace(source: str, workspace: Path, task: str) -> str:
+    """An importer's `download_to_workspace`: its file or directory, copied into the
+    run's workspace where the tasks reading it look for it."""
+    import shutil
+
+    if not Path(source).exists():
+        raise KubelabError(
+            f"importer {task!r}: download_to_workspace needs a local file or directory, "
+            f"{source} does not exist",
+            task=task,
+        )
+    target = workspace / ".artifacts" / task.replace("/", "-") / Path(source).name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if Path(source).is_dir():
+        shutil.copytree(source, target, dirs_exist_ok=True)
+    else:
+        shutil.copy2(source, target)
+    return str(target)
 
 
 def clear_outputs(executor_input: dict[str, Any]) -> None:
