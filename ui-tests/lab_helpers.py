@@ -132,12 +132,15 @@ def save_notebook(page, lab_server, name: str, check) -> list[list[str]]:
 def open_palette(page):
     """Open the command palette with its shortcut (Ctrl+Shift+C); returns its input."""
     palette = page.locator(".lm-CommandPalette-input")
-    for _ in range(3):  # the first key press can come before the lab listens for it
+    for _ in range(8):
         if palette.is_visible():
             break
+        # Right after a page load the lab can miss a shortcut (a busy machine): Escape
+        # leaves whatever had the keys, and the shortcut is sent again until it opens.
+        page.keyboard.press("Escape")
         page.keyboard.press("Control+Shift+C")
         try:
-            palette.wait_for(timeout=5000)
+            palette.wait_for(timeout=4000)
             break
         except Exception:  # Playwright's TimeoutError: try once more
             continue
@@ -146,8 +149,17 @@ def open_palette(page):
 
 def run_command(page, label: str) -> None:
     """Run a command from the palette with the keyboard only: Ctrl+Shift+C, its name, Enter."""
-    open_palette(page).fill(label)
-    page.locator(".lm-CommandPalette-item.lm-mod-active", has_text=label).wait_for()
+    for _ in range(3):
+        # The palette closes when it loses the focus (a kernel that just started can
+        # take it): open it again then.
+        try:
+            open_palette(page).fill(label, timeout=5000)
+            page.locator(".lm-CommandPalette-item.lm-mod-active", has_text=label).wait_for(
+                timeout=5000
+            )
+            break
+        except Exception:  # Playwright's TimeoutError
+            continue
     page.keyboard.press("Enter")
 
 
