@@ -315,7 +315,7 @@ def test_a_failed_step_reads_as_one_line_with_its_cell_and_log(
     failure = sidebar.locator("[data-testid=kubelab-failure-summarize]")
     failure.wait_for(timeout=60_000)
     assert failure.locator(".jp-kubelab-failure-text").inner_text() == (
-        "summarize failed at cell 4, line 3: ZeroDivisionError: division by zero"
+        "summarize failed in cell 4, line 3: ZeroDivisionError: division by zero"
     )
     page.screenshot(path=str(output_dir / "step-failed.png"))
 

@@ -68,15 +68,22 @@ export function shortTime(iso: string | null): string {
   });
 }
 
-/** A step error without the server's log path (the log is one click away). */
+/**
+ * A step error as the exception says it: without the server's log path (the log is
+ * one click away) or the "failed in cell N, line L" the engine puts first (the
+ * failure line says it from `failed_at`).
+ */
 export function plainError(error: string | null): string {
-  return (error ?? '').replace(/\s*\(log: [^)]*\)\s*$/, '').trim();
+  return (error ?? '')
+    .replace(/\s*\(log: [^)]*\)\s*$/, '')
+    .replace(/^failed in cell \d+(, line \d+)?: /, '')
+    .trim();
 }
 
-/** `summarize failed at cell 13, line 3: ZeroDivisionError: division by zero`. */
+/** `summarize failed in cell 13, line 3: ZeroDivisionError: division by zero`. */
 export function failureLine(step: string, runStep: IRunStep): string {
   const where = runStep.failed_at
-    ? ` at ${cellLabel(runStep.failed_at.cell)}` +
+    ? ` in ${cellLabel(runStep.failed_at.cell)}` +
       (runStep.failed_at.line ? `, line ${runStep.failed_at.line}` : '')
     : '';
   const error = plainError(runStep.error);

@@ -10,6 +10,12 @@ state change is committed as it happens: after a crash the store still tells wha
 ran, and `RunStore()` marks runs whose owner process is gone as failed with the
 error ``interrupted: ...`` (we reuse the "failed" state instead of inventing an
 "interrupted" one, so clients only know the six KFP-like states).
+
+The run JSON (`get_run`) carries `warnings` (strings, e.g. a GPU step that ran on the
+CPU); each step carries its own `warnings` and, for notebook steps, `marshal`: bytes
+and seconds spent loading and saving values, and how many were handed on unchanged
+(`linked`). A failed notebook step's `error` starts with the cell and line
+(`failed in cell 3, line 1: ZeroDivisionError: ...`).
 """
 
 from __future__ import annotations
@@ -55,6 +61,7 @@ CREATE TABLE IF NOT EXISTS runs (
     kind TEXT NOT NULL DEFAULT 'pipeline',
     backend TEXT NOT NULL DEFAULT 'local',
     spec TEXT NOT NULL DEFAULT '{}',
+    warnings TEXT NOT NULL DEFAULT '[]',
     number INTEGER,
     origin TEXT NOT NULL DEFAULT '{}'
 );
@@ -74,6 +81,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     cache_key TEXT,
     log_path TEXT,
     metadata TEXT NOT NULL DEFAULT '{}',
+    warnings TEXT NOT NULL DEFAULT '[]',
+    marshal TEXT NOT NULL DEFAULT '{}',
     cached_from TEXT,
     failed_at TEXT,
     PRIMARY KEY (run_id, name)
@@ -117,6 +126,15 @@ def _add_columns(conn: sqlite3.Connection, table: str, **columns: str) -> None:
                 conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
 
 
+def _warnings_and_marshal(conn: sqlite3.Connection) -> None:
+    """Warnings of a run and of its steps (e.g. a GPU step run on the CPU), and what a
+    notebook step spent marshalling its values."""
+    _add_columns(conn, "runs", warnings="TEXT NOT NULL DEFAULT '[]'")
+    _add_columns(
+        conn, "tasks", warnings="TEXT NOT NULL DEFAULT '[]'", marshal="TEXT NOT NULL DEFAULT '{}'"
+    )
+
+
 def _number_runs(conn: sqlite3.Connection) -> None:
     """Runs numbered per notebook (#1, #2, ...) and where each came from; a cached
     step's origin and a failed step's notebook cell."""
@@ -136,6 +154,7 @@ _MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
     "ALTER TABLE runs ADD COLUMN backend TEXT NOT NULL DEFAULT 'local';"
     "ALTER TABLE runs ADD COLUMN spec TEXT NOT NULL DEFAULT '{}';"
     "CREATE INDEX IF NOT EXISTS runs_kind_created ON runs(kind, created_at);",
+    _warnings_and_marshal,
     _number_runs,
 )
 
@@ -370,7 +389,7 @@ class RunStore:
         """Internal columns of a run (pipeline_root, owner, outputs) for the engine/CLI."""
         row = self._run_row(run_id)
         info = dict(row)
-        for key in ("parameters", "metrics", "outputs", "spec"):
+        for key in ("parameters", "metrics", "outputs", "spec", "warnings"):
             info[key] = json.loads(info[key])
         return info
 
@@ -419,10 +438,15 @@ class RunStore:
             "error": t["error"],
             "cells": metadata.get("cells", []),
             "outputs": json.loads(t["outputs"] or "{}"),
-            # {run, task, number} of the run whose result a cached step reused.
+            # {run, task, number, duration_s} of the run whose result a cached step reused.
             "cached_from": json.loads(t["cached_from"]) if t["cached_from"] else None,
             # {cell, line} of the notebook cell where a failed step raised.
             "failed_at": json.loads(t["failed_at"]) if t["failed_at"] else None,
+            "warnings": json.loads(t["warnings"] or "[]"),
+            # Notebook steps: {load_bytes, load_seconds, loaded, save_bytes, save_seconds,
+            # saved, linked, cells_seconds} — values read and written, `linked` handed on
+            # unchanged, and the time spent in the step's own cells.
+            "marshal": json.loads(t["marshal"] or "{}"),
             # What a job's runner tells about the step (device, pod, ...), for UIs.
             **{k: metadata[k] for k in STEP_DETAILS if k in metadata},
         }
@@ -445,6 +469,7 @@ class RunStore:
             "outputs": json.loads(row["outputs"]),
             "error": row["error"],
             "source": row["source"],
+            "warnings": json.loads(row["warnings"] or "[]"),
             "steps": [self._step_json(t) for t in steps],
         }
         if row["kind"] != "pipeline":
@@ -539,8 +564,9 @@ class RunStore:
                 step=name,
             )
         info = dict(rows[0])
-        for key in ("inputs", "outputs", "metadata"):
+        for key in ("inputs", "outputs", "metadata", "marshal"):
             info[key] = json.loads(info[key] or "{}")
+        info["warnings"] = json.loads(info["warnings"] or "[]")
         return info
 
     # -- cache ----------------------------------------------------------------------

@@ -14,7 +14,7 @@ export interface IRunFailureProps {
 }
 
 /**
- * Why the run failed, one line per failed step (`summarize failed at cell 13,
+ * Why the run failed, one line per failed step (`summarize failed in cell 13,
  * line 3: ZeroDivisionError: division by zero`), with the way to the cell and log.
  */
 export function RunFailure({

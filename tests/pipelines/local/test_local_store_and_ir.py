@@ -81,12 +81,14 @@ def test_run_json_shape_and_lookup(tmp_path: Path) -> None:
         "metrics",
         "error",
         "source",
+        "warnings",
         "steps",
     }
     assert (run["number"], run["label"], run["origin"]) == (1, "#1", {})
     step = run["steps"][0]
     assert step["duration_s"] == 2.5
     assert step["cached_from"] is None and step["failed_at"] is None
+    assert run["warnings"] == [] and step["warnings"] == [] and step["marshal"] == {}
     assert step["cells"] == [3, 4]
     assert step["display_name"] == "Train"
     assert step["started_at"].endswith("Z")

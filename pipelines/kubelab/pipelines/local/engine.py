@@ -32,7 +32,7 @@ from kubelab.pipelines.errors import KubelabError
 from kubelab.pipelines.local import ir as irutil
 from kubelab.pipelines.local import live_runs
 from kubelab.pipelines.local.outcomes import RunResult
-from kubelab.pipelines.local.preload import warm_worker
+from kubelab.pipelines.local.preload import plan_preload, warm_worker
 from kubelab.pipelines.local.scheduling import EventCallback, Run, downstream_tasks
 
 __all__ = [
@@ -62,6 +62,7 @@ def _prepare(
     force_rerun: set[str] | None = None,
     workdir: str | os.PathLike[str] | None = None,
     preload_modules: Iterable[str] = (),
+    strict_resources: bool = False,
 ) -> Run:
     irutil.check_pipeline_spec(ir)
     resolved = irutil.resolve_arguments(ir, arguments)
@@ -81,12 +82,13 @@ def _prepare(
         run_id=run_id,
         pipeline_root=root,
         enable_caching=enable_caching,
-        parallelism=parallelism or os.cpu_count() or 1,
+        parallelism=parallelism,
         task_metadata=task_metadata or {},
         on_event=on_event,
         task_timeout=task_timeout,
         force_rerun=force_rerun or set(),
         workdir=workdir,
+        strict_resources=strict_resources,
     )
     python_executors = [
         executor
@@ -94,13 +96,10 @@ def _prepare(
         if (executor := irutil.python_executor(e.get("container", {}))) is not None
     ]
     if python_executors:
-        # Warm the worker while the run is set up, not when the first step needs it.
-        threading.Thread(
-            target=warm_worker,
-            args=(python_executors, preload_modules),
-            daemon=True,
-            name="kubelab-warm",
-        ).start()
+        # Decided now, so the first task forks after these imports; the worker starts
+        # (and imports them) while the run is set up, not when the first step needs it.
+        plan_preload(python_executors, preload_modules)
+        threading.Thread(target=warm_worker, daemon=True, name="kubelab-warm").start()
     # Steps exist as soon as the run does, so a UI polling right after start sees them.
     for name, spec in ir["root"].get("dag", {}).get("tasks", {}).items():
         if run.is_executor_task(spec):
@@ -132,13 +131,16 @@ def run_pipeline(
     force_rerun: set[str] | None = None,
     workdir: str | os.PathLike[str] | None = None,
     preload: Iterable[str] = (),
+    strict_resources: bool = False,
 ) -> RunResult:
     """Run a pipeline to the end and return its result (a failed run does not raise).
 
     Tasks run with `workdir` (default: the current directory) as their working
-    directory. `preload` names modules the warm worker imports before the steps (e.g.
-    a notebook's ML imports). In a Jupyter kernel, without an `on_event` of its own, it
-    shows a live widget.
+    directory. Independent tasks all run at once unless `parallelism` caps them; a task
+    reserves the CPUs its limit names. A task asking for more GPUs than the machine has
+    runs on what it has, with a warning, unless `strict_resources`. `preload` names
+    modules the warm worker imports before the steps (e.g. a notebook's ML imports). In
+    a Jupyter kernel, without an `on_event` of its own, it shows a live widget.
     """
     if on_event is None:
         from kubelab.pipelines.local.progress import notebook_progress
@@ -159,6 +161,7 @@ def run_pipeline(
         force_rerun=force_rerun,
         workdir=workdir,
         preload_modules=preload,
+        strict_resources=strict_resources,
     )
     # The run executes in a worker thread so that Ctrl-C / "interrupt kernel" here
     # cancels it cleanly (processes killed, store updated) instead of orphaning it.
