@@ -149,11 +149,24 @@ def browser() -> Iterator[object]:
 
 @pytest.fixture
 def page(browser) -> Iterator[object]:
-    context = browser.new_context(viewport={"width": 1366, "height": 820})
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
     page.set_default_timeout(30_000)
     yield page
     context.close()
+
+
+@pytest.fixture(autouse=True)
+def shut_down_kernels(request):
+    """Kernels our notebooks started would make later tests' notebooks ask which to use."""
+    yield
+    if "lab_server" not in request.fixturenames:
+        return
+    from lab_helpers import lab_api
+
+    server = request.getfixturevalue("lab_server")
+    for session in lab_api(server, "GET", "api/sessions"):
+        lab_api(server, "DELETE", f"api/sessions/{session['id']}")
 
 
 @pytest.fixture(scope="session")

@@ -219,12 +219,14 @@ class Client:
         run_name: str | None = None,
         enable_caching: bool = True,
         backend: str | None = None,
+        origin: dict[str, Any] | None = None,
         **engine_options: Any,
     ) -> str:
         """Start a run of a loaded pipeline (or its IR); returns the run id at once.
 
         `engine_options` go to the local engine (`on_event`, `parallelism`,
-        `task_timeout`, `pipeline_root`).
+        `task_timeout`, `pipeline_root`). `origin` says how the run came about, for
+        its label (`{"rerun_of": id, ...}`); by default, the arguments given.
         """
         from kubelab.pipelines.local.ir import check_parameter_names, root_artifacts
         from kubelab.pipelines.local.ir import root_parameters as declared
@@ -236,7 +238,8 @@ class Client:
             raise KubelabError("'parameters' must be an object of name: value")
         arguments = dict(arguments or {})
         check_parameter_names(arguments, [*declared(source.ir), *root_artifacts(source.ir)])
-        return self.run_backend(backend).start_run(
+        owner = self.run_backend(backend)
+        run_id = owner.start_run(
             source.ir,
             arguments,
             source=source.path,
@@ -247,6 +250,16 @@ class Client:
             platform_spec=source.platform_spec,
             **engine_options,
         )
+        if origin is None:
+            origin = {"arguments": arguments} if arguments else {}
+        return self._record_origin(owner, run_id, origin)
+
+    def _record_origin(self, owner: RunBackend, run_id: str, origin: dict[str, Any]) -> str:
+        """Note how a run on this machine came about: its label says it
+        (`#7 · n_estimators=50`, `#8 · re-run of #7`, `#9 · from train_forest`)."""
+        if origin and owner.name == "local":
+            self.store.update_run(run_id, origin=origin)
+        return run_id
 
     def create_run_from_pipeline_package(
         self,
@@ -405,20 +418,37 @@ class Client:
         pipeline = self._source_again(run, source)
         declared = root_parameters(pipeline.ir)
         params = {k: v for k, v in run["parameters"].items() if k in declared}
-        return self.create_run(pipeline, params, run_name=run.get("name"), backend=owner.name)
+        return self.create_run(
+            pipeline,
+            params,
+            run_name=run.get("name"),
+            backend=owner.name,
+            origin={"rerun_of": run["id"], "rerun_of_number": run.get("number")},
+        )
 
     def run_from(self, run_id: str, step: str, *, source: str | None = None) -> str:
         """A new run that re-executes `step` and what depends on it, with the upstream
         steps' outputs from the cache; returns its id."""
         owner, run = self._run_owner(run_id, None)
         pipeline = self._source_again(run, source)
-        return owner.run_from(
+        new_id = owner.run_from(
             run["id"],
             step,
             pipeline.ir,
             task_metadata=pipeline.task_metadata,
             source=pipeline.path,
         )
+        # The notebook step's name when `step` is a task name ("train-forest").
+        named = next(
+            (
+                m["step"]
+                for t, m in (pipeline.task_metadata or {}).items()
+                if t == step and "step" in m
+            ),
+            step,
+        )
+        origin = {"from_run": run["id"], "from_run_number": run.get("number"), "from_step": named}
+        return self._record_origin(owner, new_id, origin)
 
     # -- jobs ---------------------------------------------------------------------------
 

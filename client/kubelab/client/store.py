@@ -78,7 +78,9 @@ CREATE TABLE IF NOT EXISTS runs (
     kind TEXT NOT NULL DEFAULT 'pipeline',
     backend TEXT NOT NULL DEFAULT 'local',
     spec TEXT NOT NULL DEFAULT '{}',
-    warnings TEXT NOT NULL DEFAULT '[]'
+    warnings TEXT NOT NULL DEFAULT '[]',
+    number INTEGER,
+    origin TEXT NOT NULL DEFAULT '{}'
 );
 CREATE TABLE IF NOT EXISTS tasks (
     run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
@@ -98,6 +100,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     metadata TEXT NOT NULL DEFAULT '{}',
     warnings TEXT NOT NULL DEFAULT '[]',
     marshal TEXT NOT NULL DEFAULT '{}',
+    cached_from TEXT,
+    failed_at TEXT,
     PRIMARY KEY (run_id, name)
 );
 CREATE TABLE IF NOT EXISTS cache (
@@ -119,6 +123,7 @@ CREATE INDEX IF NOT EXISTS metrics_run ON metrics(run_id, task, name);
 CREATE INDEX IF NOT EXISTS runs_created ON runs(created_at);
 CREATE INDEX IF NOT EXISTS runs_kind_created ON runs(kind, created_at);
 CREATE INDEX IF NOT EXISTS runs_state ON runs(state);
+CREATE INDEX IF NOT EXISTS runs_source_number ON runs(kind, source, number);
 """
 
 # Step metadata that the run/job JSON shows (a training node's device, a pod's name).
@@ -148,6 +153,17 @@ def _warnings_and_marshal(conn: sqlite3.Connection) -> None:
     )
 
 
+def _number_runs(conn: sqlite3.Connection) -> None:
+    """Runs numbered per notebook (#1, #2, ...) and where each came from; a cached
+    step's origin and a failed step's notebook cell."""
+    _add_columns(conn, "runs", number="INTEGER", origin="TEXT NOT NULL DEFAULT '{}'")
+    _add_columns(conn, "tasks", cached_from="TEXT", failed_at="TEXT")
+    conn.execute(
+        "UPDATE runs SET number = (SELECT COUNT(*) FROM runs AS r WHERE r.kind = runs.kind "
+        "AND r.source IS runs.source AND r.created_at <= runs.created_at)"
+    )
+
+
 # Changes to existing tables after the first release, applied in order to older store
 # files (PRAGMA user_version counts how many ran). Append only; never edit one that
 # shipped. New tables need no entry: _SCHEMA creates what is missing.
@@ -159,6 +175,7 @@ _MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
     _warnings_and_marshal,
     "ALTER TABLE runs ADD COLUMN owner_instance TEXT;"
     "ALTER TABLE runs ADD COLUMN heartbeat_at REAL;",
+    _number_runs,
 )
 
 
@@ -261,6 +278,24 @@ class _Heartbeat:
 
 
 _heartbeat = _Heartbeat()
+
+
+def _argument(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def run_label(number: int | None, origin: dict[str, Any]) -> str:
+    """How people tell runs apart: `#7 · n_estimators=50`, `#8 · re-run of #7`,
+    `#9 · from train_forest`."""
+    parts = [f"#{number}"] if number is not None else []
+    if origin.get("rerun_of"):
+        number = origin.get("rerun_of_number")
+        parts.append(f"re-run of #{number}" if number else f"re-run of {origin['rerun_of']}")
+    elif origin.get("from_step"):
+        parts.append(f"from {origin['from_step']}")
+    elif origin.get("arguments"):
+        parts.append(", ".join(f"{k}={_argument(v)}" for k, v in origin["arguments"].items()))
+    return " · ".join(parts)
 
 
 def new_run_id() -> str:
@@ -403,10 +438,14 @@ class RunStore:
         run_id = run_id or new_run_id()
         now = time.time()
         with self._tx() as cur:
+            number = cur.execute(
+                "SELECT COALESCE(MAX(number), 0) + 1 FROM runs WHERE kind=? AND source IS ?",
+                (kind, source),
+            ).fetchone()[0]
             cur.execute(
                 "INSERT INTO runs (id, name, state, created_at, parameters, source, "
                 "pipeline_root, owner_pid, owner_host, owner_instance, heartbeat_at, kind, "
-                "backend, spec) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "backend, spec, number) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     run_id,
                     name,
@@ -422,6 +461,7 @@ class RunStore:
                     kind,
                     backend,
                     json.dumps(spec or {}, default=str),
+                    number,
                 ),
             )
         if backend == "local":
@@ -530,6 +570,10 @@ class RunStore:
             "error": t["error"],
             "cells": metadata.get("cells", []),
             "outputs": json.loads(t["outputs"] or "{}"),
+            # {run, task, number, duration_s} of the run whose result a cached step reused.
+            "cached_from": json.loads(t["cached_from"]) if t["cached_from"] else None,
+            # {cell, line} of the notebook cell where a failed step raised.
+            "failed_at": json.loads(t["failed_at"]) if t["failed_at"] else None,
             "warnings": json.loads(t["warnings"] or "[]"),
             # Notebook steps: {load_bytes, load_seconds, loaded, save_bytes, save_seconds,
             # saved, linked, cells_seconds} — values read and written, `linked` handed on
@@ -540,9 +584,13 @@ class RunStore:
         }
 
     def _run_json(self, row: sqlite3.Row, steps: list[sqlite3.Row]) -> dict[str, Any]:
+        origin = json.loads(row["origin"] or "{}")
         run = {
             "id": row["id"],
             "name": row["name"],
+            "number": row["number"],
+            "label": run_label(row["number"], origin),
+            "origin": origin,
             "kind": row["kind"],
             "backend": row["backend"],
             "state": row["state"],
@@ -663,6 +711,26 @@ class RunStore:
     def cache_get(self, key: str) -> dict[str, Any] | None:
         rows = self._query("SELECT outputs FROM cache WHERE key=?", (key,))
         return json.loads(rows[0]["outputs"]) if rows else None
+
+    def cache_origin(self, key: str) -> dict[str, Any] | None:
+        """{run, task, number, duration_s} of the run that computed cache entry `key`
+        (the duration is what the cache saves)."""
+        rows = self._query(
+            "SELECT c.run_id, c.task, r.number, t.finished_at - t.started_at AS took "
+            "FROM cache AS c LEFT JOIN runs AS r ON r.id = c.run_id "
+            "LEFT JOIN tasks AS t ON t.run_id = c.run_id AND t.name = c.task WHERE c.key=?",
+            (key,),
+        )
+        if not rows or rows[0]["run_id"] is None:
+            return None
+        row = rows[0]
+        took = round(row["took"], 3) if row["took"] is not None else None
+        return {
+            "run": row["run_id"],
+            "task": row["task"],
+            "number": row["number"],
+            "duration_s": took,
+        }
 
     def cache_put(self, key: str, outputs: dict[str, Any], run_id: str, task: str) -> None:
         with self._tx() as cur:

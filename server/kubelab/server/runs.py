@@ -2,7 +2,7 @@
 
 | method path                                  | body / query              | answer |
 |----------------------------------------------|---------------------------|--------|
-| POST pipelines/compile                       | {path, ir?: bool = true, content?: nbformat JSON (unsaved notebook)} | 200 steps, edges, parameters, metrics (+ `ir`); 400 {message, cell, step} |
+| POST pipelines/compile                       | {path, ir?: bool = true, content?: nbformat JSON (unsaved notebook)} | 200 steps, edges, parameters, metrics, cells (+ `ir`); 400 {message, cell, step} |
 | POST pipelines/validate                      | {path, parameters?}       | 200 report {ok, errors, steps, variables, metrics}; 429 when too many run |
 | POST runs                                    | {path, parameters, backend} | 201 {id, backend} |
 | GET  runs                                    | ?limit=N&backend=NAME     | 200 {runs: [...], unavailable: {backend: why}} newest first, of every configured backend unless `backend` names one |
@@ -16,6 +16,12 @@ Following a running step's log: call `logs?offset=0`, append `text`, call again 
 the returned `offset` until `complete` is true (the step has finished and the whole
 file was returned). Each answer carries at most 256 KiB. Handlers only parse, confine paths to the root
 and call the server's `kubelab.client.Client`.
+
+The compile answer's `cells` gives every grouped code cell's `{index, role, step}` (the
+labels on the notebook's cells). A run's JSON has `number` (per notebook), `label`
+(`#8 · re-run of #7`) and `origin`; a cached step has `cached_from` {run, task, number,
+duration_s}, a failed notebook step `failed_at` {cell, line}. Cell indices are 0-based;
+messages count cells from 1, as JupyterLab does.
 
 `path` is a notebook path relative to the Jupyter root directory (as JupyterLab shows
 it). Absolute paths, `..` segments and symlinks leading out of the root are refused.

@@ -142,6 +142,7 @@ def run_executor(
                 qname,
                 state="succeeded",
                 cached=1,
+                cached_from=run.store.cache_origin(key),
                 started_at=now,
                 finished_at=now,
                 outputs=task_io.public_outputs(hit["parameters"], hit["artifacts"]),
@@ -236,7 +237,10 @@ def run_executor(
     if run.cancelled.is_set():
         run.record(qname, state="cancelled", finished_at=time.time(), error="cancelled")
         return Outcome("cancelled", error="cancelled")
-    run.record(qname, state="failed", finished_at=time.time(), error=error)
+    # `where`: the notebook cell and line a notebook step failed in.
+    run.record(
+        qname, state="failed", finished_at=time.time(), error=error, failed_at=result.get("where")
+    )
     step = run.task_metadata.get(qname, {}).get("step")
     if step and result.get("where"):  # "step b failed in cell 3, line 1: ..."
         return Outcome("failed", error=f"step {step} {error}")

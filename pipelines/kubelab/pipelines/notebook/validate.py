@@ -22,6 +22,7 @@ from typing import Any
 
 from kubelab.pipelines.errors import KubelabError
 from kubelab.pipelines.notebook.pipeline import NotebookPipeline, compile_notebook
+from kubelab.pipelines.notebook.tags import cell_label
 
 
 @dataclass
@@ -81,7 +82,7 @@ class ValidationReport:
                 state = "skipped" if s.skipped else ("ok" if s.ok else "FAILED")
                 lines.append(f"  {s.name:<24} {state:<8} {s.seconds:6.2f} s")
                 if s.error:
-                    where = f"cell {s.cell}" + (f", line {s.line}" if s.line else "")
+                    where = cell_label(s.cell) + (f", line {s.line}" if s.line else "")
                     lines.append(f"    {where}: {s.error}")
         if self.variables:
             lines.append("variables:")
@@ -216,7 +217,7 @@ def validate_notebook(
     report.metrics = result.get("metrics", {})
     for s in report.steps:
         if s.error:
-            where = f"cell {s.cell}, " if s.cell is not None else ""
+            where = f"{cell_label(s.cell)}, " if s.cell is not None else ""
             report.errors.append(
                 {"message": f"step {s.name!r} failed: {where}{s.error}",
                  "cell": s.cell, "step": s.name, "line": s.line}
