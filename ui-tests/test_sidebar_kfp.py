@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from conftest import running_lab
-from test_notebook_pipeline import code, new_notebook, open_notebook_with_sidebar
+from lab_helpers import code, new_notebook, open_notebook_with_sidebar
 
 pytestmark = pytest.mark.ui
 UI = "https://kubeflow.example.com/pipeline"

@@ -55,17 +55,17 @@ def notebook_role(k8s: Cluster) -> str:
 
 
 @pytest.fixture
-def notebook(k8s: Cluster, k8s_namespace: str, notebook_role: str) -> Identity:
+def notebook(k8s: Cluster, k8s_user_namespace: str, notebook_role: str) -> Identity:
     """The namespace's `default` ServiceAccount (the notebook pod's) bound to the role."""
-    return k8s.service_account(k8s_namespace, "default", cluster_role=notebook_role)
+    return k8s.service_account(k8s_user_namespace, "default", cluster_role=notebook_role)
 
 
 @pytest.fixture
 def cluster_trainer(
-    notebook: Identity, k8s_namespace: str, monkeypatch: pytest.MonkeyPatch
+    notebook: Identity, k8s_user_namespace: str, monkeypatch: pytest.MonkeyPatch
 ) -> TrainerClient:
     monkeypatch.setenv("JUPYTER_IMAGE_SPEC", NOTEBOOK_IMAGE)  # as KubeSpawner sets it
-    return client_for(notebook, k8s_namespace)
+    return client_for(notebook, k8s_user_namespace)
 
 
 def client_for(identity: Identity, namespace: str, api: str | None = None) -> TrainerClient:
@@ -199,7 +199,7 @@ def crds_not_served(k8s: Cluster, *names: str) -> Iterator[None]:
 
 
 def test_a_trainjob_from_the_notebook_runs_to_completion(
-    k8s: Cluster, k8s_namespace: str, cluster_trainer: TrainerClient
+    k8s: Cluster, k8s_user_namespace: str, cluster_trainer: TrainerClient
 ) -> None:
     trainer = CustomTrainer(
         func=ddp_sum,
@@ -209,7 +209,7 @@ def test_a_trainjob_from_the_notebook_runs_to_completion(
     )
     name = cluster_trainer.train(trainer=trainer)
 
-    stored = k8s.get(TRAINJOB_API, "TrainJob", name, k8s_namespace)  # the server took it
+    stored = k8s.get(TRAINJOB_API, "TrainJob", name, k8s_user_namespace)  # the server took it
     assert stored["spec"]["runtimeRef"]["name"] == "torch-distributed"
     spec = stored["spec"]["trainer"]
     assert spec["numNodes"] == 2 and spec["image"] == NOTEBOOK_IMAGE
@@ -250,15 +250,15 @@ def test_a_trainjob_from_the_notebook_runs_to_completion(
     assert [j.name for j in cluster_trainer.list_jobs()] == [name]
 
     cluster_trainer.delete_job(name)
-    assert k8s.get(TRAINJOB_API, "TrainJob", name, k8s_namespace) is None
+    assert k8s.get(TRAINJOB_API, "TrainJob", name, k8s_user_namespace) is None
     assert cluster_trainer.list_jobs() == []
 
 
 def test_a_failure_and_the_pods_warnings_reach_get_job(
-    k8s: Cluster, k8s_namespace: str, cluster_trainer: TrainerClient
+    k8s: Cluster, k8s_user_namespace: str, cluster_trainer: TrainerClient
 ) -> None:
     name = cluster_trainer.train(trainer=CustomTrainer(func=ddp_sum, num_nodes=2))
-    stored = k8s.get(TRAINJOB_API, "TrainJob", name, k8s_namespace)
+    stored = k8s.get(TRAINJOB_API, "TrainJob", name, k8s_user_namespace)
     pods = simulate_trainjob_pods(k8s, stored)
     for each in pods:
         k8s.simulate_kubelet_ready(each)
@@ -282,12 +282,12 @@ def test_a_failure_and_the_pods_warnings_reach_get_job(
 
 
 def test_a_pytorchjob_on_request_with_its_conditions(
-    k8s: Cluster, k8s_namespace: str, notebook: Identity, monkeypatch: pytest.MonkeyPatch
+    k8s: Cluster, k8s_user_namespace: str, notebook: Identity, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("JUPYTER_IMAGE_SPEC", NOTEBOOK_IMAGE)
-    client = client_for(notebook, k8s_namespace, api="PyTorchJob")
+    client = client_for(notebook, k8s_user_namespace, api="PyTorchJob")
     name = client.train(trainer=CustomTrainer(func=ddp_sum, num_nodes=3))
-    stored = k8s.get(PYTORCHJOB_API, "PyTorchJob", name, k8s_namespace)
+    stored = k8s.get(PYTORCHJOB_API, "PyTorchJob", name, k8s_user_namespace)
     replicas = stored["spec"]["pytorchReplicaSpecs"]
     assert replicas["Master"]["replicas"] == 1 and replicas["Worker"]["replicas"] == 2
     assert replicas["Worker"]["template"]["spec"]["containers"][0]["image"] == NOTEBOOK_IMAGE
@@ -310,11 +310,11 @@ def test_a_pytorchjob_on_request_with_its_conditions(
     k8s.simulate_condition(stored, "Succeeded", "True", "PyTorchJobSucceeded", "succeeded")
     assert client.wait_for_job_status(name, timeout=30, polling_interval=0.2).status == "Complete"
     client.delete_job(name)
-    assert k8s.get(PYTORCHJOB_API, "PyTorchJob", name, k8s_namespace) is None
+    assert k8s.get(PYTORCHJOB_API, "PyTorchJob", name, k8s_user_namespace) is None
 
 
 def test_discovery_picks_what_the_cluster_serves(
-    k8s: Cluster, k8s_namespace: str, cluster_trainer: TrainerClient, notebook: Identity
+    k8s: Cluster, k8s_user_namespace: str, cluster_trainer: TrainerClient, notebook: Identity
 ) -> None:
     func = CustomTrainer(func=ddp_sum)
     assert [r.name for r in cluster_trainer.list_runtimes()] == ["torch-distributed"]
@@ -323,16 +323,16 @@ def test_discovery_picks_what_the_cluster_serves(
 
     with crds_not_served(k8s, TRAINJOB_CRD):  # a cluster with the v1 training operator only
         old = cluster_trainer.train(trainer=func)
-        assert k8s.get(PYTORCHJOB_API, "PyTorchJob", old, k8s_namespace) is not None
+        assert k8s.get(PYTORCHJOB_API, "PyTorchJob", old, k8s_user_namespace) is not None
         assert cluster_trainer.get_job(old).status == "Created"
-        asked = client_for(notebook, k8s_namespace, api="TrainJob")  # an explicit choice
+        asked = client_for(notebook, k8s_user_namespace, api="TrainJob")  # an explicit choice
         with pytest.raises(KubelabError, match=r"does not serve TrainJob \(trainer\.kubeflow"):
             asked.train(trainer=func)
 
     with crds_not_served(k8s, PYTORCHJOB_CRD):  # Kubeflow Trainer v2 only
         new = cluster_trainer.train(trainer=func)
-        assert k8s.get(TRAINJOB_API, "TrainJob", new, k8s_namespace) is not None
-        asked = client_for(notebook, k8s_namespace, api="PyTorchJob")
+        assert k8s.get(TRAINJOB_API, "TrainJob", new, k8s_user_namespace) is not None
+        asked = client_for(notebook, k8s_user_namespace, api="PyTorchJob")
         with pytest.raises(KubelabError, match=r"does not serve PyTorchJob \(kubeflow\.org/v1\)"):
             asked.train(trainer=func)
 
@@ -349,7 +349,7 @@ def test_discovery_picks_what_the_cluster_serves(
 
 
 def test_the_notebook_cannot_reach_other_namespaces(
-    k8s: Cluster, k8s_namespace: str, notebook: Identity
+    k8s: Cluster, k8s_user_namespace: str, notebook: Identity
 ) -> None:
     other = k8s.create_namespace("someone-else")
     try:
@@ -359,14 +359,16 @@ def test_the_notebook_cannot_reach_other_namespaces(
         assert intruder.list_jobs() == []
     finally:
         k8s.delete_namespace(other)
-    assert k8s.can(notebook.username, "create", "trainjobs", k8s_namespace, group=TRAINER_GROUP)
+    assert k8s.can(
+        notebook.username, "create", "trainjobs", k8s_user_namespace, group=TRAINER_GROUP
+    )
     for verb, resource, group in (
         ("create", "pods", ""),  # jobs make pods through their operator, never directly
         ("get", "secrets", ""),
         ("update", "trainjobs", TRAINER_GROUP),
         ("create", "rolebindings", "rbac.authorization.k8s.io"),
     ):
-        assert not k8s.can(notebook.username, verb, resource, k8s_namespace, group=group)
+        assert not k8s.can(notebook.username, verb, resource, k8s_user_namespace, group=group)
 
 
 TRAINER_GROUP = "trainer.kubeflow.org"
@@ -374,14 +376,16 @@ TRAINER_GROUP = "trainer.kubeflow.org"
 
 def test_cli_logs_of_a_cluster_job_say_why_there_is_none(
     k8s: Cluster,
-    k8s_namespace: str,
+    k8s_user_namespace: str,
     cluster_trainer: TrainerClient,
     notebook: Identity,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     name = cluster_trainer.train(trainer=CustomTrainer(func=ddp_sum))
-    [node] = simulate_trainjob_pods(k8s, k8s.get(TRAINJOB_API, "TrainJob", name, k8s_namespace))
+    [node] = simulate_trainjob_pods(
+        k8s, k8s.get(TRAINJOB_API, "TrainJob", name, k8s_user_namespace)
+    )
     k8s.simulate_kubelet_ready(node)
     monkeypatch.setenv("KUBECONFIG", str(notebook.kubeconfig))  # what `kubelab` would read
     capsys.readouterr()
