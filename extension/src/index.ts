@@ -3,22 +3,37 @@ import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import { ICommandPalette, WidgetTracker } from '@jupyterlab/apputils';
+import {
+  ICommandPalette,
+  showErrorMessage,
+  WidgetTracker
+} from '@jupyterlab/apputils';
 import { ILauncher } from '@jupyterlab/launcher';
 import { INotebookTracker } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
-import { checkIcon, runIcon, tagIcon } from '@jupyterlab/ui-components';
+import {
+  checkIcon,
+  refreshIcon,
+  runIcon,
+  tagIcon,
+  ToolbarButton
+} from '@jupyterlab/ui-components';
+import { Widget } from '@lumino/widgets';
 
-import { IRun, KubelabClient } from './api';
+import { IJob, IRun, KubelabClient } from './api';
 import { EXAMPLE_NOTEBOOK } from './example';
 import { kubelabIcon, pipelineIcon } from './icons';
+import { JobTracker } from './jobs';
 import { PipelineModel } from './model';
 import { RunNotifier } from './notify';
 import { RunTracker } from './runs';
 import { CellStepLabels } from './widgets/CellStepLabels';
 import { GuideView } from './widgets/GuideView';
+import { JobsPanel } from './widgets/JobsView';
+import { JobView } from './widgets/JobView';
 import { PipelineView } from './widgets/PipelineView';
-import { SidebarPanel } from './widgets/SidebarPanel';
+import { section, SidebarPanel } from './widgets/SidebarPanel';
+import { TrainFormView } from './widgets/TrainForm';
 
 const PLUGIN_ID = 'kubelab:plugin';
 
@@ -31,8 +46,17 @@ export const CommandIDs = {
   refreshRuns: 'kubelab:refresh-runs',
   toggleCellLabels: 'kubelab:toggle-cell-labels',
   openGuide: 'kubelab:open-guide',
-  newExample: 'kubelab:new-example'
+  newExample: 'kubelab:new-example',
+  train: 'kubelab:train',
+  refreshJobs: 'kubelab:refresh-jobs',
+  openJob: 'kubelab:open-job'
 } as const;
+
+/** The file of a document widget (a notebook, a script), if it has one. */
+function documentPath(widget: Widget | null): string | null {
+  const context = (widget as { context?: { path?: unknown } } | null)?.context;
+  return typeof context?.path === 'string' ? context.path : null;
+}
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
@@ -95,6 +119,79 @@ const plugin: JupyterFrontEndPlugin<void> = {
     };
 
     const sidebar = new SidebarPanel({ model, openPipeline, openGuide });
+
+    // Jobs: the sidebar's section and one view per job in the main area.
+    const jobs = new JobTracker(client);
+    const jobViews = new Map<string, JobView>();
+    const openJob = (job: IJob) => {
+      let view = jobViews.get(job.id);
+      if (!view || view.isDisposed) {
+        view = new JobView(client, jobs, job);
+        jobViews.set(job.id, view);
+        view.disposed.connect(() => jobViews.delete(job.id));
+      }
+      if (!view.isAttached) {
+        shell.add(view, 'main');
+      }
+      shell.activateById(view.id);
+    };
+    const openJobById = async (id: string) => {
+      await jobs.refresh();
+      const job = jobs.job(id) ?? (await client.getJob(id));
+      openJob(job);
+    };
+    /** The notebook or script a Train/Tune command acts on. */
+    const targetPath = (args: { path?: unknown }, suffixes: string[]) => {
+      const candidates = [
+        typeof args.path === 'string' ? args.path : null,
+        documentPath(shell.currentWidget),
+        notebooks.currentWidget?.context.path ?? null
+      ];
+      return (
+        candidates.find(p => p && suffixes.some(s => p.endsWith(s))) ?? null
+      );
+    };
+    const forms = new Map<string, Widget>();
+    const openForm = (key: string, make: () => Widget) => {
+      let form = forms.get(key);
+      if (!form || form.isDisposed) {
+        form = make();
+        forms.set(key, form);
+      }
+      if (!form.isAttached) {
+        shell.add(form, 'main');
+      }
+      shell.activateById(form.id);
+    };
+    const started = (key: string) => (id: string) => {
+      forms.get(key)?.dispose();
+      void openJobById(id);
+    };
+    const button = (label: string, tooltip: string, command: string) => {
+      const widget = new ToolbarButton({
+        label,
+        tooltip,
+        onClick: () => void commands.execute(command)
+      });
+      widget.node.dataset.testid = `kubelab-jobs-${label.toLowerCase()}`;
+      return widget;
+    };
+    const refreshJobsButton = new ToolbarButton({
+      icon: refreshIcon,
+      tooltip: 'Refresh the jobs',
+      onClick: () => void jobs.refresh()
+    });
+    refreshJobsButton.node.dataset.testid = 'kubelab-refresh-jobs';
+    sidebar.addSection(
+      section('kubelab-jobs-section', 'Jobs', new JobsPanel(jobs, openJob), [
+        button(
+          'Train',
+          'Train the active notebook or script as a distributed job',
+          CommandIDs.train
+        ),
+        refreshJobsButton
+      ])
+    );
     shell.add(sidebar, 'left', { rank: 600 });
     restorer?.add(sidebar, sidebar.id);
     restorer?.restore(views, {
@@ -219,6 +316,35 @@ const plugin: JupyterFrontEndPlugin<void> = {
         shell.activateById(sidebar.id);
       }
     });
+    commands.addCommand(CommandIDs.train, {
+      label: 'Train as a Distributed Job…',
+      caption:
+        'Run the active notebook or .py file on several processes (torch.distributed), here or on the cluster',
+      icon: runIcon,
+      execute: args => {
+        const path = targetPath(args, ['.ipynb', '.py']);
+        if (!path) {
+          void showErrorMessage(
+            'Nothing to train',
+            'Open a notebook or a .py file first: the Train form trains the active one.'
+          );
+          return;
+        }
+        const key = `train:${path}`;
+        openForm(
+          key,
+          () => new TrainFormView({ client, path, onStarted: started(key) })
+        );
+      }
+    });
+    commands.addCommand(CommandIDs.refreshJobs, {
+      label: 'Refresh Jobs',
+      execute: () => jobs.refresh()
+    });
+    commands.addCommand(CommandIDs.openJob, {
+      label: 'Open Job',
+      execute: args => openJobById(String(args.id))
+    });
     // Toolbar buttons and menus ask again whenever what they depend on changes.
     model.changed.connect(() => {
       commands.notifyCommandChanged(CommandIDs.runPipeline);
@@ -227,6 +353,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
 
     for (const command of Object.values(CommandIDs)) {
+      if (command === CommandIDs.openJob) {
+        continue; // needs a job id: the Jobs section opens jobs
+      }
       palette?.addItem({ command, category: 'kubelab' });
     }
     launcher?.add({
@@ -245,6 +374,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const refresh = () => {
       void sidebar.refreshStatus();
       void runs.refresh();
+      void jobs.refresh();
     };
     const schedule = (seconds: number) => {
       window.clearInterval(timer);

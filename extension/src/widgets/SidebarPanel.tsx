@@ -28,7 +28,7 @@ export interface ISidebarOptions {
 }
 
 /** A titled part of the sidebar, with buttons in its title bar. */
-function section(
+export function section(
   id: string,
   label: string,
   content: Widget,
@@ -169,9 +169,12 @@ export class SidebarPanel extends SidePanel {
     this._arrange();
   }
 
-  /** Add a section below the pipeline's (e.g. jobs). */
+  /** Add a section below the runs (jobs); it gets a share of the height. */
   addSection(panel: PanelWithToolbar): void {
-    this.addWidget(panel);
+    this.insertWidget(this.widgets.indexOf(this._runs) + 1, panel);
+    this._extra.push(panel);
+    this._idle = null;
+    this._arrange();
   }
 
   /** Re-read the server status; called on start and on a timer. */
@@ -229,7 +232,17 @@ export class SidebarPanel extends SidePanel {
     }
     this._idle = idle;
     this._runs.setHidden(idle);
-    this._sizes = idle ? [0.45, 0, 0.55] : [0.6, 0.2, 0.2];
+    // Shares of the height; sections added later (jobs) share theirs.
+    const share = new Map<Widget, number>([
+      [this._pipeline, idle ? 0.45 : 0.6],
+      [this._runs, idle ? 0 : 0.2],
+      [this._cell, idle ? 0.55 : 0.2]
+    ]);
+    if (this._extra.length) {
+      share.forEach((value, widget) => share.set(widget, value * 0.75));
+      this._extra.forEach(w => share.set(w, 0.25 / this._extra.length));
+    }
+    this._sizes = this.widgets.map(w => share.get(w) ?? 0);
     this._applySizes();
   }
 
@@ -255,6 +268,7 @@ export class SidebarPanel extends SidePanel {
   private _pipeline: PanelWithToolbar;
   private _runs: PanelWithToolbar;
   private _cell: PanelWithToolbar;
+  private _extra: PanelWithToolbar[] = [];
   private _idle: boolean | null = null;
   private _sizes: number[] | null = null;
   private _status: { status: IStatus | null; error: string | null } = {

@@ -196,9 +196,8 @@ export function StepDetails(props: IStepDetailsProps): JSX.Element {
         {logRun && logTask && (
           <StepLogView
             key={`${logRun}/${logTask}`}
-            client={props.client}
-            runId={logRun}
-            task={logTask}
+            source={`${logRun}/${logTask}`}
+            read={offset => props.client.stepLogs(logRun, logTask, offset)}
             reveal={props.logRequest}
             label={
               cachedFrom
