@@ -99,3 +99,83 @@ def test_train_ddp_notebook_from_the_sidebar(page, lab_server, output_dir) -> No
     page.locator(".jp-Dialog .jp-mod-warn").click()
     page.wait_for_selector(".jp-kubelab-job-view", state="detached")
     jobs.locator("[data-testid=kubelab-no-jobs]").wait_for()
+
+
+def test_tune_demo_notebook_from_the_sidebar(page, lab_server, output_dir) -> None:
+    open_notebook_with_sidebar(page, lab_server, "demo.ipynb")
+    page.locator(f"{SIDEBAR} [data-testid=kubelab-jobs-tune]").click()
+    form = page.locator("[data-testid=kubelab-tune-form]")
+    form.locator("[data-testid=kubelab-space-n_estimators]").wait_for()
+    # The objective comes from the notebook's pipeline-metrics; accuracy is maximized.
+    assert form.get_by_label("Objective metric").input_value() == "forest_accuracy"
+    assert form.get_by_label("Direction").input_value() == "maximize"
+
+    # Nothing chosen to tune: the server's message, on the search space.
+    form.locator("[data-testid=kubelab-tune-submit]").click()
+    empty = form.locator("[data-testid=kubelab-tune-space-error]")
+    empty.wait_for()
+    assert "search space is empty" in empty.inner_text()
+
+    # n_estimators: a range prefilled around its value (20).
+    form.locator("[data-testid=kubelab-tune-n_estimators-tune]").check()
+    n_estimators = form.locator("[data-testid=kubelab-space-n_estimators]")
+    assert n_estimators.get_by_label("n_estimators: from").input_value() == "10"
+    assert n_estimators.get_by_label("n_estimators: to").input_value() == "40"
+    # max_iter as choices, first left empty: refused next to that parameter.
+    form.locator("[data-testid=kubelab-tune-max_iter-tune]").check()
+    max_iter = form.locator("[data-testid=kubelab-space-max_iter]")
+    max_iter.get_by_label("max_iter: Search").select_option("choices")
+    max_iter.get_by_label("max_iter: values").fill("")
+    form.locator("[data-testid=kubelab-tune-submit]").click()
+    row_error = form.locator("[data-testid=kubelab-tune-max_iter-error]")
+    row_error.wait_for()
+    assert "max_iter" in row_error.inner_text() and "at least one value" in row_error.inner_text()
+    max_iter.get_by_label("max_iter: values").fill("100, 500")
+    form.get_by_label("Trials", exact=True).fill("8")
+    form.get_by_label("Parallel trials").fill("2")
+    form.locator("[data-testid=kubelab-tune-submit]").click()
+
+    view = page.locator(JOB_VIEW)
+    view.locator("[data-testid=kubelab-tuning-view]").wait_for()
+    assert view.locator("[data-testid=kubelab-job-title]").inner_text() == "demo-tune"
+    wait_job_state(page, "succeeded")
+    trials = view.locator("[data-testid=kubelab-trial]")
+    assert trials.count() == 8
+    assert "8 succeeded" in view.locator("[data-testid=kubelab-tuning-counts]").inner_text()
+    # The best trial is highlighted, and is the one with the highest accuracy.
+    best = view.locator("[data-testid=kubelab-trial][data-best=true]")
+    assert best.count() == 1 and "jp-kubelab-best" in best.get_attribute("class")
+    values = [
+        float(v) for v in view.locator("[data-testid=kubelab-trial-objective]").all_inner_texts()
+    ]
+    assert float(best.locator("[data-testid=kubelab-trial-objective]").inner_text()) == max(values)
+    for text in view.locator("[data-testid=kubelab-trial] td:nth-child(2)").all_inner_texts():
+        assert 10 <= int(text) <= 40  # n_estimators within its range
+    # Sortable: by the metric, ascending then descending.
+    view.locator("[data-testid=kubelab-sort-objective]").click()
+    ascending = [
+        float(v) for v in view.locator("[data-testid=kubelab-trial-objective]").all_inner_texts()
+    ]
+    assert ascending == sorted(ascending)
+    view.locator("[data-testid=kubelab-sort-objective]").click()
+    descending = [
+        float(v) for v in view.locator("[data-testid=kubelab-trial-objective]").all_inner_texts()
+    ]
+    assert descending == sorted(ascending, reverse=True)
+    assert view.locator("th[aria-sort=descending]").count() == 1
+    # The chart: a dot per trial and the best-so-far line.
+    chart = view.locator("[data-testid=kubelab-tuning-chart]")
+    assert chart.locator("[data-series=forest_accuracy] circle").count() == 8
+    assert (
+        chart.locator("[data-series='best so far'] [data-testid=kubelab-chart-line]").count() == 1
+    )
+    # A trial's log: its pipeline run, the cached steps said so.
+    page.wait_for_function(
+        "document.querySelector('.jp-kubelab-job-view:not(.lm-mod-hidden) "
+        "[data-testid=kubelab-log-text]')?.textContent.includes('forest_accuracy')"
+    )
+    # The sidebar's row: trial counts and the best value.
+    row = page.locator(f"{JOBS} [data-testid=kubelab-job][data-kind=tuning]").first
+    summary = row.locator("[data-testid=kubelab-job-summary]").inner_text()
+    assert "8/8 trials" in summary and "best forest_accuracy" in summary
+    screenshots(page, output_dir, "jobs-tuning")

@@ -34,6 +34,7 @@ import { JobView } from './widgets/JobView';
 import { PipelineView } from './widgets/PipelineView';
 import { section, SidebarPanel } from './widgets/SidebarPanel';
 import { TrainFormView } from './widgets/TrainForm';
+import { TuneFormView } from './widgets/TuneForm';
 
 const PLUGIN_ID = 'kubelab:plugin';
 
@@ -48,6 +49,7 @@ export const CommandIDs = {
   openGuide: 'kubelab:open-guide',
   newExample: 'kubelab:new-example',
   train: 'kubelab:train',
+  tune: 'kubelab:tune',
   refreshJobs: 'kubelab:refresh-jobs',
   openJob: 'kubelab:open-job'
 } as const;
@@ -188,6 +190,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
           'Train',
           'Train the active notebook or script as a distributed job',
           CommandIDs.train
+        ),
+        button(
+          'Tune',
+          "Tune the active notebook's parameters (each trial a pipeline run)",
+          CommandIDs.tune
         ),
         refreshJobsButton
       ])
@@ -334,6 +341,27 @@ const plugin: JupyterFrontEndPlugin<void> = {
         openForm(
           key,
           () => new TrainFormView({ client, path, onStarted: started(key) })
+        );
+      }
+    });
+    commands.addCommand(CommandIDs.tune, {
+      label: 'Tune Notebook Parameters…',
+      caption:
+        "Search the active notebook's pipeline-parameters for the best value of one of its metrics",
+      icon: kubelabIcon,
+      execute: args => {
+        const path = targetPath(args, ['.ipynb']);
+        if (!path) {
+          void showErrorMessage(
+            'Nothing to tune',
+            'Open a notebook with a pipeline-parameters cell first: the Tune form tunes the active one.'
+          );
+          return;
+        }
+        const key = `tune:${path}`;
+        openForm(
+          key,
+          () => new TuneFormView({ client, path, onStarted: started(key) })
         );
       }
     });

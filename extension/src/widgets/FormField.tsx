@@ -30,6 +30,17 @@ export function claimed(
   return all.some(fields => errorFor(error, fields) !== null);
 }
 
+/** A whole number as typed, else the text (the server says what is wrong with it). */
+export function whole(text: string): number | string {
+  return /^\s*-?\d+\s*$/.test(text) ? parseInt(text, 10) : text;
+}
+
+/** A number as typed, else the text (the server says what is wrong with it). */
+export function numeric(text: string): number | string {
+  const value = Number(text);
+  return text.trim() !== '' && Number.isFinite(value) ? value : text;
+}
+
 export interface IFieldProps {
   id: string;
   label: string;

@@ -13,6 +13,7 @@ import { jobName } from './JobsView';
 import { useNow } from './ModelView';
 import { StateBadge } from './StateDot';
 import { TrainingJobView } from './TrainingJobView';
+import { TuningJobView } from './TuningJobView';
 
 export interface IJobPageProps {
   client: KubelabClient;
@@ -147,7 +148,11 @@ export function JobPage({
         </pre>
       )}
       <ErrorBoundary part={`the ${job.kind} job`}>
-        <TrainingJobView client={client} job={job} />
+        {job.kind === 'tuning' ? (
+          <TuningJobView client={client} job={job} />
+        ) : (
+          <TrainingJobView client={client} job={job} />
+        )}
       </ErrorBoundary>
     </div>
   );

@@ -57,14 +57,20 @@ function tickLabel(value: number): string {
 }
 
 function extent(values: number[]): [number, number] {
-  let lo = Math.min(...values);
-  let hi = Math.max(...values);
+  const lo = Math.min(...values);
+  const hi = Math.max(...values);
   if (lo === hi) {
     const pad = Math.abs(lo) * 0.1 || 1;
-    lo -= pad;
-    hi += pad;
+    return [lo - pad, hi + pad];
   }
   return [lo, hi];
+}
+
+/** A value extent with room around it, so no point sits on an axis. */
+function padded(values: number[]): [number, number] {
+  const [lo, hi] = extent(values);
+  const pad = (hi - lo) * 0.06;
+  return [lo - pad, hi + pad];
 }
 
 /**
@@ -90,7 +96,7 @@ export function LineChart({
     );
   }
   const [x0, x1] = extent(all.map(p => p.x));
-  const [y0, y1] = extent(all.map(p => p.y));
+  const [y0, y1] = padded(all.map(p => p.y));
   const plotW = WIDTH - MARGIN.left - MARGIN.right;
   const plotH = HEIGHT - MARGIN.top - MARGIN.bottom;
   const sx = (x: number) => MARGIN.left + ((x - x0) / (x1 - x0)) * plotW;

@@ -10,7 +10,7 @@ import {
   KubelabClient
 } from '../api';
 import { kubelabIcon } from '../icons';
-import { claimed, errorFor, Field } from './FormField';
+import { claimed, errorFor, Field, whole } from './FormField';
 import { ParametersForm } from './ParametersForm';
 
 export interface ITrainFormProps {
@@ -28,11 +28,6 @@ const FIELDS = {
   backend: ['backend'],
   parameters: ['parameters']
 };
-
-/** A whole number as typed, else the text (the server says what is wrong with it). */
-function whole(text: string): number | string {
-  return /^\s*-?\d+\s*$/.test(text) ? parseInt(text, 10) : text;
-}
 
 /** `name=value` lines of a script's arguments. */
 function parseArguments(text: string): Record<string, string> {
