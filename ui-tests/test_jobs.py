@@ -4,15 +4,17 @@ model a run made (issue 14)."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
-from lab_helpers import SIDEBAR, open_notebook_with_sidebar, screenshots
+from lab_helpers import SIDEBAR, lab_api, open_notebook_with_sidebar, screenshots
 
 pytestmark = pytest.mark.ui
 
 JOBS = f"{SIDEBAR} #kubelab-jobs-section"
 JOB_VIEW = ".jp-kubelab-job-view:not(.lm-mod-hidden)"
+PIPELINE = "#kubelab-pipeline-view"
 
 
 def wait_job_state(page, state: str, timeout: float = 240_000) -> None:
@@ -179,3 +181,86 @@ def test_tune_demo_notebook_from_the_sidebar(page, lab_server, output_dir) -> No
     summary = row.locator("[data-testid=kubelab-job-summary]").inner_text()
     assert "8/8 trials" in summary and "best forest_accuracy" in summary
     screenshots(page, output_dir, "jobs-tuning")
+
+
+@pytest.fixture
+def stop_model_servers(lab_server):
+    """Model servers outlive the lab (their own sessions): stop what a test started."""
+    yield
+    for job in lab_api(lab_server, "GET", "kubelab/api/jobs?kind=serving")["jobs"]:
+        if job["state"] in ("pending", "running"):
+            lab_api(lab_server, "POST", f"kubelab/api/jobs/{job['id']}/cancel", {})
+
+
+def test_serve_the_demo_model_from_a_run_and_try_it(
+    page, lab_server, output_dir, stop_model_servers
+) -> None:
+    open_notebook_with_sidebar(page, lab_server, "demo.ipynb")
+    sidebar = page.locator(SIDEBAR)
+    sidebar.locator("[data-testid=kubelab-run-button]").click()
+    page.wait_for_function(
+        "document.querySelector('#kubelab-sidebar [data-testid=kubelab-run-state]')"
+        "?.dataset.state === 'succeeded'",
+        timeout=180_000,
+    )
+    # The step's outputs in the pipeline view: the forest is a model, with Serve.
+    sidebar.locator("[data-testid=kubelab-open-pipeline]").click()
+    page.locator(f"{PIPELINE} [data-testid=kubelab-dag-node-train_forest]").click()
+    outputs = page.locator(f"{PIPELINE} [data-testid=kubelab-step-outputs]")
+    outputs.wait_for()
+    forest = outputs.locator("[data-testid=kubelab-output-forest]")
+    assert "RandomForestClassifier" in forest.inner_text() and "sklearn" in forest.inner_text()
+    forest.locator("[data-testid=kubelab-serve-forest]").click()
+
+    # The server's view: ready, a prefilled v2 request, predictions back.
+    view = page.locator(JOB_VIEW)
+    view.locator("[data-testid=kubelab-server-view]").wait_for()
+    assert view.locator("[data-testid=kubelab-job-title]").inner_text() == "forest"
+    wait_job_state(page, "running", timeout=60_000)
+    view.locator("[data-testid=kubelab-server-ready][data-ready=true]").wait_for(timeout=60_000)
+    assert (
+        view.locator("[data-testid=kubelab-server-url]")
+        .inner_text()
+        .startswith("http://127.0.0.1:")
+    )
+    request = view.get_by_label(re.compile("^Request to"))
+    page.wait_for_function(
+        "document.querySelector('[data-testid=kubelab-try-request]')?.value.includes('inputs')"
+    )
+    body = json.loads(request.input_value())
+    (tensor,) = body["inputs"]
+    assert tensor["datatype"] == "FP64" or tensor["datatype"].startswith("FP")
+    # A real wine: the first row of the data set, class 0.
+    from sklearn.datasets import load_wine
+
+    tensor["data"] = load_wine().data[0].tolist()
+    tensor["shape"] = [1, len(tensor["data"])]
+    request.fill(json.dumps(body))
+    view.locator("[data-testid=kubelab-try-send]").click()
+    response = view.locator("[data-testid=kubelab-try-response]")
+    response.wait_for()
+    answer = json.loads(response.inner_text())
+    assert answer["model_name"] == "forest"
+    assert answer["outputs"][0]["data"] == [0]
+    # The request is counted, with its latency.
+    page.wait_for_function(
+        "/^1 \\(0 errors\\) · latency/.test(document.querySelector("
+        "'[data-testid=kubelab-server-stats]')?.textContent ?? '')"
+    )
+    # A bad request: the model server's 400, shown as it said it.
+    request.fill('{"inputs": [{"name": "x", "shape": [2], "datatype": "FP32", "data": [1]}]}')
+    view.locator("[data-testid=kubelab-try-send]").click()
+    error = view.locator("[data-testid=kubelab-try-error]")
+    error.wait_for()
+    assert "shape" in error.inner_text()
+    # The sidebar's row: a running model server and its URL.
+    row = page.locator(f"{JOBS} [data-testid=kubelab-job][data-kind=serving]").first
+    assert row.get_attribute("data-state") == "running"
+    assert "http://127.0.0.1:" in row.inner_text()
+    request.fill(json.dumps(body))
+    view.locator("[data-testid=kubelab-try-send]").click()
+    response.wait_for()
+    screenshots(page, output_dir, "jobs-serving")
+
+    view.locator("[data-testid=kubelab-job-cancel]").click()
+    wait_job_state(page, "cancelled", timeout=30_000)

@@ -312,6 +312,14 @@ export interface IMetricPoint {
 /** `{step: {metric: points}}`: what each step of a job reported. */
 export type MetricSeries = Record<string, Record<string, IMetricPoint[]>>;
 
+/** An output of a run step; `servable` when it is a model a server can load. */
+export interface IRunOutput {
+  name: string;
+  uri: string;
+  schema_title: string | null;
+  servable: { format: string; type: string | null } | null;
+}
+
 /** A v2 inference request (Open Inference Protocol). */
 export interface IInferRequest {
   inputs: {
@@ -427,6 +435,14 @@ export class KubelabClient {
     return this.request<ILogChunk>(
       `runs/${encodeURIComponent(id)}/steps/${encodeURIComponent(step)}/logs?offset=${offset}`
     );
+  }
+
+  /** A run step's outputs, and which of them are models (for Serve). */
+  async runOutputs(id: string, step: string): Promise<IRunOutput[]> {
+    const body = await this.request<{ outputs: IRunOutput[] }>(
+      `runs/${encodeURIComponent(id)}/steps/${encodeURIComponent(step)}/outputs`
+    );
+    return body.outputs;
   }
 
   /** Training, tuning and serving jobs, newest first. */

@@ -86,6 +86,14 @@ export function formatValue(value: unknown): string {
   return typeof value === 'string' ? value : JSON.stringify(value);
 }
 
+/** JSON indented, with lists of numbers or strings kept on one line (tensors' data). */
+export function compactJson(value: unknown): string {
+  return JSON.stringify(value, null, 2).replace(
+    /\[\s+([^[\]{}]*?)\s+\]/g,
+    (_, items: string) => `[${items.split(/,\s+/).join(', ')}]`
+  );
+}
+
 export function shortTime(iso: string | null): string {
   if (!iso) {
     return '';

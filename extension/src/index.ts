@@ -20,7 +20,7 @@ import {
 } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
-import { IJob, IRun, KubelabClient } from './api';
+import { IJob, IRun, IRunOutput, KubelabClient } from './api';
 import { EXAMPLE_NOTEBOOK } from './example';
 import { kubelabIcon, pipelineIcon } from './icons';
 import { JobTracker } from './jobs';
@@ -53,6 +53,16 @@ export const CommandIDs = {
   refreshJobs: 'kubelab:refresh-jobs',
   openJob: 'kubelab:open-job'
 } as const;
+
+/** A notebook variable's name as a model name (`/v2/models/{name}`, a DNS label). */
+function modelName(variable: string): string {
+  const name = variable
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^[^a-z]+|-+$/g, '')
+    .slice(0, 45);
+  return name || 'model';
+}
 
 /** The file of a document widget (a notebook, a script), if it has one. */
 function documentPath(widget: Widget | null): string | null {
@@ -92,7 +102,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const openPipeline = (step?: string, showLog = false) => {
       let view = views.currentWidget;
       if (!view || view.isDisposed) {
-        view = new PipelineView(model);
+        view = new PipelineView(model, output => serveOutput(output));
         void views.add(view);
       }
       if (!view.isAttached) {
@@ -141,6 +151,14 @@ const plugin: JupyterFrontEndPlugin<void> = {
       await jobs.refresh();
       const job = jobs.job(id) ?? (await client.getJob(id));
       openJob(job);
+    };
+    /** Serve a model a run's step gave, and show its server. */
+    const serveOutput = async (output: IRunOutput) => {
+      const created = await client.createJob('serving', {
+        name: modelName(output.name),
+        model: output.uri
+      });
+      await openJobById(created.id);
     };
     /** The notebook or script a Train/Tune command acts on. */
     const targetPath = (args: { path?: unknown }, suffixes: string[]) => {

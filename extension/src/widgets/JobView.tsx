@@ -11,6 +11,7 @@ import { isActive } from '../runs';
 import { ErrorBoundary } from './ErrorBoundary';
 import { jobName } from './JobsView';
 import { useNow } from './ModelView';
+import { ServerJobView } from './ServerJobView';
 import { StateBadge } from './StateDot';
 import { TrainingJobView } from './TrainingJobView';
 import { TuningJobView } from './TuningJobView';
@@ -150,6 +151,8 @@ export function JobPage({
       <ErrorBoundary part={`the ${job.kind} job`}>
         {job.kind === 'tuning' ? (
           <TuningJobView client={client} job={job} />
+        ) : job.kind === 'serving' ? (
+          <ServerJobView client={client} job={job} />
         ) : (
           <TrainingJobView client={client} job={job} />
         )}

@@ -8,6 +8,7 @@ import {
   ToolbarButtonComponent
 } from '@jupyterlab/ui-components';
 
+import { IRunOutput } from '../api';
 import { stepColor } from '../format';
 import { pipelineIcon } from '../icons';
 import { PipelineModel } from '../model';
@@ -18,8 +19,17 @@ import { RunFailure } from './RunFailure';
 import { StepDetails } from './StepDetails';
 import { stepStatus } from './StepsView';
 
+/** Serve a model a run's step gave (the jobs part of the extension does it). */
+export type ServeOutput = (output: IRunOutput) => Promise<void>;
+
 /** The full-size pipeline: toolbar, graph and the selected step's details. */
-function PipelineCanvas({ model }: { model: PipelineModel }): JSX.Element {
+function PipelineCanvas({
+  model,
+  onServe
+}: {
+  model: PipelineModel;
+  onServe?: ServeOutput;
+}): JSX.Element {
   const dag = React.useRef<IDagViewHandle>(null);
   const run = model.selectedRun;
   const now = useNow(run !== null && isActive(run));
@@ -145,6 +155,7 @@ function PipelineCanvas({ model }: { model: PipelineModel }): JSX.Element {
               onGoToCell={index => model.goToCell(index, true)}
               onSelectRun={id => model.selectRun(id)}
               onRunFrom={task => run && void model.runFrom(run.id, task)}
+              onServe={onServe}
             />
           ) : (
             <p className="jp-kubelab-muted jp-kubelab-details-hint">
@@ -164,10 +175,10 @@ function PipelineCanvas({ model }: { model: PipelineModel }): JSX.Element {
  * the selected step.
  */
 export class PipelineView extends MainAreaWidget<ModelView> {
-  constructor(model: PipelineModel) {
+  constructor(model: PipelineModel, onServe?: ServeOutput) {
     super({
       content: new ModelView(model, 'the pipeline view', m => (
-        <PipelineCanvas model={m} />
+        <PipelineCanvas model={m} onServe={onServe} />
       ))
     });
     this.id = 'kubelab-pipeline-view';

@@ -2,12 +2,20 @@ import * as React from 'react';
 
 import { Button, fastForwardIcon } from '@jupyterlab/ui-components';
 
-import { ICompiledStep, IEdge, IRun, IRunStep, KubelabClient } from '../api';
+import {
+  ICompiledStep,
+  IEdge,
+  IRun,
+  IRunOutput,
+  IRunStep,
+  KubelabClient
+} from '../api';
 import { cellLabel, failureLine, formatDuration, shortTime } from '../format';
 import { isActive } from '../runs';
 import { EdgeVariables } from './EdgeVariables';
 import { StateBadge } from './StateDot';
 import { StepLogView } from './StepLogView';
+import { StepOutputs } from './StepOutputs';
 import { stepStatus } from './StepsView';
 
 export interface IStepDetailsProps {
@@ -23,6 +31,8 @@ export interface IStepDetailsProps {
   onGoToCell: (index: number) => void;
   onSelectRun: (id: string) => void;
   onRunFrom: (task: string) => void;
+  /** Serve a model the step gave (absent: no Serve buttons). */
+  onServe?: (output: IRunOutput) => Promise<void>;
 }
 
 /** One term of a description list, left out when there is nothing to say. */
@@ -173,6 +183,14 @@ export function StepDetails(props: IStepDetailsProps): JSX.Element {
               </span>
             </dd>
           </>
+        )}
+        {run && runStep?.state === 'succeeded' && props.onServe && (
+          <StepOutputs
+            client={props.client}
+            runId={cachedFrom?.run ?? run.id}
+            task={cachedFrom?.task ?? runStep.name}
+            onServe={props.onServe}
+          />
         )}
       </dl>
       {run && runStep && (
