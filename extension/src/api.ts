@@ -95,16 +95,20 @@ export const FINAL_STATES: ReadonlyArray<string> = [
   'cancelled'
 ];
 
-export interface IRunStep {
+/** What every step has: of a run, or of a job (a node, a trial, a model server). */
+export interface IStepBase {
   name: string;
   display_name: string;
   state: RunState;
   started_at: string | null;
   finished_at: string | null;
   duration_s: number | null;
+  error: string | null;
+}
+
+export interface IRunStep extends IStepBase {
   cached: boolean;
   attempts: number;
-  error: string | null;
   cells: number[];
   outputs: Record<string, unknown>;
   /** The run (and its task) whose result a cached step reused, and how long it took. */
@@ -205,14 +209,7 @@ export const JOB_KINDS: ReadonlyArray<JobKind> = [
 ];
 
 /** A step of a job: a node of a training job, a trial, a model server. */
-export interface IJobStep {
-  name: string;
-  display_name: string;
-  state: RunState;
-  started_at: string | null;
-  finished_at: string | null;
-  duration_s: number | null;
-  error: string | null;
+export interface IJobStep extends IStepBase {
   outputs: Record<string, any>;
   /** Training: where the node ran ("cpu", "cuda"), its GPUs and ranks. */
   device?: string;

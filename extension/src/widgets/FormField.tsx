@@ -71,16 +71,57 @@ export function Field({
             {hint}
           </div>
         )}
-        {error && (
-          <div
-            className="jp-kubelab-error jp-kubelab-field-error"
-            role="alert"
-            data-testid={`${id}-error`}
-          >
-            {error}
-          </div>
-        )}
+        <FieldError id={id} error={error ?? null} />
       </div>
     </>
   );
+}
+
+/** The server's message about a field, under it (`<id>-error`). */
+export function FieldError(props: {
+  id: string;
+  error: string | null;
+}): JSX.Element | null {
+  return props.error ? (
+    <div
+      className="jp-kubelab-error jp-kubelab-field-error"
+      role="alert"
+      data-testid={`${props.id}-error`}
+    >
+      {props.error}
+    </div>
+  ) : null;
+}
+
+/** A labelled number input (checked by the server: its message shows under it). */
+export function NumberField(
+  props: Omit<IFieldProps, 'children'> & {
+    value: string;
+    min?: number;
+    max?: number;
+    onChange: (value: string) => void;
+  }
+): JSX.Element {
+  const { id, value, min, max, onChange, ...field } = props;
+  return (
+    <Field id={id} {...field}>
+      <input
+        id={id}
+        className="jp-mod-styled jp-kubelab-input"
+        type="number"
+        min={min}
+        max={max}
+        value={value}
+        aria-describedby={field.hint ? `${id}-hint` : undefined}
+        onChange={event => onChange(event.target.value)}
+      />
+    </Field>
+  );
+}
+
+/** Any failure as an API error, so forms handle one kind. */
+export function asApiError(reason: unknown): KubelabApiError {
+  return reason instanceof KubelabApiError
+    ? reason
+    : new KubelabApiError((reason as Error).message, 0);
 }

@@ -5,7 +5,7 @@ import { Button } from '@jupyterlab/ui-components';
 import { IServerView } from '../api';
 import { compactJson, formatValue } from '../format';
 import { isActive } from '../runs';
-import { StepLogView } from './StepLogView';
+import { JobStepLog } from './StepLogView';
 import { IJobBodyProps } from './TrainingJobView';
 
 const STATS_MS = 2000;
@@ -188,10 +188,10 @@ export function ServerJobView(props: IJobBodyProps): JSX.Element {
           </pre>
         )}
       </div>
-      <StepLogView
-        key={`${job.id}/server`}
-        source={`${job.id}/server`}
-        read={offset => client.jobLogs(job.id, 'server', offset)}
+      <JobStepLog
+        client={client}
+        job={job}
+        step="server"
         label={`model server ${model}`}
       />
     </div>

@@ -1,6 +1,6 @@
 import * as React from 'react';
 
-import { ILogChunk, KubelabApiError } from '../api';
+import { IJob, ILogChunk, KubelabApiError, KubelabClient } from '../api';
 import { foldLog } from '../format';
 
 export interface IStepLogViewProps {
@@ -160,5 +160,39 @@ export function StepLogView({
         )}
       </div>
     </section>
+  );
+}
+
+/** The log of a job's step (a node, a trial, the model server), followed. */
+export function JobStepLog(props: {
+  client: KubelabClient;
+  job: IJob;
+  step: string;
+  label: string;
+}): JSX.Element {
+  const { client, job, step } = props;
+  return (
+    <StepLogView
+      key={`${job.id}/${step}`}
+      source={`${job.id}/${step}`}
+      read={offset => client.jobLogs(job.id, step, offset)}
+      label={props.label}
+    />
+  );
+}
+
+/** A table row's "Log" button: shows that row's log below the table. */
+export function LogButton(props: {
+  shown: boolean;
+  onShow: () => void;
+}): JSX.Element {
+  return (
+    <button
+      className="jp-kubelab-link"
+      aria-pressed={props.shown}
+      onClick={props.onShow}
+    >
+      Log
+    </button>
   );
 }

@@ -10,7 +10,14 @@ import {
   KubelabClient
 } from '../api';
 import { kubelabIcon } from '../icons';
-import { claimed, errorFor, Field, whole } from './FormField';
+import {
+  asApiError,
+  claimed,
+  errorFor,
+  Field,
+  NumberField,
+  whole
+} from './FormField';
 import { ParametersForm } from './ParametersForm';
 
 export interface ITrainFormProps {
@@ -129,7 +136,7 @@ export function TrainForm({
         setStatus(read);
         setBackend(b => b || read.default_backend);
       })
-      .catch(reason => setError(reason));
+      .catch(reason => setError(asApiError(reason)));
     if (notebook) {
       void client
         .compile(path)
@@ -187,11 +194,7 @@ export function TrainForm({
       );
       onStarted(created.id);
     } catch (reason) {
-      setError(
-        reason instanceof KubelabApiError
-          ? reason
-          : new KubelabApiError((reason as Error).message, 0)
-      );
+      setError(asApiError(reason));
     } finally {
       setBusy(false);
     }
@@ -231,51 +234,32 @@ export function TrainForm({
             readOnly
           />
         </Field>
-        <Field
+        <NumberField
           id="kubelab-train-nodes"
           label="Nodes"
+          min={1}
           error={errorFor(error, FIELDS.nodes)}
-        >
-          <input
-            id="kubelab-train-nodes"
-            className="jp-mod-styled jp-kubelab-input"
-            type="number"
-            min={1}
-            value={nodes}
-            onChange={event => setNodes(event.target.value)}
-          />
-        </Field>
-        <Field
+          value={nodes}
+          onChange={setNodes}
+        />
+        <NumberField
           id="kubelab-train-nproc"
           label="Processes per node"
+          min={1}
           error={errorFor(error, FIELDS.nproc)}
-        >
-          <input
-            id="kubelab-train-nproc"
-            className="jp-mod-styled jp-kubelab-input"
-            type="number"
-            min={1}
-            value={nproc}
-            onChange={event => setNproc(event.target.value)}
-          />
-        </Field>
-        <Field
+          value={nproc}
+          onChange={setNproc}
+        />
+        <NumberField
           id="kubelab-train-gpus"
           label="GPUs per node"
+          min={0}
+          max={allowance.max}
           hint={allowance.hint}
           error={errorFor(error, FIELDS.gpus)}
-        >
-          <input
-            id="kubelab-train-gpus"
-            className="jp-mod-styled jp-kubelab-input"
-            type="number"
-            min={0}
-            max={allowance.max}
-            value={gpus}
-            aria-describedby="kubelab-train-gpus-hint"
-            onChange={event => setGpus(event.target.value)}
-          />
-        </Field>
+          value={gpus}
+          onChange={setGpus}
+        />
         <Field
           id="kubelab-train-backend"
           label="Backend"

@@ -4,7 +4,7 @@ import { IJob, KubelabClient, MetricSeries } from '../api';
 import { formatDuration, formatValue, stateText } from '../format';
 import { IChartSeries, LineChart } from './LineChart';
 import { StateDot } from './StateDot';
-import { StepLogView } from './StepLogView';
+import { JobStepLog, LogButton } from './StepLogView';
 
 export interface IJobBodyProps {
   client: KubelabClient;
@@ -110,13 +110,10 @@ export function TrainingJobView({ client, job }: IJobBodyProps): JSX.Element {
                 <td>{step.ranks?.join(', ') ?? ''}</td>
                 <td>{formatDuration(step.duration_s)}</td>
                 <td>
-                  <button
-                    className="jp-kubelab-link"
-                    aria-pressed={step.name === node}
-                    onClick={() => setSelected(step.name)}
-                  >
-                    Log
-                  </button>
+                  <LogButton
+                    shown={step.name === node}
+                    onShow={() => setSelected(step.name)}
+                  />
                 </td>
               </tr>
             ))}
@@ -145,10 +142,10 @@ export function TrainingJobView({ client, job }: IJobBodyProps): JSX.Element {
         </div>
       )}
       {node && (
-        <StepLogView
-          key={`${job.id}/${node}`}
-          source={`${job.id}/${node}`}
-          read={offset => client.jobLogs(job.id, node, offset)}
+        <JobStepLog
+          client={client}
+          job={job}
+          step={node}
           label={`${node} of ${job.spec?.name ?? job.id}`}
         />
       )}

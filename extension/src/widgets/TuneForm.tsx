@@ -11,7 +11,16 @@ import {
   KubelabClient
 } from '../api';
 import { kubelabIcon } from '../icons';
-import { claimed, errorFor, Field, numeric, whole } from './FormField';
+import {
+  asApiError,
+  claimed,
+  errorFor,
+  Field,
+  FieldError,
+  NumberField,
+  numeric,
+  whole
+} from './FormField';
 import { BackendSelect } from './TrainForm';
 
 export interface ITuneFormProps {
@@ -202,15 +211,7 @@ function SpaceRow(props: {
           )}
         </div>
       )}
-      {error && (
-        <div
-          className="jp-kubelab-error jp-kubelab-field-error"
-          role="alert"
-          data-testid={`${id}-error`}
-        >
-          {error}
-        </div>
-      )}
+      <FieldError id={id} error={error} />
     </fieldset>
   );
 }
@@ -242,12 +243,7 @@ export function TuneForm({
   const [busy, setBusy] = React.useState(false);
 
   React.useEffect(() => {
-    const fail = (reason: unknown) =>
-      setError(
-        reason instanceof KubelabApiError
-          ? reason
-          : new KubelabApiError((reason as Error).message, 0)
-      );
+    const fail = (reason: unknown) => setError(asApiError(reason));
     void client
       .status()
       .then(read => {
@@ -317,11 +313,7 @@ export function TuneForm({
       );
       onStarted(created.id);
     } catch (reason) {
-      setError(
-        reason instanceof KubelabApiError
-          ? reason
-          : new KubelabApiError((reason as Error).message, 0)
-      );
+      setError(asApiError(reason));
     } finally {
       setBusy(false);
     }
@@ -448,30 +440,21 @@ export function TuneForm({
             ))}
           </select>
         </Field>
-        <Field
+        <NumberField
           id="kubelab-tune-trials"
           label="Trials"
+          min={1}
           error={errorFor(error, FIELDS.trials)}
-        >
-          <input
-            id="kubelab-tune-trials"
-            className="jp-mod-styled jp-kubelab-input"
-            type="number"
-            min={1}
-            value={trials}
-            onChange={event => setTrials(event.target.value)}
-          />
-        </Field>
-        <Field id="kubelab-tune-parallel" label="Parallel trials">
-          <input
-            id="kubelab-tune-parallel"
-            className="jp-mod-styled jp-kubelab-input"
-            type="number"
-            min={1}
-            value={parallel}
-            onChange={event => setParallel(event.target.value)}
-          />
-        </Field>
+          value={trials}
+          onChange={setTrials}
+        />
+        <NumberField
+          id="kubelab-tune-parallel"
+          label="Parallel trials"
+          min={1}
+          value={parallel}
+          onChange={setParallel}
+        />
         <Field
           id="kubelab-tune-backend"
           label="Backend"

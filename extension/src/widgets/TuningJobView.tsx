@@ -4,7 +4,7 @@ import { ITrial, ITuningView } from '../api';
 import { formatDuration, formatValue, stateText } from '../format';
 import { IChartSeries, LineChart } from './LineChart';
 import { StateDot } from './StateDot';
-import { StepLogView } from './StepLogView';
+import { JobStepLog, LogButton } from './StepLogView';
 import { IJobBodyProps } from './TrainingJobView';
 
 type SortKey = { column: string; ascending: boolean };
@@ -203,23 +203,20 @@ export function TuningJobView({ client, job }: IJobBodyProps): JSX.Element {
               </td>
               <td>{formatDuration(t.duration_s)}</td>
               <td>
-                <button
-                  className="jp-kubelab-link"
-                  aria-pressed={t.name === trial}
-                  onClick={() => setSelected(t.name)}
-                >
-                  Log
-                </button>
+                <LogButton
+                  shown={t.name === trial}
+                  onShow={() => setSelected(t.name)}
+                />
               </td>
             </tr>
           ))}
         </tbody>
       </table>
       {trial && (
-        <StepLogView
-          key={`${job.id}/${trial}`}
-          source={`${job.id}/${trial}`}
-          read={offset => client.jobLogs(job.id, trial, offset)}
+        <JobStepLog
+          client={client}
+          job={job}
+          step={trial}
           label={`${trial} of ${job.spec?.name ?? job.id}`}
         />
       )}
