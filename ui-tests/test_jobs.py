@@ -62,6 +62,11 @@ def test_train_ddp_notebook_from_the_sidebar(page, lab_server, output_dir) -> No
     view = page.locator(JOB_VIEW)
     view.locator("[data-testid=kubelab-training-view]").wait_for()
     assert view.locator("[data-testid=kubelab-job-title]").inner_text() == "train_ddp"
+    # Back to the notebook: a notification says when the job is done, and shows it.
+    page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text="train_ddp.ipynb").click()
+    toast = page.locator(".Toastify__toast", has_text="train_ddp: training job succeeded")
+    toast.wait_for(timeout=240_000)
+    toast.get_by_role("button", name="Show job").click()
     wait_job_state(page, "succeeded")
     for node in ("node-0", "node-1"):
         row = view.locator(f"[data-testid=kubelab-node-{node}]")

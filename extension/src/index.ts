@@ -25,7 +25,7 @@ import { EXAMPLE_NOTEBOOK } from './example';
 import { kubelabIcon, pipelineIcon } from './icons';
 import { JobTracker } from './jobs';
 import { PipelineModel } from './model';
-import { RunNotifier } from './notify';
+import { JobNotifier, RunNotifier } from './notify';
 import { RunTracker } from './runs';
 import { CellStepLabels } from './widgets/CellStepLabels';
 import { GuideView } from './widgets/GuideView';
@@ -152,6 +152,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
       const job = jobs.job(id) ?? (await client.getJob(id));
       openJob(job);
     };
+    new JobNotifier({
+      tracker: jobs,
+      inSight: job => jobViews.get(job.id)?.isVisible ?? false,
+      show: openJob
+    });
     /** Serve a model a run's step gave, and show its server. */
     const serveOutput = async (output: IRunOutput) => {
       const created = await client.createJob('serving', {
