@@ -8,9 +8,19 @@ import json
 import re
 
 import pytest
+from conftest import running_lab
 from lab_helpers import SIDEBAR, lab_api, open_notebook_with_sidebar, screenshots
 
 pytestmark = pytest.mark.ui
+
+
+@pytest.fixture(scope="module")
+def lab_server(tmp_path_factory):
+    """A lab of its own: jobs here run the demo notebook, whose steps would otherwise
+    be in the cache (and the run history) that other modules' tests start from."""
+    with running_lab(tmp_path_factory.mktemp("jobs-lab")) as server:
+        yield server
+
 
 JOBS = f"{SIDEBAR} #kubelab-jobs-section"
 JOB_VIEW = ".jp-kubelab-job-view:not(.lm-mod-hidden)"

@@ -169,9 +169,12 @@ export class SidebarPanel extends SidePanel {
     this._arrange();
   }
 
-  /** Add a section below the runs (jobs); it gets a share of the height. */
+  /**
+   * Add a section at the bottom (jobs), below the active cell: a notebook's own
+   * sections keep their place (the cell editor near the top of a new notebook).
+   */
   addSection(panel: PanelWithToolbar): void {
-    this.insertWidget(this.widgets.indexOf(this._runs) + 1, panel);
+    this.addWidget(panel);
     this._extra.push(panel);
     this._idle = null;
     this._arrange();
@@ -232,16 +235,14 @@ export class SidebarPanel extends SidePanel {
     }
     this._idle = idle;
     this._runs.setHidden(idle);
-    // Shares of the height; sections added later (jobs) share theirs.
+    // Shares of the height; sections added later (jobs) share the last 15%.
+    const extra = this._extra.length ? 0.15 : 0;
     const share = new Map<Widget, number>([
-      [this._pipeline, idle ? 0.45 : 0.6],
-      [this._runs, idle ? 0 : 0.2],
-      [this._cell, idle ? 0.55 : 0.2]
+      [this._pipeline, idle ? 0.45 : 0.6 - extra / 3],
+      [this._runs, idle ? 0 : 0.2 - extra / 3],
+      [this._cell, idle ? 0.55 - extra : 0.2 - extra / 3]
     ]);
-    if (this._extra.length) {
-      share.forEach((value, widget) => share.set(widget, value * 0.75));
-      this._extra.forEach(w => share.set(w, 0.25 / this._extra.length));
-    }
+    this._extra.forEach(w => share.set(w, extra / this._extra.length));
     this._sizes = this.widgets.map(w => share.get(w) ?? 0);
     this._applySizes();
   }
