@@ -10,6 +10,11 @@ state change is committed as it happens: after a crash the store still tells wha
 ran, and `RunStore()` marks runs whose owner process is gone as failed with the
 error ``interrupted: ...`` (we reuse the "failed" state instead of inventing an
 "interrupted" one, so clients only know the six KFP-like states).
+
+Where each run came from (source snapshot, parameters, environment, artifacts and
+the steps that produced and consumed them) is ML Metadata's model, in tables of its
+own: `kubelab.client.lineage` (`RunStore.lineage`). Each run JSON names its
+`experiment`.
 """
 
 from __future__ import annotations
@@ -21,12 +26,13 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from kubelab.client import lineage as lineage_tables
 from kubelab.pipelines.errors import NotFoundError
 
 # The one state vocabulary of runs, jobs and their steps (KFP-like); every backend
@@ -104,11 +110,13 @@ JOB_KINDS = KINDS[1:]
 # Changes to existing tables after the first release, applied in order to older store
 # files (PRAGMA user_version counts how many ran). Append only; never edit one that
 # shipped. New tables need no entry: _SCHEMA creates what is missing.
-_MIGRATIONS: tuple[str, ...] = (
+_MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
     "ALTER TABLE runs ADD COLUMN kind TEXT NOT NULL DEFAULT 'pipeline';"
     "ALTER TABLE runs ADD COLUMN backend TEXT NOT NULL DEFAULT 'local';"
     "ALTER TABLE runs ADD COLUMN spec TEXT NOT NULL DEFAULT '{}';"
     "CREATE INDEX IF NOT EXISTS runs_kind_created ON runs(kind, created_at);",
+    # ML Metadata's tables; runs recorded before them join their file's experiment.
+    lineage_tables.backfill_experiments,
 )
 
 
@@ -121,10 +129,13 @@ def default_db_path() -> Path:
     return kubelab_home() / "kubelab.db"
 
 
-def _iso(ts: float | None) -> str | None:
+def iso_time(ts: float | None) -> str | None:
     if ts is None:
         return None
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+_iso = iso_time
 
 
 def _pid_alive(pid: int | None) -> bool:
@@ -151,6 +162,7 @@ class RunStore:
         self.path = Path(path) if path is not None else default_db_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        self._depth = 0  # transactions open on the thread holding the lock
         self._conn = sqlite3.connect(
             str(self.path), check_same_thread=False, isolation_level=None, timeout=30
         )
@@ -158,6 +170,7 @@ class RunStore:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA foreign_keys=ON")
+        self._lineage: lineage_tables.Lineage | None = None
         with self._lock:
             self._migrate()
         self.mark_interrupted_runs()
@@ -169,30 +182,57 @@ class RunStore:
             "SELECT 1 FROM sqlite_master WHERE type='table' AND name='runs'"
         ).fetchone()
         if not fresh:
-            for script in _MIGRATIONS[version:]:
-                self._conn.executescript(script)
-        self._conn.executescript(_SCHEMA)  # tables and indexes that are still missing
+            for migration in _MIGRATIONS[version:]:
+                if callable(migration):
+                    migration(self._conn)
+                else:
+                    self._conn.executescript(migration)
+        # Tables and indexes that are still missing.
+        self._conn.executescript(_SCHEMA + lineage_tables.SCHEMA)
         self._conn.execute(f"PRAGMA user_version={len(_MIGRATIONS)}")
+
+    @property
+    def lineage(self) -> lineage_tables.Lineage:
+        """Lineage and experiments (ML Metadata's model) in this store."""
+        if self._lineage is None:
+            self._lineage = lineage_tables.Lineage(self)
+        return self._lineage
 
     def close(self) -> None:
         with self._lock:
             self._conn.close()
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Cursor]:
+    def transaction(self) -> Iterator[sqlite3.Cursor]:
+        """One write transaction; one opened inside another joins it (a batch of
+        records commits once)."""
         with self._lock:
             cur = self._conn.cursor()
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield cur
+                finally:
+                    self._depth -= 1
+                return
             cur.execute("BEGIN IMMEDIATE")
+            self._depth = 1
             try:
                 yield cur
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
+            finally:
+                self._depth = 0
             cur.execute("COMMIT")
 
-    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+    _tx = transaction
+
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         with self._lock:
             return self._conn.execute(sql, params).fetchall()
+
+    _query = query
 
     # -- crash recovery -------------------------------------------------------------
 
@@ -324,17 +364,26 @@ class RunStore:
         """The run JSON that the REST API returns."""
         row = self._run_row(run_id)
         steps = self._query("SELECT * FROM tasks WHERE run_id=? ORDER BY seq", (row["id"],))
-        return self._run_json(row, steps)
+        experiments = self.lineage.experiments_of([row["id"]])
+        return self._run_json(row, steps, experiments.get(row["id"]))
 
     def list_runs(
-        self, limit: int = 100, kinds: tuple[str, ...] = ("pipeline",)
+        self,
+        limit: int = 100,
+        kinds: tuple[str, ...] = ("pipeline",),
+        *,
+        experiment: int | str | None = None,
+        include_archived: bool = False,
     ) -> list[dict[str, Any]]:
         """Newest first, each in the same JSON as get_run; pipeline runs unless `kinds`
-        names job kinds too."""
+        names job kinds too. `experiment` (id or name) keeps that experiment's runs;
+        runs of archived experiments are left out unless `include_archived`."""
         marks = ",".join("?" * len(kinds))
+        where, params = self.lineage.runs_filter(experiment, include_archived=include_archived)
         rows = self._query(
-            f"SELECT * FROM runs WHERE kind IN ({marks}) ORDER BY created_at DESC LIMIT ?",
-            (*kinds, limit),
+            f"SELECT * FROM runs WHERE kind IN ({marks}) {'AND ' + where if where else ''} "
+            "ORDER BY created_at DESC LIMIT ?",
+            (*kinds, *params, limit),
         )
         if not rows:
             return []
@@ -345,7 +394,8 @@ class RunStore:
             f"SELECT * FROM tasks WHERE run_id IN ({marks}) ORDER BY seq", tuple(ids)
         ):
             steps_by_run[t["run_id"]].append(t)
-        return [self._run_json(r, steps_by_run[r["id"]]) for r in rows]
+        experiments = self.lineage.experiments_of(ids)
+        return [self._run_json(r, steps_by_run[r["id"]], experiments.get(r["id"])) for r in rows]
 
     @staticmethod
     def _step_json(t: sqlite3.Row) -> dict[str, Any]:
@@ -369,7 +419,12 @@ class RunStore:
             **{k: metadata[k] for k in STEP_DETAILS if k in metadata},
         }
 
-    def _run_json(self, row: sqlite3.Row, steps: list[sqlite3.Row]) -> dict[str, Any]:
+    def _run_json(
+        self,
+        row: sqlite3.Row,
+        steps: list[sqlite3.Row],
+        experiment: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         run = {
             "id": row["id"],
             "name": row["name"],
@@ -383,6 +438,8 @@ class RunStore:
             "outputs": json.loads(row["outputs"]),
             "error": row["error"],
             "source": row["source"],
+            "experiment": experiment["name"] if experiment else None,
+            "experiment_id": experiment["id"] if experiment else None,
             "steps": [self._step_json(t) for t in steps],
         }
         if row["kind"] != "pipeline":
@@ -393,6 +450,7 @@ class RunStore:
         """Forget a finished run or job: its row, steps and metric series (not its files)."""
         run_id = self.resolve_run_id(run_id)
         with self._tx() as cur:
+            self.lineage.forget_run(cur, run_id)
             cur.execute("DELETE FROM metrics WHERE run_id=?", (run_id,))
             cur.execute("DELETE FROM tasks WHERE run_id=?", (run_id,))
             cur.execute("DELETE FROM runs WHERE id=?", (run_id,))

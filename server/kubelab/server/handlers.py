@@ -109,10 +109,12 @@ class StatusHandler(KubelabHandler):
 
 def default_handlers() -> list[tuple[str, type]]:
     from .jobs import job_handlers
+    from .lineage import lineage_handlers
     from .runs import run_handlers
 
     return [
         (rf"{API_PREFIX}/status", StatusHandler),
+        *lineage_handlers(API_PREFIX),  # before runs/{id}: runs/compare is not a run
         *run_handlers(API_PREFIX),
         *job_handlers(API_PREFIX),
     ]

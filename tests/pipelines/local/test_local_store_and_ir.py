@@ -78,6 +78,8 @@ def test_run_json_shape_and_lookup(tmp_path: Path) -> None:
         "metrics",
         "error",
         "source",
+        "experiment",
+        "experiment_id",
         "steps",
     }
     step = run["steps"][0]

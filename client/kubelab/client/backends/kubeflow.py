@@ -112,6 +112,7 @@ class KubeflowPipelinesBackend(RunBackend):
         preload: Sequence[str] = (),
         **engine_options: Any,
     ) -> str:
+        experiment = engine_options.pop("experiment", None)
         given = sorted(k for k, v in engine_options.items() if v is not None)
         if given:
             raise KubelabError(
@@ -125,7 +126,20 @@ class KubeflowPipelinesBackend(RunBackend):
             "pipeline_spec": ir,
             "runtime_config": {"parameters": parameters},
         }
+        if experiment:
+            body["experiment_id"] = self.experiment_id(experiment)
         return str(self._call("POST", "runs", body)["run_id"])
+
+    def experiment_id(self, name: str) -> str:
+        """The id of KFP's experiment named `name`, created when there is none."""
+        import urllib.parse
+
+        predicate = {"key": "display_name", "operation": "EQUALS", "string_value": name}
+        query = urllib.parse.quote(json.dumps({"predicates": [predicate]}))
+        found = self._call("GET", f"experiments?page_size=1&filter={query}").get("experiments")
+        if found:
+            return str(found[0]["experiment_id"])
+        return str(self._call("POST", "experiments", {"display_name": name})["experiment_id"])
 
     def get_run(self, run_id: str) -> dict[str, Any]:
         return self._run_json(self._call("GET", f"runs/{run_id}"))

@@ -30,7 +30,7 @@ from typing import Any
 from kubelab.client.store import RunStore
 from kubelab.pipelines.errors import KubelabError
 from kubelab.pipelines.local import ir as irutil
-from kubelab.pipelines.local import live_runs
+from kubelab.pipelines.local import live_runs, recording
 from kubelab.pipelines.local.outcomes import RunResult
 from kubelab.pipelines.local.preload import warm_worker
 from kubelab.pipelines.local.scheduling import EventCallback, Run, downstream_tasks
@@ -62,6 +62,8 @@ def _prepare(
     force_rerun: set[str] | None = None,
     workdir: str | os.PathLike[str] | None = None,
     preload_modules: Iterable[str] = (),
+    experiment: str | None = None,
+    reproduces: str | None = None,
 ) -> Run:
     irutil.check_pipeline_spec(ir)
     resolved = irutil.resolve_arguments(ir, arguments)
@@ -88,6 +90,7 @@ def _prepare(
         force_rerun=force_rerun or set(),
         workdir=workdir,
     )
+    recording.start(run, name=name, source=source, experiment=experiment, reproduces=reproduces)
     python_executors = [
         executor
         for e in ir.get("deploymentSpec", {}).get("executors", {}).values()
@@ -132,11 +135,13 @@ def run_pipeline(
     force_rerun: set[str] | None = None,
     workdir: str | os.PathLike[str] | None = None,
     preload: Iterable[str] = (),
+    experiment: str | None = None,
 ) -> RunResult:
     """Run a pipeline to the end and return its result (a failed run does not raise).
 
-    Tasks run with `workdir` (default: the current directory) as their working
-    directory. `preload` names modules the warm worker imports before the steps (e.g.
+    The run joins `experiment` (default: one per source file, see
+    `kubelab.client.provenance.default_experiment`). Tasks run with `workdir`
+    (default: the current directory) as their working directory. `preload` names modules the warm worker imports before the steps (e.g.
     a notebook's ML imports). In a Jupyter kernel, without an `on_event` of its own, it
     shows a live widget.
     """
@@ -159,6 +164,7 @@ def run_pipeline(
         force_rerun=force_rerun,
         workdir=workdir,
         preload_modules=preload,
+        experiment=experiment,
     )
     # The run executes in a worker thread so that Ctrl-C / "interrupt kernel" here
     # cancels it cleanly (processes killed, store updated) instead of orphaning it.
@@ -199,6 +205,7 @@ def start_run(
             "task_metadata": None,
             "on_event": None,
             "task_timeout": None,
+            "experiment": None,
             **options,
         },
     )

@@ -20,7 +20,7 @@ from kubelab.client.store import kubelab_home
 from kubelab.pipelines.errors import KubelabError
 from kubelab.pipelines.local import cache as cache_keys
 from kubelab.pipelines.local import ir as irutil
-from kubelab.pipelines.local import task_io, workers
+from kubelab.pipelines.local import recording, task_io, workers
 from kubelab.pipelines.local.importer import run_importer
 from kubelab.pipelines.local.outcomes import Outcome
 from kubelab.pipelines.local.placeholders import resolve_command
@@ -99,6 +99,20 @@ def run_executor(
                 finished_at=now,
                 outputs=task_io.public_outputs(hit["parameters"], hit["artifacts"]),
             )
+            recording.step(
+                run,
+                qname,
+                state="succeeded",
+                container=container,
+                python=irutil.python_executor(container),
+                parameters=params,
+                inputs=artifacts,
+                outputs=hit["artifacts"],
+                output_parameters=hit["parameters"],
+                cached=True,
+                cache_key=key,
+                reads=hit.get("reads"),
+            )
             return Outcome("succeeded", hit["parameters"], hit["artifacts"])
     python = irutil.python_executor(container)
     retry = spec.get("retryPolicy", {})
@@ -108,6 +122,7 @@ def run_executor(
     max_backoff = duration_seconds(retry.get("backoffMaxDuration"), 3600.0)
     started_at = None
     error = "failed"
+    result: dict[str, Any] = {}
     for attempt in range(1, max_retries + 2):
         if run.cancelled.is_set():
             break
@@ -163,6 +178,19 @@ def run_executor(
                 error=None,
                 outputs=task_io.public_outputs(out_params, out_arts),
             )
+            recording.step(
+                run,
+                qname,
+                state="succeeded",
+                container=container,
+                python=python,
+                parameters=params,
+                inputs=artifacts,
+                outputs=out_arts,
+                output_parameters=out_params,
+                cache_key=key,
+                reads=(result.get("report") or {}).get("reads"),
+            )
             return Outcome("succeeded", out_params, out_arts)
         if attempt <= max_retries and not run.cancelled.is_set():
             with open(log_path, "a") as f:
@@ -174,6 +202,16 @@ def run_executor(
         run.record(qname, state="cancelled", finished_at=time.time(), error="cancelled")
         return Outcome("cancelled", error="cancelled")
     run.record(qname, state="failed", finished_at=time.time(), error=error)
+    recording.step(
+        run,
+        qname,
+        state="failed",
+        container=container,
+        python=python,
+        parameters=params,
+        inputs=artifacts,
+        cache_key=key,
+    )
     return Outcome("failed", error=f"task {qname!r} failed: {error}")
 
 
