@@ -63,7 +63,7 @@ def _gather(store: RunStore, ref: str) -> Unit:
     facts = store.lineage.run_facts(run_id, record)
     if step is None:
         return Unit(
-            ref,
+            run_id,
             run,
             record,
             facts,
@@ -188,12 +188,8 @@ def _artifact_rows(units: list[Unit], section: str) -> list[dict[str, Any]]:
     keys: list[tuple[str, str]] = []
     found: list[dict[tuple[str, str], dict[str, Any]]] = []
     for unit in units:
-        produced = {
-            a["id"]
-            for s in unit.record["steps"].values()
-            if s["execution"]["type"] != IMPORTER_EXECUTION
-            for a in s["outputs"]
-        }
+        # Data enters a run through importers, files read and pipeline input artifacts.
+        produced = {a["id"] for s in unit.record["steps"].values() for a in s["outputs"]}
         by_key: dict[tuple[str, str], dict[str, Any]] = {}
         for task, step in unit.record["steps"].items():
             importer = step["execution"]["type"] == IMPORTER_EXECUTION
