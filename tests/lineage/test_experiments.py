@@ -73,11 +73,18 @@ def test_reruns_stay_in_their_experiment_and_the_python_api(client: Client) -> N
     assert rerun["experiment"] == "baseline"
     again = client.wait_for_run_completion(client.run_from(first["id"], "train"), 120)
     assert again["experiment"] == "baseline"
-    assert client.get_experiment(experiment_name="baseline")["runs"] == 3
+    import kubelab
+
+    result = kubelab.run_notebook(
+        notebook, store=client.store, on_event=lambda event: None, experiment="baseline"
+    )
+    assert result.run()["experiment"] == "baseline"
+    assert client.get_experiment(experiment_name="baseline")["runs"] == 4
     assert {r["id"] for r in client.list_runs(experiment=created["id"])} == {
         first["id"],
         rerun["id"],
         again["id"],
+        result.run_id,
     }
 
 
