@@ -114,8 +114,8 @@ class KubernetesBackend(JobBackend):
             try:
                 if os.environ.get("KUBERNETES_SERVICE_HOST"):
                     config.load_incluster_config()
-                else:
-                    config.load_kube_config()
+                else:  # the kubeconfig $KUBECONFIG names now, not at import time
+                    config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))
             except Exception as error:
                 raise KubelabError(f"cannot load Kubernetes credentials: {error}") from None
             self._api_client = client.ApiClient()
