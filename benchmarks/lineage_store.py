@@ -149,8 +149,25 @@ def build_kubelab(home: Path, runs: int, steps: int) -> float:
     return time.perf_counter() - started
 
 
-MEASURE = """
+# Both measuring scripts time their operations the same way.
+TIMING = """
 import json, random, statistics, sys, time
+
+def timed(ops, repeat, result):
+    for name, op in ops.items():
+        t = time.perf_counter(); op(); cold = (time.perf_counter() - t) * 1000
+        times = []
+        for _ in range(repeat):
+            t = time.perf_counter(); op(); times.append((time.perf_counter() - t) * 1000)
+        times.sort()
+        result[name] = {"cold_ms": cold, "median_ms": statistics.median(times),
+                        "p95_ms": times[int(len(times) * 0.95) - 1], "max_ms": times[-1]}
+    return result
+"""
+
+MEASURE = (
+    TIMING
+    + """
 from kubelab.client import Client
 
 home, repeat, runs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
@@ -168,15 +185,7 @@ ops = {
     "lineage of the last output": lambda: client.artifact_lineage(rng.choice(ids) + "/step-19/out"),
     "experiments list": lambda: client.list_experiments(),
 }
-result = {"open_store_ms": opened * 1000}
-for name, op in ops.items():
-    t = time.perf_counter(); op(); cold = (time.perf_counter() - t) * 1000
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter(); op(); times.append((time.perf_counter() - t) * 1000)
-    times.sort()
-    result[name] = {"cold_ms": cold, "median_ms": statistics.median(times),
-                    "p95_ms": times[int(len(times) * 0.95) - 1], "max_ms": times[-1]}
+result = timed(ops, repeat, {"open_store_ms": opened * 1000})
 # A compare of two runs on both sides of a code change carries diffs.
 pair = [ids[49], ids[50]]
 t = time.perf_counter(); c = client.compare_runs(pair)
@@ -184,6 +193,7 @@ result["compare 2 with code diffs"] = {"ms": (time.perf_counter() - t) * 1000,
     "steps_with_diffs": sum(1 for s in c["steps"] if s["code_changed"])}
 print(json.dumps(result))
 """
+)
 
 
 def build_mlflow(uri: str, runs: int, steps: int) -> float:
@@ -225,8 +235,9 @@ def build_mlflow(uri: str, runs: int, steps: int) -> float:
     return time.perf_counter() - started
 
 
-MEASURE_MLFLOW = """
-import json, random, statistics, sys, time
+MEASURE_MLFLOW = (
+    TIMING
+    + """
 t0 = time.perf_counter()
 from mlflow import MlflowClient
 imported = time.perf_counter() - t0
@@ -249,17 +260,11 @@ ops = {
     "compare 2": compare,
     "experiments list": lambda: client.search_experiments(),
 }
-result = {"import_mlflow_ms": imported * 1000, "open_store_ms": opened * 1000, "runs": len(ids)}
-for name, op in ops.items():
-    t = time.perf_counter(); op(); cold = (time.perf_counter() - t) * 1000
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter(); op(); times.append((time.perf_counter() - t) * 1000)
-    times.sort()
-    result[name] = {"cold_ms": cold, "median_ms": statistics.median(times),
-                    "p95_ms": times[int(len(times) * 0.95) - 1], "max_ms": times[-1]}
+result = timed(ops, repeat, {"import_mlflow_ms": imported * 1000, "open_store_ms": opened * 1000,
+                             "runs": len(ids)})
 print(json.dumps(result))
 """
+)
 
 
 def measure(script: str, *args: str) -> dict:

@@ -9,6 +9,7 @@ comes from the `Run` passed in.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -86,6 +87,18 @@ def run_executor(
     task_caching = spec.get("cachingOptions", {"enableCache": True}).get("enableCache", False)
     use_cache = run.enable_caching and task_caching and qname not in run.force_rerun
     run.record(qname, inputs={"parameters": params, "artifacts": artifacts}, cache_key=key)
+    python = irutil.python_executor(container)
+    # What the lineage of the step records, whichever way it ends.
+    record_step = functools.partial(
+        recording.step,
+        run,
+        qname,
+        container=container,
+        python=python,
+        parameters=params,
+        inputs=artifacts,
+        cache_key=key,
+    )
     if use_cache:
         hit = run.store.cache_get(key)
         if hit is not None and cache_keys.outputs_still_exist(hit):
@@ -99,22 +112,14 @@ def run_executor(
                 finished_at=now,
                 outputs=task_io.public_outputs(hit["parameters"], hit["artifacts"]),
             )
-            recording.step(
-                run,
-                qname,
+            record_step(
                 state="succeeded",
-                container=container,
-                python=irutil.python_executor(container),
-                parameters=params,
-                inputs=artifacts,
                 outputs=hit["artifacts"],
                 output_parameters=hit["parameters"],
                 cached=True,
-                cache_key=key,
                 reads=hit.get("reads"),
             )
             return Outcome("succeeded", hit["parameters"], hit["artifacts"])
-    python = irutil.python_executor(container)
     retry = spec.get("retryPolicy", {})
     max_retries = int(retry.get("maxRetryCount", 0) or 0)
     backoff = duration_seconds(retry.get("backoffDuration"), 0.0)
@@ -178,17 +183,10 @@ def run_executor(
                 error=None,
                 outputs=task_io.public_outputs(out_params, out_arts),
             )
-            recording.step(
-                run,
-                qname,
+            record_step(
                 state="succeeded",
-                container=container,
-                python=python,
-                parameters=params,
-                inputs=artifacts,
                 outputs=out_arts,
                 output_parameters=out_params,
-                cache_key=key,
                 reads=(result.get("report") or {}).get("reads"),
             )
             return Outcome("succeeded", out_params, out_arts)
@@ -202,16 +200,7 @@ def run_executor(
         run.record(qname, state="cancelled", finished_at=time.time(), error="cancelled")
         return Outcome("cancelled", error="cancelled")
     run.record(qname, state="failed", finished_at=time.time(), error=error)
-    recording.step(
-        run,
-        qname,
-        state="failed",
-        container=container,
-        python=python,
-        parameters=params,
-        inputs=artifacts,
-        cache_key=key,
-    )
+    record_step(state="failed")
     return Outcome("failed", error=f"task {qname!r} failed: {error}")
 
 

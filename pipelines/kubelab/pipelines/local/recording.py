@@ -15,10 +15,12 @@ Recording never breaks a run: a failure here is printed and the run goes on.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shlex
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,13 +54,18 @@ class RunRecording:
     prelude: list[int] = field(default_factory=list)
 
 
-def _safely(what: str, function: Any, *args: Any, **kwargs: Any) -> Any:
-    try:
-        return function(*args, **kwargs)
-    except Exception:
-        print(f"kubelab: could not record the lineage of {what}:", flush=True)
-        traceback.print_exc()
-        return None
+def _never_fails(function: Callable[..., None]) -> Callable[..., None]:
+    """A recorder whose failure is printed, never raised into the run."""
+
+    @functools.wraps(function)
+    def recorder(run: Run, *args: Any, **kwargs: Any) -> None:
+        try:
+            function(run, *args, **kwargs)
+        except Exception:
+            print(f"kubelab: could not record the lineage of run {run.run_id}:", flush=True)
+            traceback.print_exc()
+
+    return recorder
 
 
 def normal_digest(digest: str) -> str:
@@ -71,6 +78,7 @@ def normal_digest(digest: str) -> str:
 # -- the run ---------------------------------------------------------------------------
 
 
+@_never_fails
 def start(
     run: Run,
     *,
@@ -79,20 +87,7 @@ def start(
     experiment: str | None,
     reproduces: str | None = None,
 ) -> None:
-    run.recording = _safely(
-        f"run {run.run_id}",
-        _start,
-        run,
-        name=name,
-        source=source,
-        experiment=experiment,
-        reproduces=reproduces,
-    )
-
-
-def _start(
-    run: Run, *, name: str, source: str | None, experiment: str | None, reproduces: str | None
-) -> RunRecording:
+    """The run starts: its source, compiled pipeline, environment, user, experiment."""
     home = run.store.path.parent
     recording = RunRecording(home)
     content, git = None, None
@@ -120,12 +115,13 @@ def _start(
         properties=properties,
         facts=facts,
     )
-    return recording
+    run.recording = recording
 
 
+@_never_fails
 def finish(run: Run, state: str) -> None:
-    if getattr(run, "recording", None) is not None:
-        _safely(f"run {run.run_id}", run.store.lineage.finish_run, run.run_id, state)
+    if run.recording is not None:
+        run.store.lineage.finish_run(run.run_id, state)
 
 
 # -- steps -----------------------------------------------------------------------------
@@ -207,6 +203,7 @@ def step_code(
     return f"# image: {container.get('image', '')}\n{shlex.join(str(c) for c in command)}\n"
 
 
+@_never_fails
 def step(
     run: Run,
     qname: str,
@@ -223,48 +220,16 @@ def step(
     reads: list[dict[str, Any]] | None = None,
 ) -> None:
     """Record a step that ended (`state` as the store names it) or came from the cache."""
-    if getattr(run, "recording", None) is None:
+    if run.recording is None:
         return
-    _safely(
-        f"step {qname}",
-        _step,
-        run,
-        qname,
-        state=state,
-        container=container,
-        python=python,
-        parameters=parameters,
-        inputs=inputs,
-        outputs=outputs or {},
-        output_parameters=output_parameters or {},
-        cached=cached,
-        cache_key=cache_key,
-        reads=reads or [],
-    )
-
-
-def _step(
-    run: Run,
-    qname: str,
-    *,
-    state: str,
-    container: dict[str, Any],
-    python: PythonExecutor | None,
-    parameters: dict[str, Any],
-    inputs: dict[str, list[dict[str, Any]]],
-    outputs: dict[str, list[dict[str, Any]]],
-    output_parameters: dict[str, Any],
-    cached: bool,
-    cache_key: str | None,
-    reads: list[dict[str, Any]],
-) -> None:
-    recording: RunRecording = run.recording
+    outputs = outputs or {}
+    recording = run.recording
     metadata = run.task_metadata.get(qname, {})
     code = step_code(recording, metadata, container, python)
     code_digest, code_path = provenance.snapshot_text(recording.home, code, ".py")
     properties: dict[str, Any] = {
         "inputs": parameters,
-        "outputs": output_parameters,
+        "outputs": output_parameters or {},
         "cached": cached,
         "cache_key": cache_key,
         "code_digest": code_digest,
@@ -291,25 +256,23 @@ def _step(
         qname,
         state=CACHED if cached else STATE_OF_RUN.get(state, state.upper()),
         properties=properties,
-        inputs=_events(inputs) + _read_events(reads, run.workdir),
+        inputs=_events(inputs) + _read_events(reads or [], run.workdir),
         outputs=_events(outputs, known),
     )
 
 
+@_never_fails
 def importer(
     run: Run, qname: str, parameters: dict[str, Any], outputs: dict[str, list[dict[str, Any]]]
 ) -> None:
     """An importer task: its one output is data from outside the pipeline."""
-    if getattr(run, "recording", None) is None:
+    if run.recording is None:
         return
-    _safely(
-        f"step {qname}",
-        lambda: run.store.lineage.record_step(
-            run.run_id,
-            qname,
-            state=COMPLETE,
-            properties={"inputs": parameters, **run.task_metadata.get(qname, {})},
-            outputs=_events(outputs),
-            importer=True,
-        ),
+    run.store.lineage.record_step(
+        run.run_id,
+        qname,
+        state=COMPLETE,
+        properties={"inputs": parameters, **run.task_metadata.get(qname, {})},
+        outputs=_events(outputs),
+        importer=True,
     )
