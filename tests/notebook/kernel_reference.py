@@ -27,3 +27,21 @@ def run_all_in_kernel(path: Path, names: list[str], timeout: int = 120) -> dict[
         o.get("text", "") for o in nb.cells[-1].outputs if o["output_type"] == "stream"
     )
     return json.loads(printed.strip().splitlines()[-1])
+
+
+def first_error_in_kernel(path: Path, timeout: int = 120) -> tuple[int, str, str]:
+    """(cell index, exception name, message) of the first cell that raises when the
+    notebook runs top to bottom in a fresh kernel."""
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        allow_errors=True,
+        resources={"metadata": {"path": str(path.parent)}},
+    ).execute()
+    for index, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []):
+            if output["output_type"] == "error":
+                return index, output["ename"], output["evalue"]
+    raise AssertionError(f"{path} ran without an error")

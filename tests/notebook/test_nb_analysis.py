@@ -205,3 +205,67 @@ def test_last_line_rule_is_per_cell():
         [(0, ast.parse("df.rename(columns=str)")), (1, ast.parse("lst.append(1)\nprint(lst)"))]
     )
     assert "df" not in r.defs and r.defs["lst"] == 1
+
+
+def _with_context(*cells: str, prelude: str = "") -> BlockNames:
+    from kubelab.pipelines.notebook.analysis import Context, function_effects
+
+    trees = [ast.parse(textwrap.dedent(src)) for src in (prelude, *cells)]
+    context = Context(modules={}, fixed=frozenset())
+    for node in trees[0].body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            for alias in node.names:
+                module = getattr(node, "module", None)
+                context.modules[alias.asname or alias.name] = (
+                    f"{module}.{alias.name}" if module else alias.name
+                )
+    context.effects = function_effects(trees, context)
+    return analyze_block(list(enumerate(trees[1:])), context)
+
+
+def test_calls_change_what_their_callee_changes():
+    prelude = """
+    import random
+    import numpy as np
+    import helpers
+    from torch import nn
+    def train(model, n):
+        for i in range(n):
+            model.append(i)
+    def score(model, data):
+        return sum(model) + len(data)
+    def fit(clf, X):
+        train(clf, 1)
+    """
+    r = _with_context(
+        "random.shuffle(deck)\nnp.mean(values)\ntrain(m1, 2)\ns = score(m2, rows)\n"
+        "fit(m3, X)\nhelpers.tweak(obj, k=kw)\nnn.init.normal_(w)\nlen(sized)",
+        prelude=prelude,
+    )
+    assert {"deck", "m1", "m3", "obj", "kw", "w"} <= r.mutated
+    assert not {"values", "m2", "rows", "X", "sized"} & r.mutated
+    assert {"deck", "m1", "m3", "obj", "w"} <= set(r.defs)
+
+
+def test_changes_through_aliases_reach_the_original():
+    r = names(
+        "data = [train_df, test_df]\nfor dataset in data:\n    dataset['x'] = 1",
+        "for k, v in table.items():\n    v.append(k)",
+        "first = frames[0]\nfirst.loc[0, 'a'] = 1",
+    )
+    assert {"train_df", "test_df", "table", "frames"} <= r.mutated
+    assert {"train_df", "test_df"} <= set(r.uses)
+
+
+def test_functions_that_change_globals_and_plain_classes():
+    prelude = """
+    from dataclasses import dataclass
+    history = []
+    def record(v):
+        history.append(v)
+    @dataclass
+    class Config:
+        items: list
+    """
+    r = _with_context("record(1)\ncfg = Config(values)", prelude=prelude)
+    assert "history" in r.mutated and "values" not in r.mutated

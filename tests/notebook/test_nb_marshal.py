@@ -1,8 +1,10 @@
-"""Each marshaller round-trips its types; unsavable values name variable, step and cell."""
+"""Each marshaller round-trips its types; unsavable values name variable, step and cell;
+large values load copy-on-write and a value handed on unchanged is linked, not copied."""
 
 from __future__ import annotations
 
 import json
+import os
 import threading
 
 import numpy as np
@@ -18,8 +20,9 @@ from kubelab.pipelines.notebook import marshal, runtime
 def roundtrip(obj, tmp_path):
     used = marshal.save(obj, tmp_path / "v")
     tag = json.loads((tmp_path / "v" / marshal.TAG_FILE).read_text())
-    assert tag["marshaller"] == used.name
-    return used.name, marshal.load(tmp_path / "v")
+    assert tag["marshaller"] == used.marshaller.name
+    assert tag["bytes"] == used.bytes and tag["digest"] == used.digest
+    return used.marshaller.name, marshal.load(tmp_path / "v")
 
 
 def test_numpy(tmp_path):
@@ -47,12 +50,65 @@ def test_pandas_frame_and_series(tmp_path):
     pd.testing.assert_series_equal(back, s)
 
 
-def test_pandas_format_follows_pyarrow(tmp_path):
-    df = pd.DataFrame({"a": [1, 2]})
-    marshal.save(df, tmp_path / "v")
-    files = {p.name for p in (tmp_path / "v").iterdir()}
-    expected = "data.parquet" if marshal._has_pyarrow() else "data.pkl"
-    assert expected in files
+def test_frames_keep_their_data_out_of_the_pickle_stream(tmp_path):
+    """pandas blocks are pickle-5 out-of-band buffers: raw in the file, mapped on load."""
+    df = pd.DataFrame({"x": np.arange(300_000, dtype="float64"), "s": ["a", "b"] * 150_000})
+    saved = marshal.save(df, tmp_path / "v")
+    assert saved.marshaller.name == "pandas" and saved.bytes >= df["x"].nbytes
+    assert (tmp_path / "v" / "data.pkl5").exists()
+    pd.testing.assert_frame_equal(marshal.load(tmp_path / "v"), df)
+
+
+def test_digest_is_of_the_file_written(tmp_path):
+    from kubelab.pipelines import digests
+
+    for i, value in enumerate([np.arange(10.0), pd.DataFrame({"a": [1]}), {"k": 1}]):
+        saved = marshal.save(value, tmp_path / str(i))
+        data = tmp_path / str(i) / marshal.describe(tmp_path / str(i))["file"]
+        assert saved.digest == digests.file_digest(data)
+        assert saved.digest.startswith("xxh3-128:")
+
+
+def test_modifying_a_mapped_array_leaves_the_producers_file_alone(tmp_path):
+    arr = np.arange(1_000_000, dtype="float64")  # 8 MB: loaded as a private mapping
+    marshal.save(arr, tmp_path / "made")
+    before = (tmp_path / "made" / "data.npy").read_bytes()
+    loaded = marshal.load(tmp_path / "made")
+    assert type(loaded) is np.ndarray and loaded.flags.writeable
+    loaded[:10] = -1.0
+    loaded *= 2
+    assert (tmp_path / "made" / "data.npy").read_bytes() == before
+    np.testing.assert_array_equal(marshal.load(tmp_path / "made"), arr)
+    frame = marshal.load(
+        marshal.save(pd.DataFrame({"a": arr}), tmp_path / "df") and tmp_path / "df"
+    )
+    frame.loc[0, "a"] = 99.0
+    assert marshal.load(tmp_path / "df").loc[0, "a"] == 0.0
+
+
+@pytest.mark.parametrize(
+    "value",
+    [np.arange(500_000.0), pd.DataFrame({"a": np.arange(200_000)}), {"k": [1, 2, 3]}],
+    ids=["ndarray", "DataFrame", "dict"],
+)
+def test_a_value_handed_on_unchanged_is_linked_not_written(tmp_path, value):
+    marshal.save(value, tmp_path / "made")
+    again = marshal.save(marshal.load(tmp_path / "made"), tmp_path / "passed",
+                         previous=tmp_path / "made")  # fmt: skip
+    made = tmp_path / "made" / marshal.describe(tmp_path / "made")["file"]
+    passed = tmp_path / "passed" / marshal.describe(tmp_path / "passed")["file"]
+    assert again.linked and os.path.samefile(made, passed)  # no second file on disk
+    assert marshal.describe(tmp_path / "passed") == marshal.describe(tmp_path / "made")
+
+
+def test_a_changed_value_gets_its_own_file_and_the_first_stays(tmp_path):
+    marshal.save(np.zeros(1000), tmp_path / "made")
+    changed = marshal.load(tmp_path / "made")
+    changed[0] = 1.0
+    again = marshal.save(changed, tmp_path / "passed", previous=tmp_path / "made")
+    assert not again.linked
+    assert not os.path.samefile(tmp_path / "made" / "data.npy", tmp_path / "passed" / "data.npy")
+    assert marshal.load(tmp_path / "made")[0] == 0.0 and marshal.load(tmp_path / "passed")[0] == 1
 
 
 def test_sklearn_estimator(tmp_path):

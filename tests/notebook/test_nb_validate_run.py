@@ -140,11 +140,35 @@ def test_preload_modules_are_the_notebooks_ml_imports(make_notebook):
             "import json\nimport numpy as np\nfrom sklearn.svm import SVC\nfrom . import x",
             "imports",
         ),
-        ("y = 1", "step:a"),
+        ("import pandas as pd\ny = 1", "step:a"),
+        ("from scipy import stats\nimport not_a_fork_safe_library", "step:b"),
     )
     assert preload_modules(compile_notebook(path)) == [
-        "kubelab.pipelines.notebook.runtime", "numpy", "sklearn.svm",
+        "kubelab.pipelines.notebook.runtime", "xxhash", "numpy", "sklearn.svm", "sklearn.svm.SVC",
+        "pandas", "scipy", "scipy.stats",
     ]  # fmt: skip
+
+
+def test_cli_run_preloads_the_notebooks_modules_in_the_fork_server(make_notebook):
+    """Issue 20: the first step already finds the modules that later steps import in
+    `sys.modules`, inherited from the fork server that imported them before forking."""
+    import subprocess
+    import sys
+
+    path = make_notebook(
+        ("import sys\nseen = ['scipy.stats' in sys.modules, 'pandas' in sys.modules]",
+         "step:look"),
+        ("import pandas as pd\nframe = pd.DataFrame({'a': [1]})", "step:frame"),
+        ("from scipy import stats\nn = int(all(seen)) + len(frame)", "step:use"),
+        ("n", "pipeline-metrics"),
+    )  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", "kubelab.client.cli", "run", path.name, "--no-cache",
+         "--output", "json"],
+        cwd=path.parent, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["metrics"] == {"n": 2.0}
 
 
 def test_run_notebook_unsavable_value_fails_naming_variable_step_and_cell(make_notebook, tmp_path):

@@ -118,7 +118,11 @@ async def test_compile_the_unsaved_notebook_content(jp_fetch, root) -> None:
         body={"path": "small.ipynb", "ir": False, "content": edited},
     )
     square = next(s for s in body["steps"] if s["name"] == "square")
-    assert square["depends_on"] == ["base", "double"]
+    # After prev:double, `base` comes from double, the nearest step that read it (Kale).
+    assert square["depends_on"] == ["double"]
+    assert {(e["from"], e["to"]): e["variables"] for e in body["edges"]}[("double", "square")] == [
+        "base"
+    ]
     assert square["limits"] == {"cpu": "2"}
     status, error = await refused(
         jp_fetch, "POST", "pipelines", "compile", body={"path": "small.ipynb", "content": [1]}

@@ -11,6 +11,12 @@ ran, and `RunStore()` marks runs whose owner process is gone as failed with the
 error ``interrupted: ...`` (we reuse the "failed" state instead of inventing an
 "interrupted" one, so clients only know the six KFP-like states).
 
+The run JSON (`get_run`) carries `warnings` (strings, e.g. a GPU step that ran on the
+CPU); each step carries its own `warnings` and, for notebook steps, `marshal`: bytes
+and seconds spent loading and saving values, and how many were handed on unchanged
+(`linked`). A failed notebook step's `error` starts with the cell and line
+(`failed in cell 3, line 1: ZeroDivisionError: ...`).
+
 Where each run came from (source snapshot, parameters, environment, artifacts and
 the steps that produced and consumed them) is ML Metadata's model, in tables of its
 own: `kubelab.client.lineage` (`RunStore.lineage`). Each run JSON names its
@@ -60,7 +66,8 @@ CREATE TABLE IF NOT EXISTS runs (
     cancel_requested INTEGER NOT NULL DEFAULT 0,
     kind TEXT NOT NULL DEFAULT 'pipeline',
     backend TEXT NOT NULL DEFAULT 'local',
-    spec TEXT NOT NULL DEFAULT '{}'
+    spec TEXT NOT NULL DEFAULT '{}',
+    warnings TEXT NOT NULL DEFAULT '[]'
 );
 CREATE TABLE IF NOT EXISTS tasks (
     run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
@@ -78,6 +85,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     cache_key TEXT,
     log_path TEXT,
     metadata TEXT NOT NULL DEFAULT '{}',
+    warnings TEXT NOT NULL DEFAULT '[]',
+    marshal TEXT NOT NULL DEFAULT '{}',
     PRIMARY KEY (run_id, name)
 );
 CREATE TABLE IF NOT EXISTS cache (
@@ -107,6 +116,26 @@ STEP_DETAILS = ("device", "device_count", "gpus", "ranks", "warning", "pod", "co
 KINDS = ("pipeline", "training", "tuning", "serving")
 JOB_KINDS = KINDS[1:]
 
+
+def _add_columns(conn: sqlite3.Connection, table: str, **columns: str) -> None:
+    """Add the missing `columns` (name=declaration) to `table`, if the table exists
+    (a missing table is created whole by the schema)."""
+    present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+    if present:
+        for name, declaration in columns.items():
+            if name not in present:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
+
+
+def _warnings_and_marshal(conn: sqlite3.Connection) -> None:
+    """Warnings of a run and of its steps (e.g. a GPU step run on the CPU), and what a
+    notebook step spent marshalling its values."""
+    _add_columns(conn, "runs", warnings="TEXT NOT NULL DEFAULT '[]'")
+    _add_columns(
+        conn, "tasks", warnings="TEXT NOT NULL DEFAULT '[]'", marshal="TEXT NOT NULL DEFAULT '{}'"
+    )
+
+
 # Changes to existing tables after the first release, applied in order to older store
 # files (PRAGMA user_version counts how many ran). Append only; never edit one that
 # shipped. New tables need no entry: _SCHEMA creates what is missing.
@@ -115,6 +144,7 @@ _MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
     "ALTER TABLE runs ADD COLUMN backend TEXT NOT NULL DEFAULT 'local';"
     "ALTER TABLE runs ADD COLUMN spec TEXT NOT NULL DEFAULT '{}';"
     "CREATE INDEX IF NOT EXISTS runs_kind_created ON runs(kind, created_at);",
+    _warnings_and_marshal,
     # ML Metadata's tables; runs recorded before them join their file's experiment.
     lineage_tables.backfill_experiments,
 )
@@ -356,7 +386,7 @@ class RunStore:
         """Internal columns of a run (pipeline_root, owner, outputs) for the engine/CLI."""
         row = self._run_row(run_id)
         info = dict(row)
-        for key in ("parameters", "metrics", "outputs", "spec"):
+        for key in ("parameters", "metrics", "outputs", "spec", "warnings"):
             info[key] = json.loads(info[key])
         return info
 
@@ -415,6 +445,11 @@ class RunStore:
             "error": t["error"],
             "cells": metadata.get("cells", []),
             "outputs": json.loads(t["outputs"] or "{}"),
+            "warnings": json.loads(t["warnings"] or "[]"),
+            # Notebook steps: {load_bytes, load_seconds, loaded, save_bytes, save_seconds,
+            # saved, linked, cells_seconds} — values read and written, `linked` handed on
+            # unchanged, and the time spent in the step's own cells.
+            "marshal": json.loads(t["marshal"] or "{}"),
             # What a job's runner tells about the step (device, pod, ...), for UIs.
             **{k: metadata[k] for k in STEP_DETAILS if k in metadata},
         }
@@ -438,6 +473,7 @@ class RunStore:
             "outputs": json.loads(row["outputs"]),
             "error": row["error"],
             "source": row["source"],
+            "warnings": json.loads(row["warnings"] or "[]"),
             "experiment": experiment["name"] if experiment else None,
             "experiment_id": experiment["id"] if experiment else None,
             "steps": [self._step_json(t) for t in steps],
@@ -535,8 +571,9 @@ class RunStore:
                 step=name,
             )
         info = dict(rows[0])
-        for key in ("inputs", "outputs", "metadata"):
+        for key in ("inputs", "outputs", "metadata", "marshal"):
             info[key] = json.loads(info[key] or "{}")
+        info["warnings"] = json.loads(info["warnings"] or "[]")
         return info
 
     # -- cache ----------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Enum, Unicode, default
+from traitlets import Bool, Enum, Unicode, default
 
 from kubelab.client import Client
 from kubelab.client.backends import BACKENDS
@@ -61,6 +61,16 @@ class KubelabApp(ExtensionApp):
         help="File holding a bearer token for the Kubeflow Pipelines API (optional).",
     )
 
+    strict_resources = Bool(
+        False,
+        config=True,
+        help=(
+            "Refuse a local step or job that asks for more GPUs than this machine has. "
+            "By default it runs on what the machine has (the CPU on a laptop), with a "
+            "warning on the run and the step, as kfp.local does."
+        ),
+    )
+
     _client: Client | None = None
 
     def initialize_settings(self) -> None:
@@ -81,6 +91,7 @@ class KubelabApp(ExtensionApp):
                 kfp_endpoint=self.kfp_endpoint,
                 kfp_token_file=self.kfp_token_file,
                 profile=current_profile(),
+                strict_resources=self.strict_resources,
             )
         return self._client
 

@@ -66,3 +66,34 @@ def test_compile_notebook_to_yaml(tmp_path: Path) -> None:
     spec = yaml.safe_load((tmp_path / "out.yaml").read_text())
     assert spec["schemaVersion"] == "2.1.0"
     assert {"make", "add", "score"} <= set(spec["root"]["dag"]["tasks"])
+
+
+def test_run_says_where_a_step_failed_and_warns_about_gpus(tmp_path: Path, monkeypatch) -> None:
+    """Issue 8: the last line names step, cell and line; a GPU step on a machine without
+    GPUs runs on the CPU with a warning, or is refused with --strict-resources."""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in ("x = 0", "y = 1\nz = y / x", "w = z")]
+    nb.cells.insert(1, nbformat.v4.new_markdown_cell("the division"))
+    for c, tags in zip([nb.cells[0], nb.cells[2], nb.cells[3]],
+                       [["step:a", "limit:nvidia.com/gpu:2"], ["step:b"], ["step:c"]],
+                       strict=True):  # fmt: skip
+        c.metadata["tags"] = tags
+    nbformat.write(nb, tmp_path / "nb.ipynb")
+    result = kubelab("run", "nb.ipynb", "--no-cache", cwd=tmp_path)
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    run_line = next(line for line in lines if line.startswith("run "))
+    assert run_line.endswith(
+        "failed: step b failed in cell 2, line 2: ZeroDivisionError: division by zero"
+    )
+    assert lines[-1].startswith("details: kubelab runs show ")
+    assert sum("c: skipped" in line for line in lines) == 1
+    [warning] = [line for line in lines if "warning" in line]
+    assert "step 'a' asks for 2 nvidia.com/gpu but this machine has 0" in warning
+    shown = kubelab("runs", "show", run_line.split()[1], cwd=tmp_path).stdout
+    assert "warning step 'a' asks for 2 nvidia.com/gpu" in shown
+    assert "failed in cell 2, line 2: ZeroDivisionError" in shown
+    assert "saved 1" in shown  # `x` went from a to b: the marshalling figures are shown
+    strict = kubelab("run", "nb.ipynb", "--no-cache", "--strict-resources", cwd=tmp_path)
+    assert strict.returncode == 1 and "requests 2 nvidia.com/gpu" in strict.stderr

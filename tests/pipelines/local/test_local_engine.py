@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import textwrap
 import threading
 import time
@@ -185,19 +187,29 @@ def test_independent_tasks_run_in_parallel(store: RunStore, root: Path) -> None:
 
 
 def test_retry_until_success(store: RunStore, root: Path, tmp_path: Path) -> None:
+    """Retries, and a log that keeps every attempt (following it shows them all)."""
+    from kubelab.pipelines.local.progress import LogStreamer
+
     counter = tmp_path / "count"
     p = PipelineBuilder("retry")
     flaky = p.component(
         "flaky",
         shell_component(
             f"n=$(cat {counter} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {counter}; "
-            '[ "$n" -ge 3 ]'
+            'echo "output of attempt $n"; [ "$n" -ge 3 ]'
         ),
     )
     p.task("flaky", flaky, retryPolicy={"maxRetryCount": 3, "backoffDuration": "0s"})
-    result = run_pipeline(p.spec, store=store, pipeline_root=root)
+    streamed = io.StringIO()
+    result = run_pipeline(p.spec, store=store, pipeline_root=root, on_event=LogStreamer(streamed))
     assert result.state == "succeeded"
     assert steps_by_name(result.run())["flaky"]["attempts"] == 3
+    log = Path(store.task_info(result.run_id, "flaky")["log_path"])
+    text = log.read_text()
+    assert text.index("output of attempt 1") < text.index("output of attempt 3")
+    assert (log.parent / "attempt-1.log").read_text().count("output of attempt") == 1
+    assert "output of attempt 2" in (log.parent / "attempt-2.log").read_text()
+    assert [streamed.getvalue().count(f"output of attempt {n}") for n in (1, 2, 3)] == [1, 1, 1]
     counter.write_text("-10")
     p.spec["root"]["dag"]["tasks"]["flaky"]["retryPolicy"]["maxRetryCount"] = 1
     failed = run_pipeline(p.spec, store=store, pipeline_root=root, enable_caching=False)
@@ -427,7 +439,10 @@ def test_env_and_metrics_and_importer(store: RunStore, root: Path, tmp_path: Pat
     assert steps["importer"]["outputs"]["artifact"]["uri"] == str(data)
 
 
-def test_gpu_request_fails_clearly_without_gpus(store: RunStore, root: Path, monkeypatch) -> None:
+def test_gpu_request_without_gpus_runs_on_the_cpu_with_a_warning(
+    store: RunStore, root: Path, monkeypatch
+) -> None:
+    """As kfp.local: a GPU step runs on a laptop, and says so; strict resources refuse."""
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     p = PipelineBuilder("gpu")
     p.task(
@@ -435,16 +450,25 @@ def test_gpu_request_fails_clearly_without_gpus(store: RunStore, root: Path, mon
         p.component(
             "train",
             shell_component(
-                "echo hi",
-                resources={"accelerator": {"resourceType": "nvidia.com/gpu", "resourceCount": "1"}},
+                'echo "devices=[$CUDA_VISIBLE_DEVICES]"',
+                resources={"accelerator": {"resourceType": "nvidia.com/gpu", "resourceCount": "2"}},
             ),
         ),
+        cachingOptions={"enableCache": False},
     )
+    events: list[dict] = []
+    result = run_pipeline(p.spec, store=store, pipeline_root=root, on_event=events.append)
+    assert result.state == "succeeded", result.error
+    run = result.run()
+    [warning] = run["warnings"]
+    assert "asks for 2 nvidia.com/gpu but this machine has 0: it runs on the CPU" in warning
+    assert run["steps"][0]["warnings"] == [warning]
+    assert any(e.get("warning") == warning for e in events)
     t0 = time.monotonic()
-    result = run_pipeline(p.spec, store=store, pipeline_root=root)
+    strict = run_pipeline(p.spec, store=store, pipeline_root=root, strict_resources=True)
     assert time.monotonic() - t0 < 5
-    assert result.state == "failed"
-    assert "requests 1 nvidia.com/gpu" in result.error and "0 GPU" in result.error
+    assert strict.state == "failed"
+    assert "requests 2 nvidia.com/gpu" in strict.error and "0 GPU" in strict.error
 
 
 def test_argument_errors_name_the_parameter(store: RunStore, root: Path) -> None:
@@ -491,9 +515,10 @@ def test_events_reach_callback_from_threads(store: RunStore, root: Path) -> None
 
 
 def test_cpu_limits_bound_the_scheduler(store: RunStore, root: Path) -> None:
-    """Two tasks that each need 2 CPUs cannot share 2 slots: they run one after the other."""
+    """Two tasks that each need every CPU run one after the other."""
     p = PipelineBuilder("cpu")
-    heavy = p.component("heavy", shell_component("sleep 0.5", resources={"cpuLimit": 2.0}))
+    cores = float(os.cpu_count() or 1)
+    heavy = p.component("heavy", shell_component("sleep 0.5", resources={"cpuLimit": cores}))
     p.task("h1", heavy, cachingOptions={"enableCache": False})
     p.task("h2", heavy, cachingOptions={"enableCache": False})
     t0 = time.monotonic()

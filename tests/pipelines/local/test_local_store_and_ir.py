@@ -78,12 +78,14 @@ def test_run_json_shape_and_lookup(tmp_path: Path) -> None:
         "metrics",
         "error",
         "source",
+        "warnings",
         "experiment",
         "experiment_id",
         "steps",
     }
     step = run["steps"][0]
     assert step["duration_s"] == 2.5
+    assert run["warnings"] == [] and step["warnings"] == [] and step["marshal"] == {}
     assert step["cells"] == [3, 4]
     assert step["display_name"] == "Train"
     assert step["started_at"].endswith("Z")

@@ -71,6 +71,7 @@ class LocalBackend(RunBackend, JobBackend):
         from kubelab.pipelines.local import engine
 
         engine_options.setdefault("pipeline_root", self.pipeline_root)
+        engine_options.setdefault("strict_resources", self.strict_resources)
         return engine.start_run(
             ir,
             parameters,
@@ -148,7 +149,7 @@ class LocalBackend(RunBackend, JobBackend):
     @staticmethod
     def _task_in_ir(ir: dict[str, Any], step: str, task_metadata: dict[str, dict[str, Any]]) -> str:
         tasks = ir.get("root", {}).get("dag", {}).get("tasks", {})
-        if step in tasks:
+        if step in tasks or "/" in step:  # a path inside a condition or loop
             return step
         for task, meta in task_metadata.items():
             if meta.get("step") == step and task in tasks:

@@ -65,6 +65,8 @@ def print_record(record: dict[str, Any], what: str) -> None:
         value = record.get(key)
         if value:
             print(f"  {key} {value if isinstance(value, str) else json.dumps(value, default=str)}")
+    for warning in record.get("warnings") or []:
+        print(f"  warning {warning}")
     print(f"  {'STEP':<40} {'STATE':<10} {'TIME':>8}  NOTE")
     for s in record["steps"]:
         duration = "" if s["duration_s"] is None else f"{s['duration_s']:.2f}s"
@@ -72,6 +74,35 @@ def print_record(record: dict[str, Any], what: str) -> None:
         if s["attempts"] and s["attempts"] > 1:
             note = f"{s['attempts']} attempts {note}".strip()
         print(f"  {s['name']:<40} {s['state']:<10} {duration:>8}  {note}")
+        figures = marshal_summary(s.get("marshal") or {})
+        if figures:
+            print(f"  {'':<40} {'':<10} {'':>8}  {figures}")
+
+
+def _size(count: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if count < 1000 or unit == "GB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1000
+    return ""
+
+
+def marshal_summary(m: dict[str, Any]) -> str:
+    """`loaded 2 (80.0 MB, 0.12 s), saved 1 (8.0 MB, 0.03 s), 1 handed on unchanged`."""
+    parts = []
+    if m.get("loaded"):
+        parts.append(
+            f"loaded {m['loaded']} ({_size(m.get('load_bytes', 0))}, "
+            f"{m.get('load_seconds', 0):.2f} s)"
+        )
+    if m.get("saved"):
+        parts.append(
+            f"saved {m['saved']} ({_size(m.get('save_bytes', 0))}, "
+            f"{m.get('save_seconds', 0):.2f} s)"
+        )
+    if m.get("linked"):
+        parts.append(f"{m['linked']} handed on unchanged")
+    return ", ".join(parts)
 
 
 def print_table(records: list[dict[str, Any]], empty: str, *, kind: bool = False) -> None:

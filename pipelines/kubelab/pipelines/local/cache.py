@@ -4,6 +4,10 @@ The key covers what can change a task's result: the executor (command, args, ima
 source), its environment, the input parameter values and the *content* of input
 artifacts (not their paths, which differ per run). Two runs that feed the same bytes
 to the same code share outputs.
+
+What a task reads besides its inputs is only known once it ran: the task reports the
+files it read under its folder (`kubelab.pipelines.task_report`) and the entry keeps
+their digests; a later lookup is a hit only while those files are unchanged.
 """
 
 from __future__ import annotations
@@ -14,27 +18,24 @@ import os
 from pathlib import Path
 from typing import Any
 
-# (path, mtime, size) -> digest: unchanged inputs are not re-read on every run.
-_digest_memo: dict[tuple[str, int, int], str] = {}
+from kubelab.pipelines import digests
+
+# A directory written by the notebook marshaller carries this tag, with the digest its
+# writer took of the data while writing it (`kubelab.pipelines.notebook.marshal`):
+# the directory's digest is derived from the tag instead of reading the data again.
+DIGEST_TAG = "kubelab-marshal.json"
 
 
 def content_digest(path: str | os.PathLike[str]) -> str:
-    """sha256 of a file, or of a directory's relative names and file contents."""
+    """Digest of a file, or of a directory's relative names and file contents."""
     p = Path(path)
     if p.is_file():
-        st = p.stat()
-        memo_key = (str(p), st.st_mtime_ns, st.st_size)
-        if memo_key in _digest_memo:
-            return _digest_memo[memo_key]
-        h = hashlib.sha256()
-        with open(p, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        digest = h.hexdigest()
-        if len(_digest_memo) > 50_000:  # a long-lived server must not grow without bound
-            _digest_memo.clear()
-        _digest_memo[memo_key] = digest
-        return digest
+        return digests.file_digest(p)
+    tag = p / DIGEST_TAG
+    if tag.is_file():
+        text = tag.read_text()
+        if '"digest"' in text:
+            return "tagged:" + hashlib.sha256(text.encode()).hexdigest()
     if p.is_dir():
         h = hashlib.sha256(b"dir\0")
         for sub in sorted(p.rglob("*")):
@@ -90,3 +91,14 @@ def existing_files(outputs: dict[str, Any]) -> list[str]:
 def outputs_still_exist(entry: dict[str, Any]) -> bool:
     """A cache hit is only valid while the artifact files it recorded are still on disk."""
     return all(os.path.exists(path) for path in entry.get("files", []))
+
+
+def reads_unchanged(entry: dict[str, Any]) -> bool:
+    """...and while the files the task read (its data files, its modules) are unchanged."""
+    for read in entry.get("reads", []):
+        try:
+            if digests.file_digest(read["path"]) != read["digest"]:
+                return False
+        except OSError:
+            return False
+    return True

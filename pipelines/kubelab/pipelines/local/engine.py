@@ -32,7 +32,7 @@ from kubelab.pipelines.errors import KubelabError
 from kubelab.pipelines.local import ir as irutil
 from kubelab.pipelines.local import live_runs, recording
 from kubelab.pipelines.local.outcomes import RunResult
-from kubelab.pipelines.local.preload import warm_worker
+from kubelab.pipelines.local.preload import plan_preload, warm_worker
 from kubelab.pipelines.local.scheduling import EventCallback, Run, downstream_tasks
 
 __all__ = [
@@ -62,6 +62,7 @@ def _prepare(
     force_rerun: set[str] | None = None,
     workdir: str | os.PathLike[str] | None = None,
     preload_modules: Iterable[str] = (),
+    strict_resources: bool = False,
     experiment: str | None = None,
     reproduces: str | None = None,
 ) -> Run:
@@ -83,12 +84,13 @@ def _prepare(
         run_id=run_id,
         pipeline_root=root,
         enable_caching=enable_caching,
-        parallelism=parallelism or os.cpu_count() or 1,
+        parallelism=parallelism,
         task_metadata=task_metadata or {},
         on_event=on_event,
         task_timeout=task_timeout,
         force_rerun=force_rerun or set(),
         workdir=workdir,
+        strict_resources=strict_resources,
     )
     recording.start(run, name=name, source=source, experiment=experiment, reproduces=reproduces)
     python_executors = [
@@ -97,13 +99,10 @@ def _prepare(
         if (executor := irutil.python_executor(e.get("container", {}))) is not None
     ]
     if python_executors:
-        # Warm the worker while the run is set up, not when the first step needs it.
-        threading.Thread(
-            target=warm_worker,
-            args=(python_executors, preload_modules),
-            daemon=True,
-            name="kubelab-warm",
-        ).start()
+        # Decided now, so the first task forks after these imports; the worker starts
+        # (and imports them) while the run is set up, not when the first step needs it.
+        plan_preload(python_executors, preload_modules)
+        threading.Thread(target=warm_worker, daemon=True, name="kubelab-warm").start()
     # Steps exist as soon as the run does, so a UI polling right after start sees them.
     for name, spec in ir["root"].get("dag", {}).get("tasks", {}).items():
         if run.is_executor_task(spec):
@@ -135,15 +134,19 @@ def run_pipeline(
     force_rerun: set[str] | None = None,
     workdir: str | os.PathLike[str] | None = None,
     preload: Iterable[str] = (),
+    strict_resources: bool = False,
     experiment: str | None = None,
 ) -> RunResult:
     """Run a pipeline to the end and return its result (a failed run does not raise).
 
-    The run joins `experiment` (default: one per source file, see
-    `kubelab.client.provenance.default_experiment`). Tasks run with `workdir`
-    (default: the current directory) as their working directory. `preload` names modules the warm worker imports before the steps (e.g.
-    a notebook's ML imports). In a Jupyter kernel, without an `on_event` of its own, it
-    shows a live widget.
+    Tasks run with `workdir` (default: the current directory) as their working
+    directory. Independent tasks all run at once unless `parallelism` caps them; a task
+    reserves the CPUs its limit names. A task asking for more GPUs than the machine has
+    runs on what it has, with a warning, unless `strict_resources`. `preload` names
+    modules the warm worker imports before the steps (e.g. a notebook's ML imports). The
+    run joins `experiment` (default: one per source file, see
+    `kubelab.client.provenance.default_experiment`). In a Jupyter kernel, without an
+    `on_event` of its own, it shows a live widget.
     """
     if on_event is None:
         from kubelab.pipelines.local.progress import notebook_progress
@@ -164,6 +167,7 @@ def run_pipeline(
         force_rerun=force_rerun,
         workdir=workdir,
         preload_modules=preload,
+        strict_resources=strict_resources,
         experiment=experiment,
     )
     # The run executes in a worker thread so that Ctrl-C / "interrupt kernel" here

@@ -35,11 +35,15 @@ def run_task(payload: dict[str, Any]) -> int:
     """Run one Python component in the current process; returns the exit code.
 
     Output goes to payload["log_path"] (already open on fds 1 and 2 when forked) and
-    the ExecutorOutput (or the error) to payload["result_path"].
+    the ExecutorOutput (or the error) to payload["result_path"], with what the task
+    reported (`task_report`: warnings, marshalling figures, files it read).
     """
+    from kubelab.pipelines import task_report
+
     os.environ.update(payload.get("env") or {})
     if payload.get("cwd"):
         os.chdir(payload["cwd"])
+        task_report.watch_reads(payload["cwd"], exclude=payload.get("pipeline_root"))
     result: dict[str, Any]
     code = 0
     try:
@@ -57,11 +61,24 @@ def run_task(payload: dict[str, Any]) -> int:
         else:
             traceback.print_exc()
             message = getattr(error, "message", None)  # a KubelabError is already phrased
-            result = {"error": message or f"{type(error).__name__}: {error}"}
+            message = message or f"{type(error).__name__}: {error}"
+            # Set by the notebook runtime: the cell and line where the user should look.
+            where = getattr(error, "kubelab_where", None)
+            result = {"error": message}
+            if where:
+                line = f", line {where['line']}" if where.get("line") else ""
+                result = {"error": f"failed in cell {where['cell']}{line}: {message}"}
+                result["where"] = where
             code = 1
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
+    try:
+        report = task_report.collect()
+    except Exception as error:  # the report is extra: never fail a task for it
+        report = {"warnings": [f"kubelab could not collect the task report: {error}"]}
+    if report:
+        result["report"] = report
     tmp = payload["result_path"] + ".tmp"
     with open(tmp, "w") as f:
         json.dump(result, f, default=str)
@@ -205,7 +222,12 @@ def main(argv: list[str]) -> None:
         with open(argv[1]) as f:
             payload = json.load(f)
         sys.exit(run_task(payload))
-    serve(argv)
+    try:
+        serve(argv)
+    except BrokenPipeError:
+        # The engine left before reading us (a CLI run refused its input while this
+        # server was still warming up): nothing to report to, so no traceback either.
+        os._exit(0)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
 """One executor task: the cache, resources, retries with backoff, the process and its outputs.
 
 Owns: `run_executor` (cache lookup and write, GPU/CPU accounting, the retry loop, the
-task's recorded states), `launch` (one attempt as a process of the warm worker:
-Python components, venv tasks and container commands; timeout and cancel) and where
-a task's files go. The run's state (store, resources, cancel flag, its processes)
+task's recorded states and what the task reported: warnings, marshalling figures,
+files read), `launch` (one attempt as a process of the warm worker: Python
+components, venv tasks and container commands; timeout and cancel) and where a
+task's files go: one log per task (`_logs/task.log`) that every attempt appends to,
+each attempt also copied to `attempt-N.log` when it ends. The run's state (store, resources, cancel flag, its processes)
 comes from the `Run` passed in.
 """
 
@@ -11,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import re
 import time
 from pathlib import Path
@@ -67,14 +68,26 @@ def run_executor(
     )
     accel = resources.get("accelerator", {})
     gpus = int(cpu_cores(accel.get("resourceCount") or accel.get("count") or 0))
+    step_warnings: list[str] = []
     if gpus > run.resources.total_gpus:
         kind = accel.get("resourceType") or accel.get("type") or "GPU"
-        raise KubelabError(
-            f"task {qname!r} requests {gpus} {kind} but this machine has "
-            f"{run.resources.total_gpus} GPU(s); lower the accelerator limit or run it on "
-            "the kubernetes backend",
-            task=qname,
+        have = run.resources.total_gpus
+        if run.strict_resources:
+            raise KubelabError(
+                f"task {qname!r} requests {gpus} {kind} but this machine has {have} GPU(s); "
+                "lower the accelerator limit or run it on the kubernetes backend",
+                task=qname,
+            )
+        # As kfp.local: run it anyway, on what this machine has, and say so.
+        label = run.task_metadata.get(qname, {}).get("step") or qname
+        where = "on the CPU" if not have else f"with the {have} GPU(s) this machine has"
+        run.warn(
+            qname,
+            f"step {label!r} asks for {gpus} {kind} but this machine has {have}: it runs "
+            f"{where} (strict resources would refuse it)",
+            step_warnings,
         )
+        gpus = have
     key = cache_keys.cache_key(
         container=container,
         env=env,
@@ -85,7 +98,7 @@ def run_executor(
     # Protobuf JSON drops false values: `cachingOptions: {}` is how KFP writes
     # set_caching_options(False). No cachingOptions at all (hand-written IR) caches.
     task_caching = spec.get("cachingOptions", {"enableCache": True}).get("enableCache", False)
-    use_cache = run.enable_caching and task_caching and qname not in run.force_rerun
+    use_cache = run.enable_caching and task_caching and not run.forced(qname)
     run.record(qname, inputs={"parameters": params, "artifacts": artifacts}, cache_key=key)
     python = irutil.python_executor(container)
     # What the lineage of the step records, whichever way it ends.
@@ -101,7 +114,11 @@ def run_executor(
     )
     if use_cache:
         hit = run.store.cache_get(key)
-        if hit is not None and cache_keys.outputs_still_exist(hit):
+        if (
+            hit is not None
+            and cache_keys.outputs_still_exist(hit)
+            and cache_keys.reads_unchanged(hit)
+        ):
             now = time.time()
             run.collect_metrics(hit["artifacts"])
             run.record(
@@ -111,6 +128,8 @@ def run_executor(
                 started_at=now,
                 finished_at=now,
                 outputs=task_io.public_outputs(hit["parameters"], hit["artifacts"]),
+                # The log of the run that produced the result ("from cache" in the UI).
+                log_path=hit.get("log_path"),
             )
             record_step(
                 state="succeeded",
@@ -128,20 +147,23 @@ def run_executor(
     started_at = None
     error = "failed"
     result: dict[str, Any] = {}
+    log_path = task_dir / "_logs" / "task.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_path.write_text("")
     for attempt in range(1, max_retries + 2):
         if run.cancelled.is_set():
             break
-        log_path = task_dir / "_logs" / f"attempt-{attempt}.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
         header = f"kubelab: task {qname} attempt {attempt}\n"
         if container.get("image") and python is None:
             header += (
                 f"kubelab: image {container['image']!r} is ignored locally; the command "
                 "runs on this machine\n"
             )
-        log_path.write_text(header)
+        attempt_start = log_path.stat().st_size
+        with open(log_path, "a") as log:
+            log.write(header)
         task_io.clear_outputs(executor_input)
-        gpu_ids = run.resources.acquire(math.ceil(cpu) if cpu else 1, gpus, run.cancelled)
+        gpu_ids = run.resources.acquire(cpu, gpus, run.cancelled)
         if gpu_ids is None:
             break
         try:
@@ -162,7 +184,13 @@ def run_executor(
                 run, qname, container, python, executor_input, task_env, task_dir, log_path, attempt
             )
         finally:
-            run.resources.release(math.ceil(cpu) if cpu else 1, gpu_ids)
+            run.resources.release(cpu, gpu_ids)
+            copy_attempt(log_path, attempt_start, attempt)
+        report = result.get("report") or {}
+        for message in report.get("warnings", []):
+            run.warn(qname, message, step_warnings)
+        if report.get("marshal"):
+            run.record(qname, marshal=report["marshal"])
         if ok:
             try:
                 out_params, out_arts = task_io.read_outputs(
@@ -175,6 +203,8 @@ def run_executor(
             # Written even when reads are off (--no-cache), so later runs can reuse it.
             entry = {"parameters": out_params, "artifacts": out_arts}
             entry["files"] = cache_keys.existing_files(entry)
+            entry["reads"] = report.get("reads", [])  # valid while these are unchanged
+            entry["log_path"] = str(log_path)
             run.store.cache_put(key, entry, run.run_id, qname)
             run.record(
                 qname,
@@ -187,7 +217,7 @@ def run_executor(
                 state="succeeded",
                 outputs=out_arts,
                 output_parameters=out_params,
-                reads=(result.get("report") or {}).get("reads"),
+                reads=report.get("reads"),
             )
             return Outcome("succeeded", out_params, out_arts)
         if attempt <= max_retries and not run.cancelled.is_set():
@@ -201,6 +231,9 @@ def run_executor(
         return Outcome("cancelled", error="cancelled")
     run.record(qname, state="failed", finished_at=time.time(), error=error)
     record_step(state="failed")
+    step = run.task_metadata.get(qname, {}).get("step")
+    if step and result.get("where"):  # "step b failed in cell 3, line 1: ..."
+        return Outcome("failed", error=f"step {step} {error}")
     return Outcome("failed", error=f"task {qname!r} failed: {error}")
 
 
@@ -229,6 +262,7 @@ def launch(
             "result_path": str(result_path),
             "env": env,
             "cwd": run.workdir,
+            "pipeline_root": str(run.root.parent),  # not the task's data: never "read"
         }
         interpreter = workers.interpreter_for(
             python.pip, home=kubelab_home(), log_path=str(log_path)
@@ -290,10 +324,22 @@ def launch(
         return False, "cancelled", result
     if code != 0:
         detail = result.get("error") or f"exit code {code}"
+        if result.get("where"):  # the notebook cell and line say where to look
+            return False, detail, result
         return False, f"{detail} (log: {log_path})", result
     if "error" in result:
         return False, result["error"], result
     return True, "", result
+
+
+def copy_attempt(log_path: Path, start: int, attempt: int) -> None:
+    """attempt-N.log: the part of the task's log one attempt wrote."""
+    try:
+        with open(log_path, "rb") as log:
+            log.seek(start)
+            log_path.with_name(f"attempt-{attempt}.log").write_bytes(log.read())
+    except OSError:
+        pass
 
 
 def task_path(root: Path, qname: str) -> Path:

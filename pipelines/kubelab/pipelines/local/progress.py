@@ -35,6 +35,7 @@ class _Steps:
         self.lock = threading.Lock()
 
     def apply(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        """Fold one event in; the step it changed (with `changed`: its state moved)."""
         with self.lock:
             self.run_id = event.get("run_id", self.run_id)
             if event.get("type") == "run":
@@ -42,6 +43,9 @@ class _Steps:
                 self.error = event.get("error")
                 return None
             step = self.steps.setdefault(event["name"], {"state": "pending", "cached": False})
+            before = step["state"]
+            if event.get("warning"):
+                step.setdefault("warnings", []).append(event["warning"])
             if "display_name" in event:
                 step["display_name"] = event["display_name"]
             step["state"] = event.get("state", step["state"])
@@ -53,7 +57,7 @@ class _Steps:
                 step["duration"] = time.monotonic() - step["t0"] if "t0" in step else 0.0
             if event.get("error"):
                 step["error"] = event["error"]
-            return dict(step, name=event["name"])
+            return dict(step, name=event["name"], changed=step["state"] != before)
 
 
 def in_notebook() -> bool:
@@ -84,7 +88,7 @@ class NotebookProgress:
             if duration is None and "t0" in step:
                 duration = time.monotonic() - step["t0"]
             cached = " (cached)" if step.get("cached") else ""
-            error = html.escape(step.get("error") or "")
+            error = html.escape("; ".join([*step.get("warnings", []), step.get("error") or ""]))
             rows.append(
                 f"<tr><td>{_ICONS.get(step['state'], '')}</td>"
                 f"<td>{html.escape(step.get('display_name', name))}</td>"
@@ -119,25 +123,34 @@ class TerminalProgress:
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stderr
         self.state = _Steps()
+        self.lock = threading.Lock()  # steps finish in several threads: whole lines only
+
+    def _print(self, line: str) -> None:
+        with self.lock:
+            self.stream.write(line + "\n")
+            self.stream.flush()
 
     def __call__(self, event: dict[str, Any]) -> None:
         step = self.state.apply(event)
         if step is None:
             if event.get("state") != "running":
                 suffix = f": {event['error']}" if event.get("error") else ""
-                print(f"run {event.get('run_id')} {event['state']}{suffix}", file=self.stream)
+                self._print(f"run {event.get('run_id')} {event['state']}{suffix}")
             return
+        label = step.get("display_name", step["name"])
+        if event.get("warning"):
+            self._print(f"  ⚠️ {label}: warning: {event['warning']}")
         state = step["state"]
-        if state == "pending":
-            return
-        line = f"  {_ICONS.get(state, '')} {step.get('display_name', step['name'])}: {state}"
+        if state == "pending" or not step["changed"]:
+            return  # an unstarted step is announced once, not once per record
+        line = f"  {_ICONS.get(state, '')} {label}: {state}"
         if step.get("cached"):
             line += " (cached)"
         if state != "running" and step.get("duration") is not None:
             line += f" in {step['duration']:.2f}s"
         if state in ("failed",) and step.get("error"):
             line += f" — {step['error']}"
-        print(line, file=self.stream, flush=True)
+        self._print(line)
 
 
 class LogStreamer:
@@ -152,6 +165,9 @@ class LogStreamer:
         self.poll_s = poll_s
         self.names: dict[str, str] = {}
         self.tails: dict[str, tuple[threading.Thread, threading.Event]] = {}
+        # Where each log was read up to: a retry appends to the same log, so its
+        # tail goes on from there instead of printing the first attempt again.
+        self.positions: dict[str, int] = {}
         self.lock = threading.Lock()
 
     def __call__(self, event: dict[str, Any]) -> None:
@@ -189,7 +205,7 @@ class LogStreamer:
 
     def _tail(self, label: str, path: str, done: threading.Event) -> None:
         pending = ""
-        position = 0
+        position = self.positions.get(path, 0)
         while True:
             finished = done.is_set()
             try:
@@ -199,6 +215,7 @@ class LogStreamer:
                     position = f.tell()
             except OSError:
                 chunk = ""
+            self.positions[path] = position
             pending += chunk
             *lines, pending = pending.split("\n")
             for line in lines:

@@ -1,50 +1,67 @@
-"""What a run may use at once: CPU slots (its parallelism) and GPU ids.
+"""What a run may use at once: CPU cores, GPU ids and (optionally) a number of tasks.
 
-Tasks ask for the CPUs their limit names (at least one slot) and the GPUs their
-accelerator limit names; they wait until both are free. GPUs are counted from
-CUDA_VISIBLE_DEVICES or /dev/nvidia*, and a request above the total is an error
-raised before waiting, never a hang. GPU ids are leased machine-wide
-(`kubelab.client.gpus`), so a pipeline step and a training job never share one.
+As on Kubernetes, a task that names a CPU limit (or request) reserves those cores and
+waits until they are free; a task that names none reserves nothing, so independent
+tasks run side by side however many CPUs there are (kfp.local runs them one by one).
+`parallelism`, when given, caps how many tasks run at once; by default the cap only
+guards the machine against a runaway fan-out. GPUs are counted from
+CUDA_VISIBLE_DEVICES or /dev/nvidia*; a task waits until the GPUs it asks for are
+free. GPU ids are leased machine-wide (`kubelab.client.gpus`), so a pipeline step and
+a training job never share one.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
 from kubelab.client.gpus import GpuLease, gpu_devices
 
-__all__ = ["Resources", "cpu_cores", "gpu_devices"]
+__all__ = ["Resources", "cpu_cores", "default_task_cap", "gpu_devices"]
+
+
+def default_task_cap() -> int:
+    """Tasks at once without an explicit parallelism: plenty for a fan-out, bounded."""
+    return max(32, 4 * (os.cpu_count() or 1))
 
 
 class Resources:
-    """CPU slots (the run's parallelism) and GPU ids; tasks wait for what they need."""
+    """CPU cores, GPU ids and task slots; tasks wait for what they need."""
 
-    def __init__(self, slots: int, gpu_ids: list[str]) -> None:
-        self.slots = slots
-        self.free_slots = slots
+    def __init__(self, cpus: float, gpu_ids: list[str], max_tasks: int | None = None) -> None:
+        self.cpus = float(cpus)
+        self.free_cpus = float(cpus)
         self.gpus = GpuLease(gpu_ids)
         self.total_gpus = self.gpus.total
+        self.max_tasks = max_tasks or default_task_cap()
+        self.running = 0
         self.cond = threading.Condition()
 
-    def acquire(self, cpu: int, gpus: int, cancelled: threading.Event) -> list[str] | None:
-        cpu = max(1, min(cpu, self.slots))
+    def _cores(self, cpu: float) -> float:
+        return min(max(cpu, 0.0), self.cpus)  # a limit above the machine takes all of it
+
+    def acquire(self, cpu: float, gpus: int, cancelled: threading.Event) -> list[str] | None:
+        """Wait until `cpu` cores (0: none reserved), a task slot and `gpus` GPUs are
+        free; the GPU ids, or None when the run was cancelled while waiting."""
+        cores = self._cores(cpu)
         with self.cond:
-            while self.free_slots < cpu:
+            while self.running >= self.max_tasks or self.free_cpus + 1e-9 < cores:
                 if cancelled.is_set():
                     return None
                 self.cond.wait(0.2)
-            self.free_slots -= cpu
+            self.running += 1
+            self.free_cpus -= cores
         taken = self.gpus.acquire(gpus, cancelled, holder="pipeline step")
         if taken is None:
             self.release(cpu, [])
         return taken
 
-    def release(self, cpu: int, gpu_ids: list[str]) -> None:
-        cpu = max(1, min(cpu, self.slots))
+    def release(self, cpu: float, gpu_ids: list[str]) -> None:
         self.gpus.release(gpu_ids)
         with self.cond:
-            self.free_slots += cpu
+            self.running -= 1
+            self.free_cpus += self._cores(cpu)
             self.cond.notify_all()
 
 

@@ -9,6 +9,8 @@ are `launch.py`'s business, values `inputs.py`'s.
 
 from __future__ import annotations
 
+import os
+import re
 import threading
 import time
 import traceback
@@ -18,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from kubelab.client.store import RunStore
-from kubelab.pipelines.errors import KubelabError
+from kubelab.pipelines.errors import KubelabError, NotFoundError
 from kubelab.pipelines.local import ir as irutil
 from kubelab.pipelines.local import recording, task_io, workers
 from kubelab.pipelines.local.conditions import evaluate_condition
@@ -47,13 +49,8 @@ def task_deps(spec: dict[str, Any]) -> set[str]:
     return deps
 
 
-def downstream_tasks(ir: dict[str, Any], task: str) -> set[str]:
-    """`task` and every root-DAG task that depends on it, directly or not."""
-    tasks = ir["root"].get("dag", {}).get("tasks", {})
-    if task not in tasks:
-        raise KubelabError(
-            f"no step {task!r} in the pipeline; steps: {', '.join(sorted(tasks))}", step=task
-        )
+def _dependents(tasks: dict[str, Any], task: str) -> set[str]:
+    """`task` and the tasks of the same DAG that depend on it, directly or not."""
     deps = {name: task_deps(spec) for name, spec in tasks.items()}
     selected = {task}
     changed = True
@@ -63,6 +60,35 @@ def downstream_tasks(ir: dict[str, Any], task: str) -> set[str]:
             if name not in selected and d & selected:
                 selected.add(name)
                 changed = True
+    return selected
+
+
+def downstream_tasks(ir: dict[str, Any], task: str) -> set[str]:
+    """What "run from `task`" re-runs: the task and everything after it, as task paths.
+
+    `task` is a root task, or a task inside a condition, loop or sub-pipeline, named by
+    its path as in the run JSON (`condition-1/train`, `for-loop-2[0]/train`: a loop is
+    re-run in every iteration). Tasks after an enclosing condition or loop re-run too,
+    since its outputs may change. A path selects a sub-DAG with everything inside it
+    (`Run.forced`).
+    """
+    parts = re.sub(r"\[\d+\]", "", task).split("/")
+    component = ir["root"]
+    prefix = ""
+    selected: set[str] = set()
+    for depth, part in enumerate(parts):
+        tasks = component.get("dag", {}).get("tasks", {})
+        if part not in tasks:
+            raise NotFoundError(
+                f"no step {task!r} in the pipeline; steps: {', '.join(sorted(tasks))}",
+                step=task,
+            )
+        after = _dependents(tasks, part)
+        if depth < len(parts) - 1:
+            after.discard(part)  # the enclosing DAG: only what follows inside it re-runs
+        selected |= {prefix + name for name in after}
+        prefix += part + "/"
+        component = ir["components"].get(tasks[part].get("componentRef", {}).get("name"), {})
     return selected
 
 
@@ -93,7 +119,7 @@ def dag_outcome(component: dict[str, Any], results: dict[str, Outcome], prefix: 
     if failed:
         name, outcome = failed[0]
         error = outcome.error or "failed"
-        if not error.startswith("task "):
+        if not error.startswith(("task ", "step ")):
             error = f"task {prefix + name!r} failed: {error}"
         return Outcome("failed", params, arts, error=error)
     if cancelled:
@@ -114,12 +140,13 @@ class Run:
         run_id: str,
         pipeline_root: Path,
         enable_caching: bool,
-        parallelism: int,
+        parallelism: int | None,
         task_metadata: dict[str, dict[str, Any]],
         on_event: EventCallback | None,
         task_timeout: float | None,
         force_rerun: set[str],
         workdir: str,
+        strict_resources: bool = False,
     ) -> None:
         self.ir = ir
         self.arguments = arguments
@@ -134,7 +161,10 @@ class Run:
         self.task_timeout = task_timeout
         self.workdir = workdir
         self.force_rerun = force_rerun
-        self.resources = Resources(parallelism, gpu_devices())
+        self.strict_resources = strict_resources
+        # Tasks reserve the CPUs their limits name; `parallelism` caps tasks at once.
+        self.resources = Resources(os.cpu_count() or 1, gpu_devices(), parallelism)
+        self.warnings: list[str] = []
         self.cancelled = threading.Event()
         self.finished = threading.Event()
         self.processes: set[workers.TaskProcess] = set()
@@ -157,6 +187,21 @@ class Run:
         self.store.update_task(self.run_id, name, **fields)
         if "state" in fields:
             self.emit({"type": "task", "name": name, **fields})
+
+    def warn(self, name: str, message: str, step_warnings: list[str]) -> None:
+        """A warning on the step and the run, shown live (CLI, widget, sidebar)."""
+        step_warnings.append(message)
+        with self.lock:
+            self.warnings.append(message)
+            snapshot = list(self.warnings)
+        self.store.update_run(self.run_id, warnings=snapshot)
+        self.store.update_task(self.run_id, name, warnings=list(step_warnings))
+        self.emit({"type": "task", "name": name, "warning": message})
+
+    def forced(self, qname: str) -> bool:
+        """Whether run-from asked to re-run this task (or a sub-DAG or loop holding it)."""
+        path = re.sub(r"\[\d+\]", "", qname)
+        return any(path == f or path.startswith(f + "/") for f in self.force_rerun)
 
     def add_task(self, name: str, display_name: str, state: str = "pending") -> None:
         metadata = self.task_metadata.get(name, {})

@@ -72,6 +72,7 @@ class ForkServer:
         self._next_id = 0
         self._ready = threading.Event()
         self._preloaded: set[str] = set()
+        self._wanted: set[str] = set()  # to import before the next fork
 
     def _ensure_started(self) -> subprocess.Popen[bytes]:
         if self._proc is not None and self._proc.poll() is None:
@@ -91,21 +92,31 @@ class ForkServer:
         return self._proc
 
     def start(self) -> None:
-        """Warm the server up ahead of the first task."""
+        """Warm the server up ahead of the first task (and import what it was asked to)."""
         with self._lock:
-            self._ensure_started()
+            self._send_wanted(self._ensure_started())
+
+    def want_modules(self, modules: set[str]) -> None:
+        """Import `modules` in the server before it forks the next task (no waiting here):
+        a run asks this before its first task, so that task already starts warm."""
+        with self._lock:
+            self._wanted |= set(modules)
 
     def import_modules(self, modules: set[str]) -> None:
-        """Have the server import `modules` so that tasks importing them start warm."""
+        """Have the server import `modules` now, so that tasks importing them start warm."""
         with self._lock:
-            new = sorted(modules - self._preloaded)
-            if not new:
-                return
-            proc = self._ensure_started()
-            self._preloaded |= set(new)
-            assert proc.stdin is not None
-            proc.stdin.write((json.dumps({"preload": new}) + "\n").encode())
-            proc.stdin.flush()
+            self._wanted |= set(modules)
+            self._send_wanted(self._ensure_started())
+
+    def _send_wanted(self, proc: subprocess.Popen[bytes]) -> None:
+        new = sorted(self._wanted - self._preloaded)
+        self._wanted.clear()
+        if not new:
+            return
+        self._preloaded |= set(new)
+        assert proc.stdin is not None
+        proc.stdin.write((json.dumps({"preload": new}) + "\n").encode())
+        proc.stdin.flush()
 
     def _read(self, proc: subprocess.Popen[bytes]) -> None:
         assert proc.stdout is not None
@@ -142,6 +153,7 @@ class ForkServer:
         task = _ForkedTask()
         with self._lock:
             proc = self._ensure_started()
+            self._send_wanted(proc)  # the server reads requests in order: imports first
             self._next_id += 1
             task_id = self._next_id
             self._tasks[task_id] = task

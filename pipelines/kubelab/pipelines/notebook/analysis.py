@@ -5,19 +5,30 @@ cells of one step, taken in order, it finds:
 
 * `uses`: names read before the step binds them (its inputs, if another step made them);
 * `defs`: names the step binds or mutates (`x = ...`, `x += ...`, `df.col = ...`,
-  `d[k] = ...`, `lst.append(...)`, `model.fit(...)`, `global x` in a called function);
+  `d[k] = ...`, `lst.append(...)`, `model.fit(...)`, `global x` in a called function),
+  including changes the code makes through an alias (`data = [a, b]`, then
+  `for d in data: d["x"] = 1` changes `a` and `b`) or through a call that changes its
+  argument (`random.shuffle(xs)`, `train(model)` where `train` appends to `model`);
 * `deleted`: names whose last touch in the step is `del x`;
 * `imported`: names whose last binding is an import statement (re-imported, never pickled).
 
 Python scoping is followed: function and lambda bodies are read when called, so the
 names they read count unless the step binds them anywhere; comprehension targets,
 parameters and function locals stay local; class bodies run at once.
+
+What a call does to its arguments is read from the callee where the notebook defines
+it (`function_effects`: which parameters and globals its body changes or reads);
+library functions change nothing but their first argument when their name says so
+(`shuffle`, `copyto`, `heappush`, torch's `normal_`), and a function whose code we
+cannot see (a module beside the notebook, a value called) may change any name passed
+to it. Over-approximating costs a hand-on, never a wrong value.
 """
 
 from __future__ import annotations
 
 import ast
 import builtins
+import sys
 from dataclasses import dataclass, field
 
 from kubelab.pipelines.errors import KubelabError
@@ -53,6 +64,30 @@ MUTATING_METHODS = frozenset(
     }
 )  # fmt: skip
 
+# Library functions (and methods such as `rng.shuffle`) that change their first
+# argument in place; torch's in-place functions end with one underscore (`normal_`).
+ARGUMENT_MUTATORS = frozenset(
+    {
+        "shuffle", "copyto", "put", "place", "putmask", "put_along_axis", "fill_diagonal",
+        "heappush", "heappop", "heapify", "heapreplace", "heappushpop", "insort",
+        "insort_left", "insort_right", "setattr", "delattr",
+    }
+)  # fmt: skip
+
+# Modules whose functions follow the convention above: the standard library and the
+# usual data-science libraries. A function from any other module (e.g. `helpers.py`
+# beside the notebook) may change whatever is passed to it.
+LIBRARY_MODULES = frozenset(sys.stdlib_module_names) | frozenset(
+    {
+        "numpy", "pandas", "sklearn", "scipy", "matplotlib", "seaborn", "torch",
+        "torchvision", "torchaudio", "tensorflow", "keras", "xgboost", "lightgbm", "catboost",
+        "statsmodels", "plotly", "PIL", "cv2", "skimage", "joblib", "cloudpickle", "tqdm",
+        "requests", "transformers", "datasets", "tokenizers", "nltk", "spacy", "pyarrow",
+        "polars", "dask", "sympy", "networkx", "bokeh", "altair", "optuna", "mlflow",
+        "IPython", "ipywidgets", "kfp", "kubelab", "yaml", "jax", "flax", "einops",
+    }
+)  # fmt: skip
+
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 
@@ -66,7 +101,41 @@ class BlockNames:
     deleted: dict[str, int] = field(default_factory=dict)  # name -> cell of the `del`
     imported: dict[str, tuple[int, str]] = field(default_factory=dict)  # name -> (cell, stmt)
     bound: set[str] = field(default_factory=set)  # every name ever bound at top level
+    assigned: set[str] = field(default_factory=set)  # names rebound (not only changed)
+    mutated: set[str] = field(default_factory=set)  # names changed in place
     star_import: bool = False
+
+
+@dataclass(frozen=True)
+class CallEffects:
+    """What calling a notebook-defined function (or class) does to the caller's names."""
+
+    params: tuple[str, ...] = ()  # positional parameters, in order
+    vararg: str | None = None
+    kwarg: str | None = None
+    mutated: frozenset[str] = frozenset()  # parameters the body changes in place
+    globals_mutated: frozenset[str] = frozenset()  # notebook names the body changes
+    globals_read: frozenset[str] = frozenset()  # notebook names the body reads
+
+    def union(self, other: CallEffects) -> CallEffects:
+        """Two definitions of one name (in different steps): either may run."""
+        return CallEffects(
+            self.params if len(self.params) >= len(other.params) else other.params,
+            self.vararg or other.vararg,
+            self.kwarg or other.kwarg,
+            self.mutated | other.mutated,
+            self.globals_mutated | other.globals_mutated,
+            self.globals_read | other.globals_read,
+        )
+
+
+@dataclass
+class Context:
+    """What a block's calls resolve against: the notebook's functions and its imports."""
+
+    effects: dict[str, CallEffects] = field(default_factory=dict)
+    modules: dict[str, str] = field(default_factory=dict)  # name -> what it imports
+    fixed: frozenset[str] = frozenset()  # prelude functions/classes: never handed on
 
 
 def _root_name(node: ast.expr) -> str | None:
@@ -214,12 +283,16 @@ def scope_free_names(node: ast.AST) -> tuple[set[str], set[str], set[str]]:
 class BlockAnalyzer:
     """Walks the cells of one block in order, tracking what is bound so far."""
 
-    def __init__(self) -> None:
+    def __init__(self, context: Context | None = None) -> None:
         self.result = BlockNames()
+        self.context = context or Context()
         self._bound_now: set[str] = set()
         self._deferred: list[tuple[str, int]] = []  # reads inside functions/lambdas
+        self._aliases: dict[str, set[str]] = {}  # name -> names whose objects it may hold
+        self._imports: dict[str, str] = {}  # name -> module (or module.attr) it imports
         self._cell = -1
         self._last_stmt: ast.stmt | None = None
+        self._statement_call: ast.Call | None = None  # a call whose result is dropped
 
     # -- events -----------------------------------------------------------------
     def _use(self, name: str) -> None:
@@ -232,25 +305,48 @@ class BlockAnalyzer:
         self.result.defs[name] = self._cell
         self.result.deleted.pop(name, None)
         self.result.imported.pop(name, None)
+        self._imports.pop(name, None)
+
+    def _assign(self, name: str) -> None:
+        self._define(name)
+        self.result.assigned.add(name)
 
     def _mutate(self, name: str) -> None:
-        if name in self.result.imported:
-            return  # `np.random.seed(0)` mutates a module, which is never passed on
-        self._use(name)
-        self.result.defs[name] = self._cell
-        self.result.deleted.pop(name, None)
+        """`name`'s object changes in place, and so do the objects it may alias."""
+        for target in (name, *sorted(self._aliases.get(name, ()))):
+            if self._is_module(target) or target in self.context.fixed:
+                continue  # `np.random.seed(0)` changes a module, never handed on
+            self._use(target)
+            self.result.defs[target] = self._cell
+            self.result.mutated.add(target)
+            self.result.deleted.pop(target, None)
 
     def _delete(self, name: str) -> None:
         self._use(name)
         self._bound_now.discard(name)
         self.result.defs.pop(name, None)
         self.result.imported.pop(name, None)
+        self._aliases.pop(name, None)
         self.result.deleted[name] = self._cell
 
-    def _import(self, name: str, statement: str) -> None:
+    def _import(self, name: str, statement: str, module: str) -> None:
         self._define(name)
         del self.result.defs[name]
         self.result.imported[name] = (self._cell, statement)
+        self._imports[name] = module
+        self._aliases.pop(name, None)
+
+    def _is_module(self, name: str) -> bool:
+        if name in self._bound_now and name not in self._imports:
+            return False
+        return name in self._imports or name in self.context.modules
+
+    def _module_of(self, name: str) -> str | None:
+        if name in self._imports:
+            return self._imports[name]
+        if name in self._bound_now:
+            return None
+        return self.context.modules.get(name)
 
     # -- entry points -------------------------------------------------------------
     def add_cell(self, cell: int, tree: ast.Module) -> None:
@@ -266,22 +362,144 @@ class BlockAnalyzer:
                 self.result.uses[name] = cell
         return self.result
 
+    # -- aliases ----------------------------------------------------------------------
+    def _alias_roots(self, node: ast.AST | None) -> set[str]:
+        """Names whose objects the value of `node` may be, or contain."""
+        if isinstance(node, ast.Name):
+            return {node.id} | self._aliases.get(node.id, set())
+        if isinstance(node, ast.Tuple | ast.List | ast.Set):
+            return set().union(*(self._alias_roots(e) for e in node.elts))
+        if isinstance(node, ast.Dict):
+            return set().union(*(self._alias_roots(v) for v in node.values))
+        if isinstance(node, ast.Attribute | ast.Subscript | ast.Starred):
+            return self._alias_roots(node.value)
+        if isinstance(node, ast.IfExp):
+            return self._alias_roots(node.body) | self._alias_roots(node.orelse)
+        if isinstance(node, ast.NamedExpr):
+            return self._alias_roots(node.value)
+        if isinstance(node, ast.Call):
+            func = node.func
+            # d.values(), d.items(): the elements; zip/enumerate/list(...): the same objects.
+            if isinstance(func, ast.Attribute) and func.attr in ("values", "items"):
+                return self._alias_roots(func.value)
+            if isinstance(func, ast.Name) and func.id in _ELEMENT_VIEWS:
+                return set().union(*(self._alias_roots(a) for a in node.args))
+        return set()
+
+    def _bind_alias(self, target: ast.expr, roots: set[str]) -> None:
+        for name in _target_names(target):
+            others = roots - {name}
+            if others:
+                self._aliases[name] = others
+            else:
+                self._aliases.pop(name, None)
+
+    # -- calls --------------------------------------------------------------------------
+    def _call(self, call: ast.Call) -> None:
+        """Names a call changes: its receiver, its arguments, the globals it touches."""
+        func = call.func
+        dropped = call is self._statement_call
+        if isinstance(func, ast.Attribute):
+            root = _root_name(func.value)
+            module = self._module_of(root) if root else None
+            if module is not None:  # np.random.shuffle(x), helpers.train(model)
+                self._library_call(module, func.attr, call)
+                return
+            inplace = any(
+                k.arg == "inplace" and isinstance(k.value, ast.Constant) and k.value.value
+                for k in call.keywords
+            )
+            if dropped and call is not _last_value(self._last_stmt):
+                mutates = func.attr not in READ_ONLY_METHODS
+            else:  # a displayed or used result: only known mutators change the receiver
+                mutates = func.attr in MUTATING_METHODS
+            if (mutates or inplace) and root is not None:
+                self._mutate(root)
+            if func.attr in ARGUMENT_MUTATORS:  # rng.shuffle(x)
+                self._mutate_arguments(call, first_only=True)
+            return
+        if isinstance(func, ast.Name):
+            name = func.id
+            effects = self.context.effects.get(name)
+            module = self._module_of(name)
+            if effects is not None and (module is None or name in self._bound_now):
+                self._apply_effects(effects, call)
+            elif module is not None:  # from random import shuffle
+                self._library_call(module, None, call)
+            elif name in BUILTIN_NAMES and name not in self._bound_now:
+                if name in ARGUMENT_MUTATORS:  # setattr(obj, ...), delattr(obj, ...)
+                    self._mutate_arguments(call, first_only=True)
+            else:  # a value that is called: we cannot see what it does
+                self._mutate_arguments(call)
+            return
+        self._mutate_arguments(call)  # factories()[0](x), (lambda v: ...)(x)
+
+    def _library_call(self, module: str, attr: str | None, call: ast.Call) -> None:
+        name = attr or module.rsplit(".", 1)[-1]
+        if module.split(".")[0] not in LIBRARY_MODULES:
+            self._mutate_arguments(call)  # helpers.train(model): unknown code
+        elif name in ARGUMENT_MUTATORS or (name.endswith("_") and not name.endswith("__")):
+            self._mutate_arguments(call, first_only=True)
+
+    def _mutate_arguments(self, call: ast.Call, *, first_only: bool = False) -> None:
+        values = [a.value if isinstance(a, ast.Starred) else a for a in call.args]
+        if not first_only:
+            values += [k.value for k in call.keywords]
+        for value in values[:1] if first_only else values:
+            root = _argument_root(value)
+            if root is not None:
+                self._mutate(root)
+
+    def _apply_effects(self, effects: CallEffects, call: ast.Call) -> None:
+        changed = effects.mutated
+        for i, arg in enumerate(call.args):
+            if isinstance(arg, ast.Starred):
+                hit = bool(changed - set(effects.params[:i])) or effects.vararg in changed
+                value: ast.expr = arg.value
+            else:
+                param = effects.params[i] if i < len(effects.params) else effects.vararg
+                hit, value = param in changed, arg
+            root = _argument_root(value)
+            if hit and root is not None:
+                self._mutate(root)
+        for keyword in call.keywords:
+            if keyword.arg is None:
+                hit = bool(changed)
+            elif keyword.arg in effects.params:
+                hit = keyword.arg in changed
+            else:
+                hit = effects.kwarg in changed
+            root = _argument_root(keyword.value)
+            if hit and root is not None:
+                self._mutate(root)
+        for name in sorted(effects.globals_read):
+            self._use(name)
+        for name in sorted(effects.globals_mutated):
+            self._mutate(name)
+
     # -- statements -----------------------------------------------------------------
     def _stmt(self, node: ast.stmt) -> None:
         if isinstance(node, ast.Assign):
             self._expr(node.value)
+            roots = self._alias_roots(node.value)
             for target in node.targets:
                 self._store(target)
+                self._bind_alias(target, roots)
         elif isinstance(node, ast.AnnAssign):
             if node.value is not None:
                 self._expr(node.value)
                 self._store(node.target)
+                self._bind_alias(node.target, self._alias_roots(node.value))
             self._expr(node.annotation)
         elif isinstance(node, ast.AugAssign):
             self._expr(node.value)
             if isinstance(node.target, ast.Name):
-                self._use(node.target.id)
-                self._define(node.target.id)
+                name = node.target.id
+                self._use(name)
+                aliases = self._aliases.get(name)
+                if aliases:  # `part += [x]` extends the list `part` aliases
+                    self._mutate(name)
+                self._assign(name)
             else:
                 self._store(node.target)
         elif isinstance(node, ast.Delete):
@@ -301,11 +519,13 @@ class BlockAnalyzer:
                 bound = (alias.asname or alias.name).split(".")[0]
                 if isinstance(node, ast.Import):
                     stmt = f"import {alias.name}"
+                    module = alias.name if alias.asname else bound
                 else:
                     stmt = f"from {'.' * node.level}{node.module or ''} import {alias.name}"
+                    module = f"{'.' * node.level}{node.module or ''}.{alias.name}"
                 if alias.asname:
                     stmt += f" as {alias.asname}"
-                self._import(bound, stmt)
+                self._import(bound, stmt, module)
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             for part in _evaluated_at_definition(node):
                 self._expr(part)
@@ -317,11 +537,13 @@ class BlockAnalyzer:
             else:
                 self._deferred.extend((name, self._cell) for name in sorted(free))
             for name in sorted(global_writes):
-                self._define(name)
-            self._define(node.name)
+                self._assign(name)
+            self._assign(node.name)
+            self._aliases.pop(node.name, None)
         elif isinstance(node, ast.For | ast.AsyncFor):
             self._expr(node.iter)
             self._store(node.target)
+            self._bind_alias(node.target, self._alias_roots(node.iter))
             for stmt in node.body + node.orelse:
                 self._stmt(stmt)
         elif isinstance(node, ast.While | ast.If):
@@ -342,7 +564,7 @@ class BlockAnalyzer:
                 if handler.type is not None:
                     self._expr(handler.type)
                 if handler.name:
-                    self._define(handler.name)
+                    self._assign(handler.name)
                 for stmt in handler.body:
                     self._stmt(stmt)
             for stmt in node.orelse + node.finalbody:
@@ -356,21 +578,12 @@ class BlockAnalyzer:
                 for stmt in case.body:
                     self._stmt(stmt)
         elif isinstance(node, ast.Expr):
-            self._expr(node.value)
-            call = node.value
-            if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute):
-                method = call.func.attr
-                inplace = any(
-                    k.arg == "inplace" and isinstance(k.value, ast.Constant) and k.value.value
-                    for k in call.keywords
-                )
-                if node is self._last_stmt:
-                    mutates = method in MUTATING_METHODS or inplace
-                else:
-                    mutates = method not in READ_ONLY_METHODS or inplace
-                root = _root_name(call.func.value)
-                if mutates and root is not None:
-                    self._mutate(root)
+            outer = self._statement_call
+            self._statement_call = node.value if isinstance(node.value, ast.Call) else None
+            try:
+                self._expr(node.value)
+            finally:
+                self._statement_call = outer
         elif isinstance(node, ast.Global | ast.Nonlocal | ast.Pass | ast.Break | ast.Continue):
             pass
         else:  # Return, Raise, Assert, ...: plain reads
@@ -386,16 +599,16 @@ class BlockAnalyzer:
                 value = node.value if isinstance(node, ast.MatchValue) else node.cls
                 self._expr(value)
             if isinstance(node, ast.MatchAs | ast.MatchStar) and node.name:
-                self._define(node.name)
+                self._assign(node.name)
             if isinstance(node, ast.MatchMapping):
                 for key in node.keys:
                     self._expr(key)
                 if node.rest:
-                    self._define(node.rest)
+                    self._assign(node.rest)
 
     def _store(self, target: ast.expr) -> None:
         if isinstance(target, ast.Name):
-            self._define(target.id)
+            self._assign(target.id)
         elif isinstance(target, ast.Tuple | ast.List):
             for elt in target.elts:
                 self._store(elt)
@@ -416,27 +629,46 @@ class BlockAnalyzer:
             if isinstance(node.ctx, ast.Load):
                 self._use(node.id)
             else:
-                self._define(node.id)
+                self._assign(node.id)
         elif isinstance(node, ast.NamedExpr):
             self._expr(node.value)
-            self._define(node.target.id)
+            self._assign(node.target.id)
         elif isinstance(node, ast.Lambda):
             for part in _evaluated_at_definition(node):
                 self._expr(part)
             free, global_writes, _ = scope_free_names(node)
             self._deferred.extend((name, self._cell) for name in sorted(free))
             for name in sorted(global_writes):
-                self._define(name)
+                self._assign(name)
         elif isinstance(node, _COMPREHENSIONS):
             self._expr(node.generators[0].iter)
             free, global_writes, walrus = scope_free_names(node)
             for name in sorted(free):
                 self._use(name)
             for name in sorted(global_writes | walrus):
-                self._define(name)
+                self._assign(name)
+        elif isinstance(node, ast.Call):
+            for child in ast.iter_child_nodes(node):
+                self._expr(child)
+            self._call(node)
         else:
             for child in ast.iter_child_nodes(node):
                 self._expr(child)
+
+
+# Builtins whose result holds the very objects passed in (`for a, b in zip(xs, ys)`).
+_ELEMENT_VIEWS = frozenset({"zip", "enumerate", "reversed", "iter", "list", "tuple", "sorted"})
+
+
+def _last_value(stmt: ast.stmt | None) -> ast.expr | None:
+    return stmt.value if isinstance(stmt, ast.Expr) else None
+
+
+def _argument_root(node: ast.expr) -> str | None:
+    """The variable an argument hands over (`m`, `m.layer`, `ms[0]`), not a new value."""
+    if isinstance(node, ast.Name | ast.Attribute | ast.Subscript):
+        return _root_name(node)
+    return None
 
 
 def parse_cell(source: str, *, cell: int, step: str | None) -> ast.Module:
@@ -453,9 +685,78 @@ def parse_cell(source: str, *, cell: int, step: str | None) -> ast.Module:
         ) from None
 
 
-def analyze_block(cells: list[tuple[int, ast.Module]]) -> BlockNames:
+def analyze_block(
+    cells: list[tuple[int, ast.Module]], context: Context | None = None
+) -> BlockNames:
     """Names read and left behind by cells run one after the other in one namespace."""
-    analyzer = BlockAnalyzer()
+    analyzer = BlockAnalyzer(context)
     for cell, tree in cells:
         analyzer.add_cell(cell, tree)
     return analyzer.finish()
+
+
+def _function_effects(
+    node: ast.FunctionDef | ast.AsyncFunctionDef, context: Context, *, method: bool = False
+) -> CallEffects:
+    args = node.args
+    positional = [a.arg for a in args.posonlyargs + args.args]
+    params = set(positional + [a.arg for a in args.kwonlyargs])
+    params |= {a.arg for a in (args.vararg, args.kwarg) if a}
+    analyzer = BlockAnalyzer(context)
+    analyzer._bound_now |= params
+    for stmt in node.body:
+        analyzer._stmt(stmt)
+    body = analyzer.finish()
+    declared_global: set[str] = set()
+    for child in ast.walk(node):
+        if isinstance(child, ast.Global):
+            declared_global.update(child.names)
+    local = (body.bound | params) - declared_global
+    if method and positional:
+        positional = positional[1:]  # `self`: the new object, not an argument
+    return CallEffects(
+        params=tuple(positional),
+        vararg=args.vararg.arg if args.vararg else None,
+        kwarg=args.kwarg.arg if args.kwarg else None,
+        mutated=frozenset(body.mutated & params),
+        globals_mutated=frozenset((body.mutated - local) | (body.defs.keys() & declared_global)),
+        globals_read=frozenset(set(body.uses) - params - BUILTIN_NAMES),
+    )
+
+
+def function_effects(
+    trees: list[ast.Module], context: Context, rounds: int = 8
+) -> dict[str, CallEffects]:
+    """What each function (and class constructor) defined at the top level of the
+    notebook's cells does when called; functions calling each other settle in a few
+    rounds (a call chain longer than `rounds` is cut, which only loses precision)."""
+    definitions: dict[str, list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, bool]]] = {}
+    for tree in trees:
+        for stmt in tree.body:
+            if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
+                definitions.setdefault(stmt.name, []).append((stmt, False))
+            elif isinstance(stmt, ast.ClassDef):
+                init = next(
+                    (s for s in stmt.body if isinstance(s, ast.FunctionDef)
+                     and s.name == "__init__"),
+                    None,
+                )  # fmt: skip
+                # No __init__ of its own (a dataclass, a subclass): building one only
+                # stores its arguments, which changes none of them.
+                entries = definitions.setdefault(stmt.name, [])
+                if init is not None:
+                    entries.append((init, True))
+    effects: dict[str, CallEffects] = {name: CallEffects() for name in definitions}
+    for _ in range(rounds):
+        scope = Context(effects=dict(effects), modules=context.modules, fixed=context.fixed)
+        changed = False
+        for name, nodes in definitions.items():
+            found = CallEffects()
+            for node, method in nodes:
+                found = found.union(_function_effects(node, scope, method=method))
+            if found != effects[name]:
+                effects[name] = found
+                changed = True
+        if not changed:
+            break
+    return effects

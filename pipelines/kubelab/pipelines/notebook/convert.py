@@ -1,13 +1,20 @@
 """Tagged cells -> a step graph with data edges (pure; no files, no imports of user code).
 
-A name read by step B and last defined (in notebook order) by an earlier step A
-becomes A's output and B's input, and an A -> B edge. `prev:` tags add edges without
-data. Steps with no path between them run in parallel, which is only sound if no
-later step needs a variable both of them define; that case is an error.
+A name read by step B and last defined or changed (in notebook order) by an earlier
+step A makes an A -> B edge; `prev:` tags add edges without data. Steps with no path
+between them run in parallel, which is only sound if no later step needs a variable
+both of them define; that case is an error.
+
+Which step hands the value to B follows Kale: the nearest upstream step that read or
+wrote it. So a step between A and B that reads the variable passes on the value as
+it left that step, and a change the analysis could not see (a call into code it
+cannot read) still reaches B exactly as in the kernel. A value handed on unchanged
+costs a digest, not a second copy (see `marshal`).
 """
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass, field
 
 from kubelab.pipelines.errors import KubelabError
@@ -15,7 +22,9 @@ from kubelab.pipelines.notebook import tags as tagmod
 from kubelab.pipelines.notebook.analysis import (
     BUILTIN_NAMES,
     BlockNames,
+    Context,
     analyze_block,
+    function_effects,
     parse_cell,
 )
 from kubelab.pipelines.notebook.magics import translate
@@ -105,6 +114,25 @@ def _prepare(cells: list[Cell], step: str | None, packages: list[str], notes: li
     return out
 
 
+def _prelude_context(prelude: list[tuple[int, str, ast.Module]]) -> Context:
+    """Modules the imports/functions cells bind, and their functions and classes."""
+    modules: dict[str, str] = {}
+    fixed: set[str] = set()
+    for _, _, tree in prelude:
+        for stmt in tree.body:
+            if isinstance(stmt, ast.Import):
+                for alias in stmt.names:
+                    bound = (alias.asname or alias.name).split(".")[0]
+                    modules[bound] = alias.name if alias.asname else bound
+            elif isinstance(stmt, ast.ImportFrom):
+                for alias in stmt.names:
+                    base = "." * stmt.level + (stmt.module or "")
+                    modules[alias.asname or alias.name] = f"{base}.{alias.name}"
+            elif isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                fixed.add(stmt.name)
+    return Context(modules=modules, fixed=frozenset(fixed))
+
+
 def build_graph(cells: list[Cell]) -> NotebookGraph:
     """Group, analyse and connect the cells; raise KubelabError naming cell and step."""
     tagged = group_cells(cells)
@@ -113,40 +141,47 @@ def build_graph(cells: list[Cell]) -> NotebookGraph:
     prelude_packages: list[str] = []
     prelude_notes: list[str] = []
     prelude = _prepare(tagged.imports + tagged.functions, None, prelude_packages, prelude_notes)
-    global_block = analyze_block([(c, t) for c, _, t in prelude])
     warnings += prelude_notes
 
     param_cells = [(c, parse_cell(c.source, cell=c.index, step=None)) for c in tagged.parameters]
     parameters = parse_parameters(param_cells)
-    known = BUILTIN_NAMES | global_block.bound | set(parameters)
-    # Functions cells run in every step: the parameters they read go to every step.
-    prelude_parameters = [name for name in global_block.uses if name in parameters]
-    star = global_block.star_import
 
     steps: list[Step] = []
-    blocks: list[BlockNames] = []
+    prepared_steps = []
     for spec in tagged.steps:
         step = Step(spec.name, [c.index for c in spec.cells], limits=dict(spec.limits))
         step.image = spec.image
         step.cache = spec.cache
         step.packages = list(RUNTIME_PACKAGES) + prelude_packages
-        step.parameters = list(prelude_parameters)
         prepared = _prepare(spec.cells, spec.name, step.packages, step.notes)
         step.sources = [(c, code) for c, code, _ in prepared]
         steps.append(step)
-        blocks.append(analyze_block([(c, t) for c, _, t in prepared]))
+        prepared_steps.append([(c, t) for c, _, t in prepared])
+    metric_trees = [
+        (c, parse_cell(c.source, cell=c.index, step=METRICS_STEP)) for c in tagged.metrics
+    ]
+
+    # What calls do: read from every function the notebook defines, wherever it is.
+    context = _prelude_context(prelude)
+    trees = [t for _, _, t in prelude] + [t for block in prepared_steps for _, t in block]
+    context.effects = function_effects(trees + [t for _, t in metric_trees], context)
+    global_block = analyze_block([(c, t) for c, _, t in prelude], context)
+    # Functions cells run in every step: the parameters they read go to every step.
+    prelude_parameters = [name for name in global_block.uses if name in parameters]
+    star = global_block.star_import
+    blocks: list[BlockNames] = []
+    for step, block in zip(steps, prepared_steps, strict=True):
+        step.parameters = list(prelude_parameters)
+        blocks.append(analyze_block(block, context))
 
     metric_names: list[str] = []
     if tagged.metrics:
-        metric_trees = [
-            (c, parse_cell(c.source, cell=c.index, step=METRICS_STEP)) for c in tagged.metrics
-        ]
         metric_names = parse_metrics(metric_trees)
         step = Step(METRICS_STEP, [c.index for c, _ in metric_trees], is_metrics=True)
         step.packages = list(RUNTIME_PACKAGES) + prelude_packages
         step.parameters = list(prelude_parameters)
         step.sources = [(c.index, c.source) for c, _ in metric_trees]
-        block = analyze_block([(c.index, t) for c, t in metric_trees])
+        block = analyze_block([(c.index, t) for c, t in metric_trees], context)
         for name in metric_names:  # a listed name is read even if only printed
             if name not in block.bound:
                 block.uses.setdefault(name, metric_trees[0][0].index)
@@ -165,8 +200,7 @@ def build_graph(cells: list[Cell]) -> NotebookGraph:
 
     by_name = {s.name: s for s in steps}
     position = {s.name: i for i, s in enumerate(steps)}
-    parents: dict[str, set[str]] = {s.name: set() for s in steps}
-    data: dict[tuple[str, str], list[str]] = {}
+    prev_parents: dict[str, set[str]] = {s.name: set() for s in steps}
 
     # Explicit prev: edges.
     for spec in tagged.steps:
@@ -179,18 +213,21 @@ def build_graph(cells: list[Cell]) -> NotebookGraph:
                     cell=cell,
                     step=spec.name,
                 )
-            parents[spec.name].add(prev)
+            prev_parents[spec.name].add(prev)
+    parents = {name: set(ps) for name, ps in prev_parents.items()}
 
-    # Implicit data edges: producer = last earlier step that touched the name.
+    # Data edges: the last earlier step that defined or changed the name.
     uses_by_step: list[list[tuple[str, int, str]]] = []
     for i, (step, block) in enumerate(zip(steps, blocks, strict=True)):
         resolved: list[tuple[str, int, str]] = []
         for name, cell in block.uses.items():
-            if name in known:
-                if name in parameters and name not in step.parameters:
+            if name in BUILTIN_NAMES:
+                continue
+            if name in parameters:
+                if name not in step.parameters:
                     step.parameters.append(name)
                 continue
-            producer_index = next(
+            writer_index = next(
                 (
                     j
                     for j in range(i - 1, -1, -1)
@@ -200,7 +237,9 @@ def build_graph(cells: list[Cell]) -> NotebookGraph:
                 ),
                 None,
             )
-            if producer_index is None:
+            if writer_index is None and name in global_block.bound:
+                continue  # from the imports/functions cells, which every step runs
+            if writer_index is None:
                 if star or blocks[i].star_import:
                     continue  # `from x import *` may provide it; cannot tell statically
                 later = next((s.name for s, b in zip(steps, blocks, strict=True)
@@ -217,28 +256,22 @@ def build_graph(cells: list[Cell]) -> NotebookGraph:
                     step=step.name,
                     variable=name,
                 )
-            producer, pblock = steps[producer_index], blocks[producer_index]
-            if name in pblock.deleted:
+            writer, wblock = steps[writer_index], blocks[writer_index]
+            if name in wblock.deleted:
                 raise KubelabError(
                     f"{_where(cell, step.name)}: name {name!r} is used, but step "
-                    f"{producer.name!r} deleted it in cell {pblock.deleted[name]}",
+                    f"{writer.name!r} deleted it in cell {wblock.deleted[name]}",
                     cell=cell,
                     step=step.name,
                     variable=name,
                 )
-            if name in pblock.imported:
-                step.reimports.append(pblock.imported[name])
+            if name in wblock.imported:
+                step.reimports.append(wblock.imported[name])
                 continue
-            resolved.append((name, cell, producer.name))
-            parents[step.name].add(producer.name)
-            data.setdefault((producer.name, step.name), []).append(name)
-            step.inputs.append(name)
-            step.producers[name] = producer.name
-            if name not in producer.outputs:
-                producer.outputs.append(name)
-                producer.output_cells[name] = pblock.defs[name]
+            resolved.append((name, cell, writer.name))
+            parents[step.name].add(writer.name)
         uses_by_step.append(resolved)
-        for name in sorted(set(block.defs) & set(parameters)):
+        for name in sorted(block.assigned & set(parameters)):
             warnings.append(
                 f"step {step.name}: cell {block.defs[name]} changes pipeline parameter "
                 f"{name!r}; the change stays in this step (later steps get the run's value)"
@@ -247,30 +280,54 @@ def build_graph(cells: list[Cell]) -> NotebookGraph:
     order = _topological_order(steps, parents, position, tagged)
     ancestors = _ancestors(order, parents)
 
-    # Ambiguity: another ancestor also defines the name, in parallel with the producer.
+    # Ambiguity: another ancestor also defines the name, in parallel with the writer.
     for i, step in enumerate(steps):
-        for name, cell, producer in uses_by_step[i]:
-            for j in range(position[producer]):
+        for name, cell, writer in uses_by_step[i]:
+            for j in range(position[writer]):
                 other = steps[j]
                 if (
                     name in blocks[j].defs
                     and other.name in ancestors[step.name]
-                    and other.name not in ancestors[producer]
+                    and other.name not in ancestors[writer]
                 ):
                     raise KubelabError(
                         f"{_where(cell, step.name)}: {name!r} is defined by both step "
-                        f"{other.name!r} (cell {blocks[j].defs[name]}) and step {producer!r} "
-                        f"(cell {blocks[position[producer]].defs[name]}), which run in "
+                        f"{other.name!r} (cell {blocks[j].defs[name]}) and step {writer!r} "
+                        f"(cell {blocks[position[writer]].defs[name]}), which run in "
                         f"parallel, so it is unclear which value step {step.name!r} gets; "
-                        f"add prev:{other.name} to step {producer!r} or rename one of them",
+                        f"add prev:{other.name} to step {writer!r} or rename one of them",
                         cell=cell,
                         step=step.name,
                         variable=name,
-                        steps=[other.name, producer],
+                        steps=[other.name, writer],
                     )
 
+    # Producers (Kale's rule): the nearest upstream step that read or wrote the name.
+    rank = {name: k for k, name in enumerate(order)}
+    data: dict[tuple[str, str], list[str]] = {}
+    final_parents = {name: set(ps) for name, ps in prev_parents.items()}
+    for i, step in enumerate(steps):
+        for name, _cell, writer in uses_by_step[i]:
+            readers = [
+                other.name
+                for j, other in enumerate(steps)
+                if position[writer] < j < i
+                and other.name in ancestors[step.name]
+                and name in blocks[j].uses
+                and name not in blocks[j].imported
+            ]
+            producer_name = max([writer, *readers], key=rank.__getitem__)
+            producer, pblock = by_name[producer_name], blocks[position[producer_name]]
+            final_parents[step.name].add(producer_name)
+            data.setdefault((producer_name, step.name), []).append(name)
+            step.inputs.append(name)
+            step.producers[name] = producer_name
+            if name not in producer.outputs:
+                producer.outputs.append(name)
+                producer.output_cells[name] = pblock.defs.get(name, pblock.uses.get(name, -1))
+
     for step in steps:
-        step.depends_on = sorted(parents[step.name], key=position.__getitem__)
+        step.depends_on = sorted(final_parents[step.name], key=position.__getitem__)
     edges = [
         Edge(p, s.name, sorted(data.get((p, s.name), []))) for s in steps for p in s.depends_on
     ]

@@ -9,19 +9,21 @@ compiler for the IR.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import nbformat
+from typing import TYPE_CHECKING, Any
 
 from kubelab.pipelines.errors import KubelabError
 from kubelab.pipelines.notebook import codegen
 from kubelab.pipelines.notebook.convert import Edge, NotebookGraph, Step, build_graph
 from kubelab.pipelines.notebook.parameters import Parameter
 from kubelab.pipelines.notebook.tags import Cell
+
+if TYPE_CHECKING:
+    import nbformat
 
 
 def cache_dir() -> Path:
@@ -95,7 +97,7 @@ class NotebookPipeline:
         }
 
 
-def read_cells(nb: nbformat.NotebookNode) -> list[Cell]:
+def read_cells(nb: dict[str, Any]) -> list[Cell]:
     """Code cells with their index among all cells (what Jupyter and the sidebar show)."""
     cells = []
     for index, cell in enumerate(nb.get("cells", [])):
@@ -109,18 +111,30 @@ def read_cells(nb: nbformat.NotebookNode) -> list[Cell]:
     return cells
 
 
-def load_notebook(path_or_node: str | os.PathLike[str] | nbformat.NotebookNode):
-    """(notebook node, path or None); a bad file is a user error, not a crash."""
+def load_notebook(
+    path_or_node: str | os.PathLike[str] | nbformat.NotebookNode | dict[str, Any],
+) -> tuple[dict[str, Any], str | None]:
+    """(notebook as a dict, path or None); a bad file is a user error, not a crash.
+
+    A version-4 notebook file is read as the JSON it is: importing nbformat pulls in
+    jsonschema's format checkers, which cost seconds on a cold `kubelab run`; older
+    versions go through nbformat's converter.
+    """
     if isinstance(path_or_node, dict):
-        return nbformat.from_dict(path_or_node), None
+        return path_or_node, None
     path = Path(path_or_node)
     if not path.exists():
         from kubelab.pipelines.errors import NotFoundError
 
         raise NotFoundError(f"notebook {str(path)!r} does not exist", path=str(path))
     try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(data, dict) and data.get("nbformat") == 4 and "cells" in data:
+            return data, str(path)
+        import nbformat
+
         return nbformat.read(path, as_version=4), str(path)
-    except Exception as error:  # nbformat raises several unrelated types
+    except Exception as error:  # json and nbformat raise several unrelated types
         raise KubelabError(f"{path} is not a readable notebook: {error}", path=str(path)) from None
 
 
@@ -138,7 +152,7 @@ def _write_module(source: str) -> Path:
 
 
 def compile_notebook(
-    path_or_notebooknode: str | os.PathLike[str] | nbformat.NotebookNode,
+    path_or_notebooknode: str | os.PathLike[str] | nbformat.NotebookNode | dict[str, Any],
     *,
     name: str | None = None,
 ) -> NotebookPipeline:

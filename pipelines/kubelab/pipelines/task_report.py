@@ -1,0 +1,121 @@
+"""What a running task tells the local engine besides its outputs.
+
+The task's process fills a report; the fork server writes it next to the task's
+result and the engine records it: warnings for the step, marshalling figures, and
+the files the task read (so a cached result is only reused while those files are
+unchanged). On Kubeflow nobody collects it, which costs nothing.
+
+Reads are recorded with an audit hook (PEP 578): every file opened for reading under
+a watched folder (the task's working directory, a notebook's folder), except under
+the pipeline root (artifacts are already part of the cache key), hidden folders and
+Python installations (a venv or conda under the home folder: its libraries are the
+environment, not the task's data).
+Modules imported from there count too: Python opens their cached bytecode, which we
+map back to the source file. Standard library only: this runs in every task.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+_report: dict[str, Any] = {}
+_roots: list[str] = []
+_excluded: list[str] = []
+_reads: set[str] = set()
+_hooked = False
+
+
+def warn(message: str) -> None:
+    """A warning shown on the step (CLI, run JSON, sidebar)."""
+    _report.setdefault("warnings", []).append(message)
+
+
+def add(section: str, **figures: float) -> None:
+    """Add numbers to a section of the report (e.g. bytes and seconds of marshalling)."""
+    values = _report.setdefault(section, {})
+    for key, value in figures.items():
+        values[key] = values.get(key, 0) + value
+
+
+def _inside(path: str, folders: list[str]) -> bool:
+    return any(path == f or path.startswith(f + os.sep) for f in folders)
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if event != "open":
+        return
+    path, mode, flags = args
+    if isinstance(path, int) or path is None:
+        return
+    if mode is not None:
+        if "r" not in mode and "+" not in mode:
+            return
+    elif flags & os.O_ACCMODE == os.O_WRONLY:
+        return
+    try:
+        _reads.add(os.path.abspath(os.fsdecode(path)))
+    except (TypeError, ValueError):
+        return
+
+
+def watch_reads(folder: str, *, exclude: str | None = None) -> None:
+    """Record the files this process reads under `folder` (and never under `exclude`)."""
+    global _hooked
+    folder = os.path.realpath(folder)
+    if folder not in _roots:
+        _roots.append(folder)
+    if exclude:
+        _excluded.append(os.path.realpath(exclude))
+    if not _hooked:
+        sys.addaudithook(_audit)
+        _hooked = True
+
+
+def _source_of(path: str) -> str:
+    """`pkg/__pycache__/m.cpython-311.pyc` -> `pkg/m.py`: what an import really read."""
+    head, name = os.path.split(path)
+    if os.path.basename(head) == "__pycache__" and name.endswith(".pyc"):
+        return os.path.join(os.path.dirname(head), name.split(".")[0] + ".py")
+    return path
+
+
+def _installations() -> list[str]:
+    prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix}
+    return [os.path.realpath(p) for p in prefixes if p]
+
+
+def files_read() -> list[str]:
+    """The regular files read under the watched folders, sorted."""
+    found: set[str] = set()
+    installations = _installations()
+    for raw in list(_reads):
+        path = os.path.realpath(_source_of(raw))
+        if not _inside(path, _roots) or _inside(path, _excluded + installations):
+            continue
+        parts = path.split(os.sep)
+        if "site-packages" in parts or "dist-packages" in parts:
+            continue
+        relative = os.path.relpath(path, next(r for r in _roots if _inside(path, [r])))
+        if any(part.startswith(".") for part in relative.split(os.sep)):
+            continue  # .ipynb_checkpoints, .git, .venv: not the task's data
+        if os.path.isfile(path):
+            found.add(path)
+    return sorted(found)
+
+
+def collect() -> dict[str, Any]:
+    """The report, with each file read and its digest (taken now, after the task)."""
+    from kubelab.pipelines import digests
+
+    report = dict(_report)
+    reads = []
+    for path in files_read():
+        try:
+            reads.append({"path": path, "digest": digests.file_digest(path)})
+        except OSError:
+            continue
+    if reads:
+        report["reads"] = reads
+    return report
