@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import textwrap
 import time
@@ -70,20 +69,29 @@ def test_a_changed_cell_and_parameter_show_with_a_diff_and_the_cached_steps(
     assert json.loads(capsys.readouterr().out)["steps"] == comparison["steps"]
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("kubelab.pipelines.task_report") is None,
-    reason="the files a notebook step reads are reported by the engine's read audit "
-    "(issue 8, notebook branch), which this build does not have yet",
-)
-def test_a_changed_data_file_read_by_a_notebook_shows_as_input_data(client: Client) -> None:
+def test_a_changed_cell_and_a_changed_data_file_both_show(
+    client: Client, capsys: pytest.CaptureFixture[str]
+) -> None:
     notebook = three_step_notebook(client.root)
     first = run(client, notebook)
     (client.root / "data.csv").write_text("1,2\n3,5\n")
+    notebook.write_text(notebook.read_text().replace("model.sum()", "model.sum() + 1"))
     second = run(client, notebook)
     comparison = client.compare_runs([first["id"], second["id"]])
-    data = [i for i in comparison["inputs"] if i["external"] and i["changed"]]
-    assert [(i["step"], i["name"]) for i in data] == [("load", "read:data.csv")]
-    assert next(s for s in comparison["steps"] if s["step"] == "load")["data_changed"]
+    # The data file load read (the engine's read audit) is input data that changed...
+    data = [i for i in comparison["inputs"] if i["external"]]
+    assert [(i["step"], i["name"], i["changed"]) for i in data] == [("load", "read:data.csv", True)]
+    assert data[0]["uris"] == [str(client.root / "data.csv")] * 2
+    steps = {s["step"]: s for s in comparison["steps"]}
+    assert steps["load"]["data_changed"] and not steps["load"]["code_changed"]
+    assert steps["load"]["cached"] == [False, False]  # the changed file invalidated the cache
+    # ...and the edited cell is a code change of its step, with its diff.
+    assert [s for s, row in steps.items() if row["code_changed"]] == ["evaluate"]
+    assert "+score = float(model.sum() + 1)" in steps["evaluate"]["diffs"][1]
+    main(["runs", "compare", first["id"], second["id"]])
+    text = capsys.readouterr().out
+    assert "load read:data.csv" in text and "input data changed" in text
+    assert "code changed" in text
 
 
 PIPELINE = """

@@ -612,7 +612,8 @@ class Client:
         path: str | os.PathLike[str] | None = None,
     ) -> list[dict[str, Any]]:
         """Recorded artifacts by id, URI or digest; or by a file's `path` (its URI, else
-        its content digest: a copy of a model is still found). Newest first."""
+        its content digest: a copy of a model is still found; a notebook or pipeline
+        file is found among the source snapshots by its sha256). Newest first."""
         lineage = self.store.lineage
         if path is not None:
             full = Path(path).resolve()
@@ -622,6 +623,10 @@ class Client:
                 from kubelab.pipelines.local.recording import normal_digest
 
                 found = lineage.find_artifacts(digest=normal_digest(content_digest(full)))
+            if not found and full.is_file():
+                from kubelab.client.provenance import sha256_digest
+
+                found = lineage.find_artifacts(digest=sha256_digest(full.read_bytes()))
             return found
         return lineage.find_artifacts(
             artifact_id=artifact_id, uri=None if uri is None else str(uri), digest=digest

@@ -169,12 +169,19 @@ def _events(
 
 
 def _read_events(
-    reads: list[dict[str, Any]], workdir: str
+    reads: list[dict[str, Any]], workdir: str, inputs: dict[str, list[dict[str, Any]]]
 ) -> list[tuple[str, int, ArtifactRecord]]:
-    """Files a step read besides its inputs (reported by the task), as File artifacts."""
+    """Files a step read besides its inputs (reported by the task), as File artifacts;
+    a file inside a declared input artifact is that input already."""
+    declared = [
+        os.path.realpath(str(a.get("uri") or "")) for items in inputs.values() for a in items
+    ]
     events = []
     for read in reads:
         path = str(read.get("path", ""))
+        real = os.path.realpath(path)
+        if any(real == d or real.startswith(d + os.sep) for d in declared if d):
+            continue
         try:
             label = os.path.relpath(path, workdir)
         except ValueError:
@@ -256,7 +263,7 @@ def step(
         qname,
         state=CACHED if cached else STATE_OF_RUN.get(state, state.upper()),
         properties=properties,
-        inputs=_events(inputs) + _read_events(reads or [], run.workdir),
+        inputs=_events(inputs) + _read_events(reads or [], run.workdir, inputs),
         outputs=_events(outputs, known),
     )
 
