@@ -179,16 +179,31 @@ def distributions() -> list[str]:
     return sorted(f"{name}=={version}" for name, version in found.items())
 
 
+# (sys.path entry, its mtime) -> the environment read then: installing or removing a
+# distribution changes its folder's mtime.
+_environment_memo: dict[tuple[tuple[str, int], ...], dict[str, Any]] = {}
+
+
 def environment() -> dict[str, Any]:
     """`{digest, python, implementation, platform, distributions}` of this interpreter."""
-    facts = {
-        "python": platform.python_version(),
-        "implementation": sys.implementation.name,
-        "platform": f"{sys.platform}-{platform.machine()}",
-        "distributions": distributions(),
-    }
-    facts["digest"] = sha256_digest(json.dumps(facts, sort_keys=True).encode())
-    return facts
+    key = []
+    for entry in sys.path:
+        try:
+            key.append((entry, os.stat(entry or ".").st_mtime_ns))
+        except OSError:
+            continue
+    memo_key = tuple(key)
+    if memo_key not in _environment_memo:
+        facts = {
+            "python": platform.python_version(),
+            "implementation": sys.implementation.name,
+            "platform": f"{sys.platform}-{platform.machine()}",
+            "distributions": distributions(),
+        }
+        facts["digest"] = sha256_digest(json.dumps(facts, sort_keys=True).encode())
+        _environment_memo.clear()
+        _environment_memo[memo_key] = facts
+    return dict(_environment_memo[memo_key])
 
 
 # -- the notebook's code, per step ------------------------------------------------------
