@@ -49,7 +49,7 @@ def test_a_changed_cell_and_parameter_show_with_a_diff_and_the_cached_steps(
     assert diff.startswith(f"--- {first['id']}/train\n+++ {second['id']}/train\n")
     assert train["parameters_changed"]
     evaluate = steps["evaluate"]
-    assert not evaluate["code_changed"] and evaluate["data_changed"]
+    assert not evaluate["code_changed"] and evaluate["inputs_changed"]
     inputs = {(i["step"], i["name"]): i for i in comparison["inputs"]}
     assert (
         inputs[("evaluate", "model")]["changed"] and not inputs[("evaluate", "model")]["external"]
@@ -83,14 +83,14 @@ def test_a_changed_cell_and_a_changed_data_file_both_show(
     assert [(i["step"], i["name"], i["changed"]) for i in data] == [("load", "read:data.csv", True)]
     assert data[0]["uris"] == [str(client.root / "data.csv")] * 2
     steps = {s["step"]: s for s in comparison["steps"]}
-    assert steps["load"]["data_changed"] and not steps["load"]["code_changed"]
+    assert steps["load"]["inputs_changed"] and not steps["load"]["code_changed"]
     assert steps["load"]["cached"] == [False, False]  # the changed file invalidated the cache
     # ...and the edited cell is a code change of its step, with its diff.
     assert [s for s, row in steps.items() if row["code_changed"]] == ["evaluate"]
     assert "+score = float(model.sum() + 1)" in steps["evaluate"]["diffs"][1]
     main(["runs", "compare", first["id"], second["id"]])
     text = capsys.readouterr().out
-    assert "load read:data.csv" in text and "input data changed" in text
+    assert "load read:data.csv" in text and "inputs changed" in text
     assert "code changed" in text
 
 
@@ -126,12 +126,12 @@ def test_imported_data_and_component_code_changes(
     assert imported[0]["uris"] == [str(data), str(data)]
     count = next(s for s in comparison["steps"] if s["name"] == "count")
     assert count["code_changed"] and "* 10" in count["diffs"][1]
-    assert count["data_changed"]
+    assert count["inputs_changed"]
     outputs = {(o["step"], o["name"]): o["values"] for o in comparison["output_parameters"]}
     assert outputs[("count", "Output")] == [2, 30]
     main(["runs", "compare", first["id"], second["id"]])
     text = capsys.readouterr().out
-    assert "INPUT DATA" in text and "input data changed" in text
+    assert "INPUT DATA" in text and "inputs changed" in text
 
 
 def report_loss(lr: float, epochs: int = 3) -> None:

@@ -12,6 +12,7 @@ import pytest
 from lineage_notebooks import run, three_step_notebook
 
 from kubelab.client import Client
+from kubelab.client.cli.main import main
 from kubelab.client.lineage import ENVIRONMENT
 from kubelab.client.provenance import sha256_digest
 from kubelab.client.store import RunStore
@@ -82,6 +83,26 @@ def test_a_model_traces_back_to_the_notebook_snapshot_and_parameters(
     by_copy = client.find_artifacts(path=copy)
     assert by_path[0]["id"] == model["id"] and by_copy[0]["id"] == model["id"]
     assert client.artifact_lineage(str(copy))["artifact"]["id"] == model["id"]
+
+
+def test_the_cli_tells_where_a_model_and_a_run_came_from(
+    client: Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    notebook = three_step_notebook(client.root)
+    first = run(client, notebook, arguments={"scale": 3.0})
+    assert main(["runs", "lineage", f"{first['id']}/train/model"]) == 0
+    text = capsys.readouterr().out
+    assert f"<- step train cells [3] of run {first['id']}" in text
+    assert 'parameters {"scale": 3.0}' in text
+    assert "data: system.Artifact" in text and "<- step load cells [2]" in text
+    assert "read:data.csv" in text  # the file load read, and its digest
+    assert "-> read by step evaluate" in text
+    assert f"source      {notebook.resolve()}" in text
+    assert main(["runs", "lineage", first["id"], "-o", "json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert [s["name"] for s in record["steps"]] == ["load", "train", "evaluate"]
+    assert main(["runs", "lineage", "sha256:0000"]) == 2
+    assert "no recorded artifact" in capsys.readouterr().err
 
 
 def test_cached_steps_reuse_the_artifacts_they_computed(client: Client) -> None:

@@ -177,7 +177,7 @@ def _steps(units: list[Unit], inputs: list[dict[str, Any]]) -> list[dict[str, An
                 "images": images,
                 "image_changed": _changed(images),
                 "parameters_changed": _changed([p.get("inputs") for p in props]),
-                "data_changed": any(r["changed"] for r in inputs if r["step"] == name),
+                "inputs_changed": any(r["changed"] for r in inputs if r["step"] == name),
             }
         )
     return rows

@@ -24,7 +24,7 @@ The JSON (documented for the compare, lineage and experiment views):
   `[{task, metric, runs: [[{step, value, ts}], ...]}]`; `steps`: `[{name,
   display_name, step, cells, states, cached, durations, code_digests, code_changed,
   diffs (unified diff against the first run, or null), images, image_changed,
-  parameters_changed, data_changed}]`; `inputs` and `outputs`: `[{step, name, type,
+  parameters_changed, inputs_changed}]`; `inputs` and `outputs`: `[{step, name, type,
   external, digests, uris, changed}]` (`external`: data from outside the run —
   imported, read from a file, or a pipeline input); `output_parameters`: `[{step,
   name, values, changed}]`; `environment`: `{digests, python, changed, differences:

@@ -172,21 +172,23 @@ def render_compare(comparison: dict[str, Any], *, show_all: bool = False) -> str
                 notes.append("image changed")
             if step["parameters_changed"]:
                 notes.append("parameters changed")
-            if step["data_changed"]:
-                notes.append("input data changed")
-            changed = bool(notes) or len(set(values)) > 1
+            if step["inputs_changed"]:
+                notes.append("inputs changed")
+            # Served from the cache or not is shown, but is not a difference.
+            changed = bool(notes) or len(set(step["states"])) > 1
             out.append(_line(changed, step["display_name"], values, "  ".join(notes)))
+    step_names = {s["name"]: s["display_name"] for s in comparison["steps"]}
     data = [r for r in comparison["inputs"] if r["external"]]
     section(
         "INPUT DATA",
         data,
-        lambda r: f"{r['step']} {r['name']}",
+        lambda r: f"{step_names.get(r['step'], r['step'])} {r['name']}",
         lambda r: [_short(d) for d in r["digests"]],
     )
     section(
         "OUTPUTS",
         comparison["outputs"],
-        lambda r: f"{r['step']} {r['name']}",
+        lambda r: f"{step_names.get(r['step'], r['step'])} {r['name']}",
         lambda r: [_short(d) for d in r["digests"]],
     )
     diffs = [
