@@ -68,6 +68,17 @@ def test_an_unseeded_random_step_is_named(
     assert "DIFFERENT sample noise" in capsys.readouterr().out
 
 
+def test_changed_input_data_is_named(client: Client) -> None:
+    notebook = three_step_notebook(client.root)
+    original = run(client, notebook)
+    (client.root / "data.csv").write_text("5,6\n7,8\n")
+    report = client.reproduce_run(original["id"], timeout=120)
+    assert report["equal"] is False
+    assert report["warnings"] == [
+        "input data differs from what the original run read: load read:data.csv"
+    ]
+
+
 def test_a_different_environment_is_a_warning(
     client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

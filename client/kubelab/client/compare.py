@@ -381,6 +381,11 @@ def reproduction(store: RunStore, original: str, reproduced: str) -> dict[str, A
         )
     if comparison["source_changed"]:
         warnings.append("the source snapshot differs from the original run's")
+    moved = [
+        f"{r['step']} {r['name']}" for r in comparison["inputs"] if r["external"] and r["changed"]
+    ]
+    if moved:
+        warnings.append(f"input data differs from what the original run read: {', '.join(moved)}")
     return {
         "run": runs[0]["id"],
         "reproduction": runs[1]["id"],
