@@ -53,6 +53,9 @@ def test_experiments_end_to_end_from_the_cli(
     assert len(cli_json(capsys, "runs", "list", "--archived")) == 2
     assert len(cli_json(capsys, "runs", "list", "--experiment", "learning rate")) == 1
     assert len(cli_json(capsys, "experiments", "list", "--archived")) == 2
+    # As in KFP, an archived experiment takes no new runs.
+    assert main(["run", str(notebook), "--experiment", "learning rate"]) == 2
+    assert "is archived" in capsys.readouterr().err
     cli_json(capsys, "experiments", "unarchive", str(named["id"]))
     assert len(cli_json(capsys, "runs", "list")) == 2
 

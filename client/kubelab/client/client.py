@@ -31,6 +31,7 @@ from kubelab.client.backends import BACKENDS
 from kubelab.client.backends.base import JobBackend, RunBackend, poll_until_final
 from kubelab.client.lineage import check_experiment_name
 from kubelab.client.logs import follow
+from kubelab.client.provenance import default_experiment
 from kubelab.client.sources import PipelineSource, load_pipeline
 from kubelab.client.store import JOB_KINDS, RunStore, kubelab_home, new_run_id
 from kubelab.pipelines.errors import ConflictError, KubelabError, NotFoundError
@@ -197,6 +198,9 @@ class Client:
         check_parameter_names(arguments, [*declared(source.ir), *root_artifacts(source.ir)])
         if experiment_name is not None:
             engine_options["experiment"] = check_experiment_name(experiment_name)
+        self.store.lineage.refuse_archived(
+            engine_options.get("experiment") or default_experiment(source.path)
+        )
         return self.run_backend(backend).start_run(
             source.ir,
             arguments,
@@ -436,6 +440,7 @@ class Client:
             raise ConflictError(f"a job named {job_id!r} already exists", job=job_id)
         if experiment_name is not None:
             experiment_name = check_experiment_name(experiment_name)
+            self.store.lineage.refuse_archived(experiment_name)
         normalised = workload.validate(spec, self.root)
         chosen.create_job(workload, job_id, normalised)
         try:

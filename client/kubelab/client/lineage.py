@@ -239,13 +239,6 @@ class Lineage:
                 self._type_ids[(row["kind"], row["name"])] = row["id"]
         return self._type_names.get(type_id, "unknown")
 
-    def _known_type_ids(self, names: Iterable[str], kind: str) -> list[int]:
-        marks = list(names)
-        rows = self.store.query(
-            f"SELECT id FROM types WHERE kind=? AND name IN ({_marks(marks)})", (kind, *marks)
-        )
-        return [r["id"] for r in rows]
-
     # -- writing --------------------------------------------------------------------------
 
     def _context(self, cur: sqlite3.Cursor, type_name: str, name: str, properties: Any) -> int:
@@ -499,6 +492,19 @@ class Lineage:
 
     def get_experiment(self, ref: int | str) -> dict[str, Any]:
         return self.experiment_json(self._experiment_row(ref))
+
+    def refuse_archived(self, name: str) -> None:
+        """New runs do not go into an archived experiment (as in KFP)."""
+        rows = self.store.query(
+            "SELECT properties FROM contexts WHERE type_id=? AND name=?",
+            (self.type_id(EXPERIMENT, CONTEXT), name),
+        )
+        if rows and _loads(rows[0]["properties"]).get("archived"):
+            raise ConflictError(
+                f"experiment {name!r} is archived: unarchive it (kubelab experiments "
+                "unarchive) or run into another experiment",
+                experiment=name,
+            )
 
     def create_experiment(self, name: str, description: str = "") -> dict[str, Any]:
         name = check_experiment_name(name)
