@@ -29,6 +29,11 @@ output digest and URI). Timed: `search_runs(max_results=100)` (list), `get_run`
 (open), two `get_run` + the series' `get_metric_history` (compare). MLflow has no
 steps or lineage graph to walk, so there is no MLflow figure for those.
 
+`--recording` measures instead what recording costs a run: a 20-step chain of
+trivial components on the local engine, with the time spent in `recording.start`
+(snapshots, git, environment, the run's records) and `recording.step` (code snapshot,
+digests, the step's execution and events) taken apart from the rest.
+
 JSON goes to benchmarks/results/ (gitignored). Not run by pytest.
 """
 
@@ -38,11 +43,13 @@ import argparse
 import json
 import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
@@ -267,6 +274,63 @@ print(json.dumps(result))
 )
 
 
+def recording_cost(repeat: int) -> dict:
+    """Milliseconds per run start and per step spent recording lineage."""
+    from kubelab.client.store import RunStore
+    from kubelab.pipelines import compiler, dsl
+    from kubelab.pipelines.local import engine, recording
+
+    @dsl.component
+    def inc(x: int) -> int:
+        return x + 1
+
+    @dsl.pipeline(name="chain")
+    def chain(x: int = 0) -> int:
+        task = inc(x=x)
+        for _ in range(19):
+            task = inc(x=task.output)
+        return task.output
+
+    spent = {"start": 0.0, "step": 0.0, "steps": 0}
+
+    def timed(name: str, function: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> None:
+            t = time.perf_counter()
+            function(*args, **kwargs)
+            spent[name] += time.perf_counter() - t
+            spent["steps"] += name == "step"
+
+        return wrapper
+
+    recording.start = timed("start", recording.start)
+    recording.step = timed("step", recording.step)
+    ir = compiler.build_pipeline_spec(chain)
+    folder = Path(tempfile.mkdtemp(prefix="kubelab-recording-"))
+    store = RunStore(folder / "kubelab.db")
+    totals = []
+    for index in range(repeat + 1):
+        t = time.perf_counter()
+        result = engine.run_pipeline(
+            ir,
+            {},
+            store=store,
+            enable_caching=False,
+            on_event=lambda e: None,
+            pipeline_root=folder / "out",
+        )
+        assert result.state == "succeeded", result.error
+        if index == 0:  # warm-up: the worker's first fork, the environment's first read
+            spent.update(start=0.0, step=0.0, steps=0)
+            continue
+        totals.append((time.perf_counter() - t) * 1000 / 20)
+    return {
+        "runs": repeat,
+        "per_task_ms_median": statistics.median(totals),
+        "recording_start_ms": spent["start"] * 1000 / repeat,
+        "recording_step_ms": spent["step"] * 1000 / max(spent["steps"], 1),
+    }
+
+
 def measure(script: str, *args: str) -> dict:
     done = subprocess.run(
         [sys.executable, "-c", script, *args], capture_output=True, text=True, check=False
@@ -283,7 +347,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=50)
     parser.add_argument("--mlflow-runs", type=int, default=None, help="default: --runs; 0 skips")
     parser.add_argument("--workdir", help="keep the stores here (default: a temporary folder)")
+    parser.add_argument("--recording", action="store_true", help="measure recording's cost")
     args = parser.parse_args()
+    if args.recording:
+        cost = recording_cost(min(args.repeat, 10))
+        print(json.dumps(cost, indent=1))
+        return
     work = Path(args.workdir or tempfile.mkdtemp(prefix="kubelab-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     home = work / "kubelab"
