@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from lineage_notebooks import run, three_step_notebook
+from lineage_notebooks import run, three_step_notebook, write_notebook
 
 from kubelab.client import Client
 from kubelab.client.cli.main import main
@@ -185,3 +185,46 @@ def test_an_older_store_gets_experiments_for_its_runs(tmp_path: Path) -> None:
     assert names["Default"]["states"] == {"failed": 1}
     assert store.get_run("old-1")["experiment"] == "/somewhere/demo.ipynb"
     assert store.query("PRAGMA user_version")[0][0] >= 2
+
+
+SAVES_A_FILE = [
+    ("import numpy as np", "imports"),
+    ("scale = 2.0", "pipeline-parameters"),
+    ('data = np.loadtxt("data.csv", delimiter=",")', "step:load"),
+    (
+        'import os\nos.makedirs("models", exist_ok=True)\n'
+        'np.save("models/model.npy", data.mean(axis=0) * scale)',
+        "step:train",
+    ),
+]
+
+
+def test_a_model_saved_to_a_file_traces_back_to_its_step(client: Client) -> None:
+    """What a model server needs to show where its model file came from."""
+    (client.root / "data.csv").write_text("1,2\n3,4\n")
+    notebook = write_notebook(client.root / "save.ipynb", SAVES_A_FILE)
+    first = run(client, notebook)
+    saved = client.root / "models" / "model.npy"
+    graph = client.artifact_lineage(str(saved))
+    assert graph["artifact"]["type"] == "kubelab.File"
+    assert graph["artifact"]["uri"] == str(saved)
+    producer = next(e for e in graph["executions"] if e["id"] == graph["artifact"]["producer"])
+    assert producer["run"] == first["id"] and producer["properties"]["step"] == "train"
+    facts = graph["runs"][first["id"]]
+    assert facts["parameters"] == {"scale": 2.0}
+    assert facts["source"]["path"] == str(notebook.resolve())
+    outputs = next(s for s in client.run_lineage(first["id"])["steps"] if s["name"] == "train")
+    assert [a["event"] for a in outputs["outputs"]] == ["wrote:models/model.npy"]
+
+    # A cached step does not write its files again: it is cached only while they exist.
+    again = run(client, notebook)
+    assert all(s["cached"] for s in again["steps"])
+    saved.unlink()
+    third = run(client, notebook)
+    assert {s["name"]: s["cached"] for s in third["steps"]} == {"load": True, "train": False}
+    assert saved.is_file()
+    report = client.reproduce_run(first["id"], timeout=120)
+    assert ("train", "wrote:models/model.npy") in {
+        (a["step"], a["name"]) for a in report["artifacts"]
+    }
+    assert report["equal"] is True

@@ -137,6 +137,7 @@ def run_executor(
                 output_parameters=hit["parameters"],
                 cached=True,
                 reads=hit.get("reads"),
+                writes=hit.get("writes"),
             )
             return Outcome("succeeded", hit["parameters"], hit["artifacts"])
     retry = spec.get("retryPolicy", {})
@@ -202,7 +203,9 @@ def run_executor(
             run.collect_metrics(out_arts)
             # Written even when reads are off (--no-cache), so later runs can reuse it.
             entry = {"parameters": out_params, "artifacts": out_arts}
-            entry["files"] = cache_keys.existing_files(entry)
+            # The files it wrote must still be there too: a hit does not write them again.
+            entry["writes"] = report.get("writes", [])
+            entry["files"] = cache_keys.existing_files(entry) + [w["path"] for w in entry["writes"]]
             entry["reads"] = report.get("reads", [])  # valid while these are unchanged
             entry["log_path"] = str(log_path)
             run.store.cache_put(key, entry, run.run_id, qname)
@@ -218,6 +221,7 @@ def run_executor(
                 outputs=out_arts,
                 output_parameters=out_params,
                 reads=report.get("reads"),
+                writes=report.get("writes"),
             )
             return Outcome("succeeded", out_params, out_arts)
         if attempt <= max_retries and not run.cancelled.is_set():

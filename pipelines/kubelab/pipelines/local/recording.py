@@ -168,19 +168,23 @@ def _events(
     ]
 
 
-def _read_events(
-    reads: list[dict[str, Any]], workdir: str, inputs: dict[str, list[dict[str, Any]]]
+def _file_events(
+    files: list[dict[str, Any]],
+    workdir: str,
+    verb: str,
+    declared: dict[str, list[dict[str, Any]]],
 ) -> list[tuple[str, int, ArtifactRecord]]:
-    """Files a step read besides its inputs (reported by the task), as File artifacts;
-    a file inside a declared input artifact is that input already."""
-    declared = [
-        os.path.realpath(str(a.get("uri") or "")) for items in inputs.values() for a in items
+    """Files a step read or wrote besides its declared artifacts (reported by the task),
+    as File artifacts named `read:<path>` / `wrote:<path>`; a file inside a declared
+    artifact is that artifact already."""
+    inside = [
+        os.path.realpath(str(a.get("uri") or "")) for items in declared.values() for a in items
     ]
     events = []
-    for read in reads:
-        path = str(read.get("path", ""))
+    for file in files:
+        path = str(file.get("path", ""))
         real = os.path.realpath(path)
-        if any(real == d or real.startswith(d + os.sep) for d in declared if d):
+        if any(real == d or real.startswith(d + os.sep) for d in inside if d):
             continue
         try:
             label = os.path.relpath(path, workdir)
@@ -188,8 +192,8 @@ def _read_events(
             label = path
         if label.startswith(".."):
             label = path
-        record = ArtifactRecord(FILE, path, normal_digest(str(read.get("digest", ""))), label)
-        events.append((f"read:{label}", 0, record))
+        record = ArtifactRecord(FILE, path, normal_digest(str(file.get("digest", ""))), label)
+        events.append((f"{verb}:{label}", 0, record))
     return events
 
 
@@ -225,8 +229,10 @@ def step(
     cached: bool = False,
     cache_key: str | None = None,
     reads: list[dict[str, Any]] | None = None,
+    writes: list[dict[str, Any]] | None = None,
 ) -> None:
-    """Record a step that ended (`state` as the store names it) or came from the cache."""
+    """Record a step that ended (`state` as the store names it) or came from the cache;
+    `reads` and `writes` are the files the task reported reading and writing."""
     if run.recording is None:
         return
     outputs = outputs or {}
@@ -263,8 +269,8 @@ def step(
         qname,
         state=CACHED if cached else STATE_OF_RUN.get(state, state.upper()),
         properties=properties,
-        inputs=_events(inputs) + _read_events(reads or [], run.workdir, inputs),
-        outputs=_events(outputs, known),
+        inputs=_events(inputs) + _file_events(reads or [], run.workdir, "read", inputs),
+        outputs=_events(outputs, known) + _file_events(writes or [], run.workdir, "wrote", outputs),
     )
 
 
