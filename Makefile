@@ -55,7 +55,7 @@ $(LABEXT)/package.json: node_modules/.yarn-state.yml tsconfig.json $(TS_SOURCES)
 $(VENV)/.kubelab-installed: pyproject.toml $(VENV)/.bootstrapped $(LABEXT)/package.json
 	@# pip must not write its copy through an old link into the build output
 	rm -rf $(VENV)/share/jupyter/labextensions/kubelab $(LABEXT)/install.json
-	$(BIN)/pip install -q --no-build-isolation -e ".[ml,test,hub]"
+	$(BIN)/pip install -q --no-build-isolation -e ".[ml,serving,test,hub]"
 	rm -rf $(VENV)/share/jupyter/labextensions/kubelab
 	ln -s $(CURDIR)/$(LABEXT) $(VENV)/share/jupyter/labextensions/kubelab
 	jupyter server extension list 2>&1 | grep "kubelab.server.*enabled" >/dev/null

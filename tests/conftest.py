@@ -20,8 +20,18 @@ def kubelab_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def jp_server_config() -> dict:
-    return {"ServerApp": {"jpserver_extensions": {"kubelab.server": True}}}
+def kubelab_settings(request: pytest.FixtureRequest) -> dict:
+    """`c.KubelabApp` settings of the test's jupyter server; parametrize it indirectly:
+    `@pytest.mark.parametrize("kubelab_settings", [{...}], indirect=True)`."""
+    return dict(getattr(request, "param", {}))
+
+
+@pytest.fixture
+def jp_server_config(kubelab_settings: dict) -> dict:
+    return {
+        "ServerApp": {"jpserver_extensions": {"kubelab.server": True}},
+        "KubelabApp": kubelab_settings,
+    }
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,9 +80,10 @@ def quiet_lab_settings(settings_dir: Path) -> None:
         (target / f"{plugin}.jupyterlab-settings").write_text(json.dumps(values))
 
 
-@pytest.fixture(scope="session")
-def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
-    base = tmp_path_factory.mktemp("lab")
+@contextmanager
+def running_lab(base: Path, *options: str) -> Iterator[LabServer]:
+    """JupyterLab with kubelab in `base`, the examples in its root; `options` are extra
+    command-line settings (e.g. `--KubelabApp.kfp_endpoint=...`)."""
     root_dir = base / "work"
     root_dir.mkdir()
     settings_dir = base / "settings"
@@ -107,6 +109,7 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         "--ip=127.0.0.1",
         f"--ServerApp.root_dir={root_dir}",
         "--LabApp.news_url=",
+        *options,
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")
@@ -125,6 +128,12 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
 
 
 @pytest.fixture(scope="session")
+def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
+    with running_lab(tmp_path_factory.mktemp("lab")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
@@ -140,11 +149,24 @@ def browser() -> Iterator[object]:
 
 @pytest.fixture
 def page(browser) -> Iterator[object]:
-    context = browser.new_context(viewport={"width": 1366, "height": 820})
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
     page.set_default_timeout(30_000)
     yield page
     context.close()
+
+
+@pytest.fixture(autouse=True)
+def shut_down_kernels(request):
+    """Kernels our notebooks started would make later tests' notebooks ask which to use."""
+    yield
+    if "lab_server" not in request.fixturenames:
+        return
+    from lab_helpers import lab_api
+
+    server = request.getfixturevalue("lab_server")
+    for session in lab_api(server, "GET", "api/sessions"):
+        lab_api(server, "DELETE", f"api/sessions/{session['id']}")
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import nbformat
 import pytest
+from lab_helpers import run_command
 
 pytestmark = pytest.mark.ui
 
@@ -15,10 +16,7 @@ def open_lab(page, lab_server) -> None:
 
 
 def open_kubelab_from_palette(page) -> None:
-    page.keyboard.press("Control+Shift+C")
-    palette_input = page.locator(".lm-CommandPalette-input")
-    palette_input.fill("kubelab: Open Sidebar")
-    page.keyboard.press("Enter")
+    run_command(page, "Open kubelab Sidebar")
     page.wait_for_selector("#kubelab-sidebar", state="visible")
 
 

@@ -8,6 +8,8 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
+import { CellRole } from './tags';
+
 export interface IBackend {
   name: string;
   available: boolean;
@@ -62,6 +64,15 @@ export interface IEdge {
   variables: string[];
 }
 
+/** A code cell's place in the pipeline (cells the compiler did not group are absent). */
+export interface ICellRole {
+  /** Index among all the notebook's cells (0-based; shown 1-based). */
+  index: number;
+  role: Exclude<CellRole, 'none'>;
+  /** The step the cell is part of (`step` and `pipeline-metrics` cells). */
+  step: string | null;
+}
+
 export interface ICompileResult {
   name: string;
   path: string;
@@ -69,6 +80,7 @@ export interface ICompileResult {
   parameters: Record<string, IParameterSpec>;
   metrics: string[];
   edges: IEdge[];
+  cells: ICellRole[];
   warnings: string[];
   ir?: Record<string, unknown>;
 }
@@ -95,11 +107,35 @@ export interface IRunStep {
   error: string | null;
   cells: number[];
   outputs: Record<string, unknown>;
+  /** The run (and its task) whose result a cached step reused, and how long it took. */
+  cached_from: {
+    run: string;
+    task: string;
+    number: number | null;
+    duration_s: number | null;
+  } | null;
+  /** The notebook cell (0-based index) and line where a failed step raised. */
+  failed_at: { cell: number; line: number | null } | null;
+}
+
+/** How a run came about: parameters set by hand, a re-run, or a run from a step. */
+export interface IRunOrigin {
+  arguments?: Record<string, unknown>;
+  rerun_of?: string;
+  rerun_of_number?: number | null;
+  from_run?: string;
+  from_run_number?: number | null;
+  from_step?: string;
 }
 
 export interface IRun {
   id: string;
   name: string;
+  /** Numbered per notebook: #1, #2, ... */
+  number: number | null;
+  /** `#7 · n_estimators=50`, `#8 · re-run of #7`, `#9 · from train_forest`. */
+  label: string;
+  origin: IRunOrigin;
   state: RunState;
   created_at: string;
   finished_at: string | null;
@@ -111,6 +147,14 @@ export interface IRun {
   path: string | null;
   backend: string;
   steps: IRunStep[];
+  /** The run in the Kubeflow Pipelines UI (runs of the kubernetes backend). */
+  url?: string | null;
+}
+
+/** Runs of every configured backend; `unavailable` says why a backend could not be read. */
+export interface IRunList {
+  runs: IRun[];
+  unavailable: Record<string, string>;
 }
 
 export interface IStartedRun {
@@ -204,9 +248,9 @@ export class KubelabClient {
     return this.post<IStartedRun>('runs', { path, parameters, backend });
   }
 
-  async listRuns(limit = 100): Promise<IRun[]> {
-    const body = await this.request<{ runs: IRun[] }>(`runs?limit=${limit}`);
-    return body.runs;
+  async listRuns(limit = 100): Promise<IRunList> {
+    const body = await this.request<IRunList>(`runs?limit=${limit}`);
+    return { runs: body.runs, unavailable: body.unavailable ?? {} };
   }
 
   getRun(id: string): Promise<IRun> {

@@ -1,22 +1,32 @@
 /**
- * The sidebar's state for the active notebook: its compiled pipeline (kept fresh
- * while the user edits or re-tags cells), the offending cell of a compile error,
- * the parameter values, and the notebook's runs (polled while one is active).
+ * The state every kubelab view shows for the active notebook: its compiled pipeline
+ * (kept fresh while the user edits or re-tags cells), the offending cell of a
+ * compile error, the active cell, the parameter values, the notebook's runs, and
+ * which run and step the user is looking at.
+ *
+ * The model reads the active cell from the notebook each time instead of keeping
+ * it, so no view can act on a cell of another notebook or on a disposed cell.
  */
-import { NotebookPanel } from '@jupyterlab/notebook';
+import { Notebook, NotebookPanel } from '@jupyterlab/notebook';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import {
-  FINAL_STATES,
+  ICellRole,
+  ICompiledStep,
   ICompileResult,
   IRun,
+  IRunStep,
   IValidationReport,
   KubelabApiError,
   KubelabClient
 } from './api';
+import { RunTracker } from './runs';
+import { formatTags, parseTags } from './tags';
 
 /** CSS class put on the notebook cell a compile error points at. */
 export const CELL_ERROR_CLASS = 'jp-kubelab-cell-error';
+
+export type NotebookCell = NonNullable<Notebook['activeCell']>;
 
 export interface ICompileError {
   message: string;
@@ -24,17 +34,17 @@ export interface ICompileError {
   step: string | null;
 }
 
-export interface ILogSelection {
-  runId: string;
-  /** The run step (pipeline task) name. */
-  step: string;
-}
-
 const COMPILE_DEBOUNCE_MS = 600;
-const POLL_MS = 1000;
 
 export class PipelineModel {
-  constructor(readonly client: KubelabClient) {}
+  constructor(
+    readonly client: KubelabClient,
+    readonly tracker: RunTracker,
+    /** Bring a notebook to the front (its tab, the shell's focus). */
+    private readonly _reveal: (panel: NotebookPanel) => void = () => undefined
+  ) {
+    tracker.changed.connect(this._onRunsChanged, this);
+  }
 
   get changed(): ISignal<this, void> {
     return this._changed;
@@ -44,20 +54,58 @@ export class PipelineModel {
     return this._panel;
   }
 
+  /** The notebook's path relative to the Jupyter root, or null. */
+  get path(): string | null {
+    return this._panel?.context.path ?? null;
+  }
+
+  /** The active code or markdown cell of the active notebook, never a disposed one. */
+  get activeCell(): NotebookCell | null {
+    const cell = this._panel?.content.activeCell;
+    return cell && !cell.isDisposed && cell.model ? cell : null;
+  }
+
+  get activeCellIndex(): number {
+    return this._panel?.content.activeCellIndex ?? -1;
+  }
+
   get compiled(): ICompileResult | null {
     return this._compiled;
   }
 
+  /** Why the notebook does not compile (never for a notebook nobody tagged yet). */
   get compileError(): ICompileError | null {
-    return this._compileError;
+    return this._untagged ? null : this._compileError;
   }
 
   get compiling(): boolean {
     return this._compiling;
   }
 
+  /** The notebook has compiled and has at least one step. */
+  get hasSteps(): boolean {
+    return (this._compiled?.steps.length ?? 0) > 0;
+  }
+
+  /**
+   * The notebook is not a pipeline yet: no cell carries a kubelab tag, or it
+   * compiles to no step. Not an error; the views show how to start.
+   */
+  get empty(): boolean {
+    return this._untagged || (this._compiled !== null && !this.hasSteps);
+  }
+
   get runs(): IRun[] {
     return this._runs;
+  }
+
+  get runsError(): string | null {
+    return this.tracker.error;
+  }
+
+  /** Why runs of a backend (Kubeflow Pipelines) could not be read, if so. */
+  get runsWarning(): string | null {
+    return this.tracker.warning;
   }
 
   get parameterValues(): Record<string, unknown> {
@@ -72,8 +120,9 @@ export class PipelineModel {
     );
   }
 
-  get logSelection(): ILogSelection | null {
-    return this._log;
+  /** The notebook step the user is looking at (in the graph, the list, a cell label). */
+  get selectedStep(): string | null {
+    return this._selectedStep;
   }
 
   get busy(): boolean {
@@ -98,6 +147,29 @@ export class PipelineModel {
     return step?.name ?? task;
   }
 
+  step(name: string): ICompiledStep | null {
+    return this._compiled?.steps.find(s => s.name === name) ?? null;
+  }
+
+  /** The run step of notebook step `name` in `run` (the selected run by default). */
+  runStep(name: string, run: IRun | null = this.selectedRun): IRunStep | null {
+    return (
+      run?.steps.find(s => this.stepOfTask(s.name) === name) ??
+      run?.steps.find(s => s.display_name === name) ??
+      null
+    );
+  }
+
+  /** The role of the cell at `index` in the compiled pipeline. */
+  cellRole(index: number): ICellRole | null {
+    return this._compiled?.cells?.find(c => c.index === index) ?? null;
+  }
+
+  /** Position of a step in the notebook, for its colour. */
+  stepIndex(name: string): number {
+    return this._compiled?.steps.findIndex(s => s.name === name) ?? -1;
+  }
+
   /** Follow another notebook (or none). */
   setNotebook(panel: NotebookPanel | null): void {
     if (panel === this._panel) {
@@ -107,15 +179,17 @@ export class PipelineModel {
     this._panel = panel;
     this._compiled = null;
     this._compileError = null;
+    this._untagged = false;
     this._validation = null;
     this._runs = [];
     this._selectedRunId = null;
-    this._log = null;
+    this._selectedStep = null;
     this._actionError = null;
     this._values = {};
     if (panel) {
       panel.context.saveState.connect(this._onSaveState, this);
       panel.disposed.connect(this._onDisposed, this);
+      panel.content.activeCellChanged.connect(this._emit, this);
       void panel.context.ready.then(() => {
         if (this._panel !== panel || !panel.content.model) {
           return;
@@ -125,8 +199,10 @@ export class PipelineModel {
         this._onCellsChanged();
         panel.content.model.contentChanged.connect(this._schedule, this);
         void this.compile();
-        void this.refreshRuns();
+        this._onRunsChanged();
+        this._changed.emit();
       });
+      void this.tracker.refresh();
     }
     this._changed.emit();
   }
@@ -141,6 +217,11 @@ export class PipelineModel {
     window.clearTimeout(this._compileTimer);
     const generation = ++this._compileGeneration;
     this._compiling = true;
+    this._untagged = !model.sharedModel.cells.some(cell => {
+      const tags = cell.getMetadata('tags');
+      const spec = parseTags(Array.isArray(tags) ? (tags as string[]) : []);
+      return spec.role !== 'none' || spec.prev.length > 0;
+    });
     this._changed.emit();
     // Only what the compiler reads: no outputs, no other metadata.
     const content = {
@@ -170,21 +251,16 @@ export class PipelineModel {
       if (generation !== this._compileGeneration) {
         return;
       }
-      if (error instanceof KubelabApiError && error.status < 500) {
-        this._compileError = {
-          message: error.message,
-          cell:
-            typeof error.details.cell === 'number' ? error.details.cell : null,
-          step:
-            typeof error.details.step === 'string' ? error.details.step : null
-        };
-      } else {
-        this._compileError = {
-          message: (error as Error).message,
-          cell: null,
-          step: null
-        };
-      }
+      const details =
+        error instanceof KubelabApiError && error.status < 500
+          ? error.details
+          : {};
+      this._compiled = null;
+      this._compileError = {
+        message: (error as Error).message,
+        cell: typeof details.cell === 'number' ? details.cell : null,
+        step: typeof details.step === 'string' ? details.step : null
+      };
     } finally {
       if (generation === this._compileGeneration) {
         this._compiling = false;
@@ -204,9 +280,39 @@ export class PipelineModel {
     this._changed.emit();
   }
 
-  showLogs(selection: ILogSelection | null): void {
-    this._log = selection;
+  selectStep(name: string | null): void {
+    this._selectedStep = name;
+    this._logRequest = 0;
     this._changed.emit();
+  }
+
+  /** Select `name` and ask the pipeline view to bring its log into view. */
+  showLog(name: string): void {
+    this._selectedStep = name;
+    this._logRequest = ++this._logRequests;
+    this._changed.emit();
+  }
+
+  /** Non-zero (and new each time) while the selected step's log was asked for. */
+  get logRequest(): number {
+    return this._logRequest;
+  }
+
+  /**
+   * Make cell `index` the active one and scroll it into view; with `reveal`, also
+   * bring the notebook to the front and give it the focus ("Go to cell").
+   */
+  goToCell(index: number, reveal = false): void {
+    const panel = this._panel;
+    if (!panel || index < 0 || index >= panel.content.widgets.length) {
+      return;
+    }
+    if (reveal) {
+      this._reveal(panel);
+    }
+    panel.content.activeCellIndex = index;
+    panel.content.mode = 'command';
+    void panel.content.scrollToCell(panel.content.widgets[index], 'center');
   }
 
   /** Save the notebook, then run it as a pipeline with the form's parameters. */
@@ -224,7 +330,6 @@ export class PipelineModel {
         this._changedValues()
       );
       this._selectedRunId = started.id;
-      this._log = null;
     });
   }
 
@@ -239,13 +344,14 @@ export class PipelineModel {
     });
   }
 
-  async runFrom(id: string, step: string): Promise<void> {
+  /** Re-run `task` (a run step name) of run `id` and everything downstream of it. */
+  async runFrom(id: string, task: string): Promise<void> {
     await this._action(async () => {
       const panel = this._panel;
       if (panel?.context.model.dirty) {
         await panel.context.save();
       }
-      const started = await this.client.runFrom(id, step);
+      const started = await this.client.runFrom(id, task);
       this._selectedRunId = started.id;
     });
   }
@@ -257,6 +363,7 @@ export class PipelineModel {
     }
     this._validating = true;
     this._validation = null;
+    this._actionError = null;
     this._changed.emit();
     try {
       if (panel.context.model.dirty) {
@@ -274,34 +381,37 @@ export class PipelineModel {
     }
   }
 
-  /** Re-read the runs of this notebook; keeps polling while one is active. */
-  async refreshRuns(): Promise<void> {
-    const panel = this._panel;
-    if (!panel) {
-      return;
+  /** Tag the active code cell `step:NAME` with a fresh name; returns the name. */
+  makeActiveCellAStep(): string | null {
+    const cell = this.activeCell;
+    if (!cell || cell.model.type !== 'code') {
+      return null;
     }
-    window.clearTimeout(this._pollTimer);
-    try {
-      const runs = await this.client.listRuns(50);
-      if (panel !== this._panel) {
-        return;
-      }
-      this._runs = runs.filter(r => r.path === panel.context.path);
-    } catch (error) {
-      this._actionError = (error as Error).message;
+    const tags = cell.model.getMetadata('tags');
+    const spec = parseTags(Array.isArray(tags) ? tags : []);
+    if (spec.role === 'step' && spec.step) {
+      return spec.step;
     }
-    this._changed.emit();
-    if (this._runs.some(r => !FINAL_STATES.includes(r.state))) {
-      this._pollTimer = window.setTimeout(
-        () => void this.refreshRuns(),
-        POLL_MS
-      );
+    const taken = this._compiled?.steps.map(s => s.name) ?? [];
+    let name = '';
+    for (let i = 1; !name || taken.includes(name); i++) {
+      name = `step${i}`;
     }
+    cell.model.setMetadata(
+      'tags',
+      formatTags({ ...spec, role: 'step', step: name })
+    );
+    return name;
+  }
+
+  /** Re-read the runs of this notebook. */
+  refreshRuns(): Promise<void> {
+    return this.tracker.refresh();
   }
 
   dispose(): void {
     this._disconnect();
-    window.clearTimeout(this._pollTimer);
+    this.tracker.changed.disconnect(this._onRunsChanged, this);
     window.clearTimeout(this._compileTimer);
     Signal.clearData(this);
   }
@@ -317,7 +427,7 @@ export class PipelineModel {
     } finally {
       this._busy = false;
       this._changed.emit();
-      await this.refreshRuns();
+      await this.tracker.refresh();
     }
   }
 
@@ -338,7 +448,7 @@ export class PipelineModel {
 
   /** Keep values the user typed for parameters that still exist with that type. */
   private _syncValues(result: ICompileResult): void {
-    const previous = this._compiled?.parameters ?? {};
+    const previous = this._compiled?.parameters ?? this._lastParameters;
     const values: Record<string, unknown> = {};
     for (const [name, spec] of Object.entries(result.parameters)) {
       const edited =
@@ -349,6 +459,13 @@ export class PipelineModel {
       values[name] = edited ? this._values[name] : spec.default;
     }
     this._values = values;
+    this._lastParameters = result.parameters;
+  }
+
+  private _onRunsChanged(): void {
+    const path = this.path;
+    this._runs = path ? this.tracker.runs.filter(r => r.path === path) : [];
+    this._changed.emit();
   }
 
   private _markErrorCell(): void {
@@ -356,10 +473,14 @@ export class PipelineModel {
     if (!panel) {
       return;
     }
-    const index = this._compileError?.cell;
+    const index = this.compileError?.cell;
     panel.content.widgets.forEach((cell, i) => {
       cell.toggleClass(CELL_ERROR_CLASS, i === index);
     });
+  }
+
+  private _emit(): void {
+    this._changed.emit();
   }
 
   private _schedule(): void {
@@ -399,6 +520,7 @@ export class PipelineModel {
     }
     panel.context.saveState.disconnect(this._onSaveState, this);
     panel.disposed.disconnect(this._onDisposed, this);
+    panel.content.activeCellChanged.disconnect(this._emit, this);
     const model = panel.content.model;
     if (model) {
       model.cells.changed.disconnect(this._onCellsChanged, this);
@@ -418,14 +540,17 @@ export class PipelineModel {
   private _panel: NotebookPanel | null = null;
   private _compiled: ICompileResult | null = null;
   private _compileError: ICompileError | null = null;
+  private _untagged = false;
   private _compiling = false;
   private _compileGeneration = 0;
   private _compileTimer: number | undefined;
-  private _pollTimer: number | undefined;
   private _runs: IRun[] = [];
   private _selectedRunId: string | null = null;
-  private _log: ILogSelection | null = null;
+  private _selectedStep: string | null = null;
+  private _logRequest = 0;
+  private _logRequests = 0;
   private _values: Record<string, unknown> = {};
+  private _lastParameters: ICompileResult['parameters'] = {};
   private _busy = false;
   private _actionError: string | null = null;
   private _validation: IValidationReport | null = null;

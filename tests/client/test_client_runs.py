@@ -139,4 +139,11 @@ def test_an_unreachable_kubeflow_server_is_named(kubelab_home: Path, pipeline_fi
     with pytest.raises(
         KubelabError, match=r"cannot reach Kubeflow Pipelines at http://127.0.0.1:9"
     ):
-        client.list_runs()
+        client.list_runs(backend="kubernetes")
+    # Listing every backend still lists the local runs, and says why KFP's are missing.
+    local = client.create_run_from_pipeline_package(
+        pipeline_file, backend="local", function="total"
+    )
+    runs = client.list_runs()
+    assert [r["id"] for r in runs] == [local.run_id]
+    assert "cannot reach Kubeflow Pipelines at http://127.0.0.1:9" in runs.unavailable["kubernetes"]

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from kubelab.spawner.objects import USER_NAMESPACE_LABEL
+
 from .cluster import Cluster
 from .control_plane import ControlPlane, ControlPlaneError
 
@@ -66,5 +68,14 @@ def _start(plane: ControlPlane) -> Path:
 def k8s_namespace(k8s: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
     """A new namespace named after the test, deleted afterwards."""
     name = k8s.create_namespace(f"t-{request.node.name}")
+    yield name
+    k8s.delete_namespace(name)
+
+
+@pytest.fixture
+def k8s_user_namespace(k8s: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A namespace labelled as KubelabSpawner labels a user's: the only kind where
+    deploy/kubernetes/rbac.yaml's admission policy lets `kubelab-notebook` be bound."""
+    name = k8s.create_namespace(f"u-{request.node.name}", labels={USER_NAMESPACE_LABEL: "true"})
     yield name
     k8s.delete_namespace(name)

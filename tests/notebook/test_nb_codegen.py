@@ -123,11 +123,14 @@ def test_runtime_error_traceback_points_at_notebook_cell(capsys):
         runtime.run_cell(ns, 4, "train", "a = 1\nb = f(0)\n")
     frames = traceback.extract_tb(info.value.__traceback__)
     mine = [(f.filename, f.lineno, f.line) for f in frames if f.filename.startswith("<notebook")]
+    # Cells are counted from 1 in what people read, as JupyterLab counts them.
     assert mine == [
-        ("<notebook cell 4, step train>", 2, "b = f(0)"),
-        ("<notebook cell 3, step train>", 2, "return 1 / v"),
+        ("<notebook cell 5, step train>", 2, "b = f(0)"),
+        ("<notebook cell 4, step train>", 2, "return 1 / v"),
     ]
-    assert "failed in notebook cell 4, line 2" in capsys.readouterr().err
+    assert "failed in notebook cell 5, line 2" in capsys.readouterr().err
+    # The engine is told where, as a 0-based index, to point the UI at the cell.
+    assert info.value.kubelab_where == {"cell": 4, "line": 2}
 
 
 def test_runtime_namespace_pickles_notebook_classes_by_value(tmp_path):

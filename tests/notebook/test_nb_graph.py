@@ -129,13 +129,14 @@ def test_metrics_step_collects_named_values():
     assert "dsl.Output[dsl.Metrics]" in nb.python_source
 
 
-# -- errors: each names the cell (index) and the step ------------------------------
+# -- errors: each names the cell (index, 0-based; "cell N" in messages counts from 1)
+# and the step
 
 
 def test_undefined_name():
     err = error_of(("a = 1", "step:one"), "md", ("b = a + missing", "step:two"))
     assert err.details["cell"] == 2 and err.details["step"] == "two"
-    assert "missing" in err.message and "cell 2" in err.message
+    assert "missing" in err.message and "cell 3" in err.message
 
 
 def test_name_defined_only_later_says_so():
@@ -154,7 +155,7 @@ def test_same_variable_from_two_parallel_steps():
     assert err.details["cell"] == 3 and err.details["step"] == "evaluate"
     assert set(err.details["steps"]) == {"train_a", "train_b"}
     assert "train_a" in err.message and "train_b" in err.message
-    assert "cell 1" in err.message and "cell 2" in err.message
+    assert "cell 2" in err.message and "cell 3" in err.message
 
 
 def test_same_variable_in_ordered_steps_is_fine():
@@ -186,7 +187,7 @@ def test_syntax_error_has_cell_step_and_line():
 def test_deleted_variable_used_later():
     err = error_of(("x = 1", "step:a"), ("del x", "step:b", "prev:a"), ("print(x)", "step:c"))
     assert err.details["cell"] == 2 and err.details["step"] == "c"
-    assert "deleted" in err.message and "cell 1" in err.message
+    assert "deleted" in err.message and "cell 2" in err.message
 
 
 def test_parameters_cell_only_assignments():
@@ -247,4 +248,4 @@ def test_changing_a_parameter_in_a_step_is_a_warning():
     nb = compile_cells(("n = 1", "pipeline-parameters"), ("n += 1\nm = n", "step:a"),
                        ("k = n + m", "step:b"))  # fmt: skip
     assert nb.steps[1].parameters == ["n"] and nb.steps[1].inputs == ["m"]
-    assert any("changes pipeline parameter 'n'" in w and "cell 1" in w for w in nb.warnings)
+    assert any("changes pipeline parameter 'n'" in w and "cell 2" in w for w in nb.warnings)

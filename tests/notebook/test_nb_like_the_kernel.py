@@ -111,10 +111,12 @@ def test_a_failing_step_names_the_cell_and_line_the_kernel_fails_in(make_noteboo
     result = run_notebook(path, pipeline_root=tmp_path / "out", enable_caching=False)
     cell, name, message = first_error_in_kernel(path)
     assert (cell, name) == (2, "ZeroDivisionError")
-    expected = f"failed in cell {cell}, line 2: {name}: {message}"
+    # The index, counted from 1 in the message as JupyterLab counts cells.
+    expected = f"failed in cell {cell + 1}, line 2: {name}: {message}"
     assert result.state == "failed"
     assert result.error == f"step b {expected}"
     steps = _steps(result)
     assert steps["b"]["error"] == expected
+    assert steps["b"]["failed_at"] == {"cell": cell, "line": 2}
     assert steps["c"]["state"] == "skipped"
     assert os.path.exists(RunStore().task_info(result.run_id, "b")["log_path"])

@@ -35,6 +35,15 @@ def test_untagged_cells_after_skip_cells_stay_in_their_step(make_notebook) -> No
     assert cells == {"load": [1], "clean": [2, 4, 6], "summarize": [7], "pipeline-metrics": [8]}
     summarize = next(s for s in pipeline.steps if s.name == "summarize")
     assert summarize.producers == {"ages": "clean", "fares": "clean"}
+    # What the labels on the cells show: the cells after a skip cell are `clean`'s.
+    roles = {c["index"]: (c["role"], c["step"]) for c in pipeline.to_json()["cells"]}
+    assert [roles[i] for i in (2, 3, 4, 5, 6)] == [
+        ("step", "clean"),
+        ("skip", None),
+        ("step", "clean"),
+        ("skip", None),
+        ("step", "clean"),
+    ]
 
     reference = run_all_in_kernel(path, ["mean_age", "total_fare"])
     result = subprocess.run(
@@ -57,7 +66,7 @@ def test_a_notebook_that_starts_with_skip_cells_names_the_untagged_cell(make_not
 
     path = make_notebook(("print('setup')", "skip"), ("x = 1",), ("y = x", "step:a"))
     with pytest.raises(
-        KubelabError, match=r"cell 1 has no tag and no step comes before it"
+        KubelabError, match=r"cell 2 has no tag and no step comes before it"
     ) as info:
         compile_notebook(Path(path))
-    assert info.value.details["cell"] == 1
+    assert info.value.details["cell"] == 1  # the index of the 2nd cell

@@ -60,7 +60,7 @@ def test_validate_reports_runtime_error_with_cell_and_line(make_notebook):
     failed = report.steps[1]
     assert (failed.name, failed.cell, failed.line) == ("b", 2, 2)
     assert "ZeroDivisionError" in failed.error
-    assert "<notebook cell 2, step b>" in failed.traceback
+    assert "<notebook cell 3, step b>" in failed.traceback  # counted from 1, as people do
 
 
 def test_validate_reports_graph_errors_without_raising(make_notebook):
@@ -126,9 +126,9 @@ def test_run_notebook_failure_log_points_at_cell(make_notebook, tmp_path):
     assert result.state == "failed"
     store = RunStore()
     log = Path(store.task_info(result.run_id, "b")["log_path"]).read_text()
-    assert 'File "<notebook cell 2, step b>", line 2' in log
+    assert 'File "<notebook cell 3, step b>", line 2' in log  # index 2 is the 3rd cell
     assert "z = y / x" in log
-    assert "failed in notebook cell 2, line 2" in log
+    assert "failed in notebook cell 3, line 2" in log
 
 
 def test_preload_modules_are_the_notebooks_ml_imports(make_notebook):
@@ -181,7 +181,7 @@ def test_run_notebook_unsavable_value_fails_naming_variable_step_and_cell(make_n
     result = run_notebook(path, pipeline_root=tmp_path / "out", enable_caching=False)
     assert result.state == "failed"
     log = Path(RunStore().task_info(result.run_id, "produce")["log_path"]).read_text()
-    assert "variable 'lock' of step 'produce' (cell 2) cannot be passed" in log
+    assert "variable 'lock' of step 'produce' (cell 3) cannot be passed" in log
     states = {s["display_name"]: s["state"] for s in result.run()["steps"]}
     assert states["first"] == "succeeded" and states["produce"] == "failed"
 

@@ -14,18 +14,13 @@ from pathlib import Path
 import nbformat
 import pytest
 from kubelab_api import call, refused
+from notebook_cells import code
 
 from kubelab.client.store import INTERRUPTED_ERROR, RunStore
 from kubelab.pipelines.notebook import compile_notebook
 
 DEMO = Path(__file__).parents[2] / "examples" / "demo.ipynb"
 DEMO_STEPS = {"load_data", "train_forest", "train_logreg", "evaluate"}
-
-
-def code(source: str, *tags: str) -> nbformat.NotebookNode:
-    cell = nbformat.v4.new_code_cell(source)
-    cell.metadata["tags"] = list(tags)
-    return cell
 
 
 def small_notebook() -> nbformat.NotebookNode:
@@ -90,6 +85,19 @@ async def test_compile_demo_gives_steps_cells_edges_and_ir(jp_fetch, root) -> No
     assert body["metrics"] == ["forest_accuracy", "logreg_accuracy"]
     assert body["ir"]["schemaVersion"] == "2.1.0"
     assert "train-forest" in body["ir"]["root"]["dag"]["tasks"]
+    # Every code cell's role, for the labels on the notebook's cells (markdown left out).
+    roles = {c["index"]: (c["role"], c["step"]) for c in body["cells"]}
+    assert roles == {
+        1: ("imports", None),
+        2: ("pipeline-parameters", None),
+        3: ("functions", None),
+        5: ("step", "load_data"),
+        6: ("step", "load_data"),
+        8: ("step", "train_forest"),
+        9: ("step", "train_logreg"),
+        11: ("step", "evaluate"),
+        12: ("pipeline-metrics", "pipeline-metrics"),
+    }
 
 
 async def test_compile_without_ir_for_the_sidebar(jp_fetch, root) -> None:
@@ -153,9 +161,9 @@ async def test_broken_notebook_is_a_400_naming_the_cell(jp_fetch, root) -> None:
         jp_fetch, "POST", "pipelines", "compile", body={"path": "broken.ipynb"}
     )
     assert status == 400
-    assert body["cell"] == 3
+    assert body["cell"] == 3  # the index of the cell...
     assert body["step"] == "double"
-    assert "cell 3" in body["message"]
+    assert "cell 4" in body["message"]  # ...which people count as cell 4
 
     # An unknown `prev:` is also pinned to its cell, and a run is refused the same way.
     notebook = small_notebook()
@@ -244,6 +252,8 @@ async def test_run_small_notebook_to_success_with_metrics_logs_and_rerun(jp_fetc
 
     _, listed = await call(jp_fetch, "GET", "runs")
     assert listed["runs"][0]["id"] == run["id"]
+    # Runs are numbered per notebook and labelled by what is particular about them.
+    assert (run["number"], run["label"]) == (1, "#1 · n=4")
 
     # Re-run: the same notebook and parameters, every step cached this time.
     status, again = await call(jp_fetch, "POST", "runs", run["id"], "rerun", body={})
@@ -254,6 +264,13 @@ async def test_run_small_notebook_to_success_with_metrics_logs_and_rerun(jp_fetc
     # Every step comes from the cache, and the metrics are reported all the same.
     assert [s["cached"] for s in rerun["steps"]] == [True] * 5
     assert rerun["metrics"]["total"] == 26
+    assert rerun["label"] == "#2 · re-run of #1"
+    # Each cached step names the run and task whose result it reused.
+    assert {s["cached_from"]["run"] for s in rerun["steps"]} == {run["id"]}
+    assert {s["cached_from"]["number"] for s in rerun["steps"]} == {1}
+    # ...and how long that took there: the time the cache saved.
+    assert all(s["cached_from"]["duration_s"] >= 0 for s in rerun["steps"])
+    assert [s["cached_from"]["task"] for s in rerun["steps"]] == [s["name"] for s in rerun["steps"]]
     _, listed = await call(jp_fetch, "GET", "runs")
     assert [r["id"] for r in listed["runs"][:2]] == [rerun["id"], run["id"]]
 
@@ -275,6 +292,24 @@ async def test_run_small_notebook_to_success_with_metrics_logs_and_rerun(jp_fetc
     cached = {s["cells"][0]: s["cached"] for s in partial["steps"] if s["cells"]}
     assert cached[2] is True and cached[3] is True
     assert cached[4] is False and cached[5] is False
+    assert partial["label"] == "#3 · from square"
+    assert partial["origin"]["from_run"] == run["id"]
+
+
+async def test_a_failed_step_names_its_cell_and_line(jp_fetch, root) -> None:
+    notebook = small_notebook()
+    notebook.cells.insert(2, code("def ratio(a, b):\n    return a / b", "functions"))
+    notebook.cells[6] = code("print('joining')\ntotal = ratio(sum(doubled), 0)", "step:join")
+    nbformat.write(notebook, root / "fails.ipynb")
+    _, created = await call(jp_fetch, "POST", "runs", body={"path": "fails.ipynb"})
+    run = await wait_state(jp_fetch, created["id"], ("succeeded", "failed"))
+    assert run["state"] == "failed"
+    join = next(s for s in run["steps"] if s["cells"] == [6])
+    assert join["state"] == "failed"
+    assert "ZeroDivisionError" in join["error"]
+    # The cell of the step that raised and its line (the call), not the helper's.
+    assert join["failed_at"] == {"cell": 6, "line": 2}
+    assert all(s["failed_at"] is None for s in run["steps"] if s is not join)
 
 
 async def test_run_demo_notebook_to_success(jp_fetch, root) -> None:
@@ -361,3 +396,38 @@ async def test_restart_lists_past_runs_and_marks_interrupted_ones(
     )
     assert "not started from a notebook under this Jupyter root" in body["message"]
     assert status == 400
+
+
+async def test_cancel_reaches_a_run_of_another_process(jp_fetch, root) -> None:
+    """A run the CLI started (or a previous server still running) is cancelled here."""
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "kubelab.client.cli", "run", "sub/slow.ipynb", "--no-cache"],
+        cwd=root,
+        stdout=(root / "cli.log").open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 120  # a busy machine starts Python slowly
+        while True:
+            _, listed = await call(jp_fetch, "GET", "runs")
+            running = [
+                r for r in listed["runs"] if any(s["state"] == "running" for s in r["steps"])
+            ]
+            if running:
+                break
+            assert time.monotonic() < deadline and cli.poll() is None, (
+                json.dumps(listed),
+                (root / "cli.log").read_text(),
+            )
+            await asyncio.sleep(0.2)
+        (run,) = running
+        assert run["path"] == "sub/slow.ipynb"
+        status, _ = await call(jp_fetch, "POST", "runs", run["id"], "cancel", body={})
+        assert status == 200
+        run = await wait_state(jp_fetch, run["id"], ("cancelled", "failed", "succeeded"), 30)
+        assert run["state"] == "cancelled"
+        assert cli.wait(timeout=30) != 0
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait()

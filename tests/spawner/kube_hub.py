@@ -41,6 +41,7 @@ def install_hub_rbac(k8s: Cluster) -> Identity:
         if error.status != 409:
             raise
     k8s.apply_file(RBAC_YAML)
+    k8s.simulate_clusterrole_aggregation()  # kubelab-notebook gathers its parts
     # admission policies are compiled asynchronously: wait until this one says no
     probe = hub_role_binding("policy-probe")
 

@@ -79,8 +79,14 @@ def test_chart_values_and_rbac_parse() -> None:
         names[doc["kind"]] = [*names.get(doc["kind"], []), model.metadata.name]
     # applied to a real API server and exercised in test_kube_rbac.py
     assert names == {
-        "ClusterRole": ["kubelab-hub", "kubelab-hub-user-namespace"],
-        "ClusterRoleBinding": ["kubelab-hub"],
+        "ClusterRole": [
+            "kubelab-hub",
+            "kubelab-hub-user-namespace",
+            "kubelab-notebook",
+            "kubelab-notebook-training",
+            "kubelab-training-runtimes-view",
+        ],
+        "ClusterRoleBinding": ["kubelab-hub", "kubelab-training-runtimes-view"],
         "ValidatingAdmissionPolicy": ["kubelab-hub-user-namespace"],
         "ValidatingAdmissionPolicyBinding": ["kubelab-hub-user-namespace"],
     }

@@ -66,7 +66,10 @@ async def test_start_poll_stop_every_example_profile(
     assert ns.startswith("kubelab-alice-smith")
     assert pod["metadata"]["annotations"]["kubelab.io/username"] == user.name
     spec = pod["spec"]
-    assert spec["automountServiceAccountToken"] is False
+    # the pod's ServiceAccount token is there for kubelab's jobs (kubelab-notebook only)
+    assert spec["automountServiceAccountToken"] is True
+    notebook = k8s.get("rbac.authorization.k8s.io/v1", "RoleBinding", "kubelab-notebook", ns)
+    assert notebook["roleRef"]["name"] == "kubelab-notebook"
     container = spec["containers"][0]
     assert container["image"] == image.image
     limits, requests = container["resources"]["limits"], container["resources"]["requests"]
@@ -101,6 +104,23 @@ async def test_start_poll_stop_every_example_profile(
         "jupyterhub-api-token": spawner.api_token,
     }
     assert volumes["kubelab-oidc-tokens"]["secret"]["secretName"] == secret["metadata"]["name"]
+    # Kubeflow Pipelines: a projected ServiceAccount token for KFP's TokenReview, where
+    # kfp.Client and kubelab read it, only for profiles that ask for it
+    if profile.kubeflow_pipelines:
+        (source,) = volumes["kubeflow-pipelines-token"]["projected"]["sources"]
+        assert source["serviceAccountToken"] == {
+            "audience": "pipelines.kubeflow.org",
+            "expirationSeconds": 7200,
+            "path": "token",
+        }
+        mounts = {m["name"]: m for m in container["volumeMounts"]}
+        assert mounts["kubeflow-pipelines-token"] == {
+            "name": "kubeflow-pipelines-token",
+            "mountPath": "/var/run/secrets/kubeflow/pipelines",
+            "readOnly": True,
+        }
+    else:
+        assert "kubeflow-pipelines-token" not in volumes
     env = container["env"]
     assert not [e["name"] for e in env if e.get("value") in values.values()]
     api_token_env = {e["name"]: e for e in env}["JUPYTERHUB_API_TOKEN"]

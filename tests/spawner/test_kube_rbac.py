@@ -108,10 +108,12 @@ async def test_a_users_pod_cannot_read_another_users_tokens(
     alice_spawner, _, alice_pod = await kube_hub.start(alice, {"profile": "small"})
     bob_spawner, _, _ = await kube_hub.start(bob, {"profile": "small"})
 
-    # the identity a process in Alice's pod could get: her pod's ServiceAccount
+    # the identity a process in Alice's pod has: her pod's ServiceAccount, whose token is
+    # mounted for kubelab's jobs and bound to kubelab-notebook in her namespace only
     account = alice_pod["spec"]["serviceAccountName"]
-    assert alice_pod["spec"]["automountServiceAccountToken"] is False  # not even mounted
+    assert alice_pod["spec"]["automountServiceAccountToken"] is True
     alice_pod_identity = k8s.service_account(alice_spawner.namespace, account)
+    assert not k8s.can(alice_pod_identity.username, "get", "secrets", alice_spawner.namespace)
     bobs_secret = (bob_spawner.token_secret_name, bob_spawner.namespace)
     assert not k8s.can(alice_pod_identity.username, "get", "secrets", bobs_secret[1])
     with alice_pod_identity.api_client() as api:
@@ -120,3 +122,45 @@ async def test_a_users_pod_cannot_read_another_users_tokens(
         assert status_of(core.list_namespaced_secret, bobs_secret[1])[0] == 403
     for spawner in (alice_spawner, bob_spawner):
         await kube_hub.stop(spawner)
+
+
+@pytest.mark.asyncio
+async def test_the_notebook_may_run_jobs_in_its_own_namespace_only(
+    k8s: Cluster, kube_hub: KubeHub, hub_account: Identity, k8s_namespace: str
+) -> None:
+    """The hub binds kubelab-notebook to the pod's ServiceAccount in the user namespace
+    (what kubelab's Kubernetes job backend runs as), and cannot bind it anywhere else."""
+    user = kube_hub.user("grace", ["data-science"])
+    spawner, _, pod = await kube_hub.start(user, {"profile": "small"})
+    mine = spawner.namespace
+    binding = k8s.rbac.read_namespaced_role_binding("kubelab-notebook", mine)
+    assert binding.role_ref.name == "kubelab-notebook"
+    assert [(s.kind, s.name) for s in binding.subjects] == [("ServiceAccount", "default")]
+    notebook = f"system:serviceaccount:{mine}:{pod['spec']['serviceAccountName']}"
+    trainer, core = "trainer.kubeflow.org", ""
+
+    def can(verb: str, resource: str, namespace: str, group: str = core) -> bool:
+        return k8s.can(notebook, verb, resource, namespace, group=group)
+
+    assert can("create", "trainjobs", mine, trainer) and can("delete", "trainjobs", mine, trainer)
+    assert can("create", "pytorchjobs", mine, "kubeflow.org")
+    assert can("get", "pods/log", mine) and can("list", "events", mine)
+    assert k8s.can(notebook, "list", "clustertrainingruntimes", None, group=trainer)
+    assert not can("create", "trainjobs", k8s_namespace, trainer)
+    assert not can("create", "pods", mine) and not can("get", "secrets", mine)
+
+    with hub_account.api_client() as api:
+        rbac = kubernetes.client.RbacAuthorizationV1Api(api)
+        elsewhere = {
+            "metadata": {"name": "kubelab-notebook"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "kubelab-notebook",
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": mine}],
+        }
+        status, body = status_of(rbac.create_namespaced_role_binding, k8s_namespace, elsewhere)
+        assert status == 403
+        assert "kubelab-notebook may only be bound in kubelab user namespaces" in body
+    await kube_hub.stop(spawner)

@@ -36,6 +36,7 @@ def test_example_file_is_valid_against_the_schema(raw: dict[str, Any]) -> None:
     assert config.profile("mig-small").gpu_resource == "nvidia.com/mig-1g.5gb"
     assert config.profile("small").cpu_guarantee == "500m"  # 0.5 → quantity string
     assert config.profile("small").memory_limit == "2Gi"
+    assert [p.kubeflow_pipelines for p in config.profiles] == [False, True, False, False]
 
 
 @pytest.mark.parametrize(
@@ -60,6 +61,10 @@ def test_example_file_is_valid_against_the_schema(raw: dict[str, Any]) -> None:
             "profiles[0].cpu: guarantee is larger than limit",
         ),
         (lambda d: d["profiles"][1].update(default=True), "more than one profile has default"),
+        (
+            lambda d: d["profiles"][1].update(kubeflow_pipelines="yes"),
+            "profiles[1].kubeflow_pipelines: 'yes' is not of type 'boolean'",
+        ),
     ],
 )
 def test_invalid_files_name_the_field(raw: dict[str, Any], mutate: Any, message: str) -> None:

@@ -21,6 +21,7 @@ def make_ctx(home: Path, root: Path, **extra: Any) -> LocalContext:
         home=home,
         root=root,
         strict_resources=extra.pop("strict", False),
+        profile=extra.pop("profile", None),
         extra=extra,
     )
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,9 +37,23 @@ from kubelab.client.store import JOB_KINDS, RunStore, kubelab_home, new_run_id
 from kubelab.pipelines.errors import ConflictError, KubelabError, NotFoundError
 
 # Where the CLI and Python users find a Kubeflow Pipelines server (the jupyter server
-# has its own settings, `c.KubelabApp.kfp_endpoint` / `kfp_token_file`).
+# has its own settings, `c.KubelabApp.kfp_endpoint`, `kfp_token_file`, ...).
 KFP_ENDPOINT_ENV = "KUBELAB_KFP_ENDPOINT"
 KFP_TOKEN_FILE_ENV = "KUBELAB_KFP_TOKEN_FILE"  # a file: tokens never sit in env vars
+KFP_NAMESPACE_ENV = "KUBELAB_KFP_NAMESPACE"
+KFP_EXPERIMENT_ENV = "KUBELAB_KFP_EXPERIMENT"
+KFP_UI_URL_ENV = "KUBELAB_KFP_UI_URL"
+
+
+class RunList(list[dict[str, Any]]):
+    """Runs of several backends, newest first; `unavailable` maps a backend that could
+    not be read to why (its runs recorded here are listed with their last known state)."""
+
+    def __init__(
+        self, runs: Iterable[dict[str, Any]] = (), unavailable: dict[str, str] | None = None
+    ):
+        super().__init__(runs)
+        self.unavailable = unavailable or {}
 
 
 @dataclass
@@ -70,9 +84,14 @@ class Client:
     `root` is the user's root, to which job file paths are confined (default: the
     current directory); `pipeline_root` is where local run artifacts go (default
     `./local_outputs`, as kfp.local). The Kubeflow Pipelines server comes from
-    `kfp_endpoint` / `kfp_token_file` or `$KUBELAB_KFP_ENDPOINT` /
-    `$KUBELAB_KFP_TOKEN_FILE`; Kubernetes jobs go to `namespace` (default: the pod's
-    or the kubeconfig context's).
+    `kfp_endpoint` (`$KUBELAB_KFP_ENDPOINT`), with `kfp_token_file` (default: the
+    projected ServiceAccount token), `kfp_namespace` (multi-user mode; default
+    `namespace`, else the pod's), `kfp_experiment` (default: one per pipeline) and
+    `kfp_ui_url` (for links), each also from `$KUBELAB_KFP_<NAME>`. Kubernetes jobs
+    go to `namespace` (default: the pod's or the kubeconfig context's) as the
+    notebook's ServiceAccount, or as the identity of `kubeconfig` (default
+    `$KUBECONFIG`) and its `kube_context`. `profile` is the spawner's profile of this
+    server: its GPU limit holds for jobs on either backend.
     """
 
     def __init__(
@@ -84,7 +103,12 @@ class Client:
         pipeline_root: str | os.PathLike[str] | None = None,
         kfp_endpoint: str | None = None,
         kfp_token_file: str | os.PathLike[str] | None = None,
+        kfp_namespace: str | None = None,
+        kfp_experiment: str | None = None,
+        kfp_ui_url: str | None = None,
         namespace: str | None = None,
+        kubeconfig: str | os.PathLike[str] | None = None,
+        kube_context: str | None = None,
         profile: dict[str, Any] | None = None,
         strict_resources: bool = False,
         store: RunStore | None = None,
@@ -95,13 +119,15 @@ class Client:
         self.store = store or RunStore(self.home / "kubelab.db")
         self.root = Path(root or os.getcwd()).resolve()
         self.pipeline_root = pipeline_root
-        if kfp_endpoint is None:  # not given: the environment's (the server gives its own)
-            kfp_endpoint = os.environ.get(KFP_ENDPOINT_ENV, "")
-        if kfp_token_file is None:
-            kfp_token_file = os.environ.get(KFP_TOKEN_FILE_ENV, "")
-        self.kfp_endpoint = kfp_endpoint
-        self.kfp_token_file = kfp_token_file
+        # Not given (None): the environment's; the jupyter server gives its settings.
+        self.kfp_endpoint = _setting(kfp_endpoint, KFP_ENDPOINT_ENV)
+        self.kfp_token_file = _setting(kfp_token_file, KFP_TOKEN_FILE_ENV)
+        self.kfp_namespace = _setting(kfp_namespace, KFP_NAMESPACE_ENV) or namespace or ""
+        self.kfp_experiment = _setting(kfp_experiment, KFP_EXPERIMENT_ENV)
+        self.kfp_ui_url = _setting(kfp_ui_url, KFP_UI_URL_ENV)
         self.namespace = namespace
+        self.kubeconfig = kubeconfig
+        self.kube_context = kube_context
         self.profile = profile
         self.strict_resources = strict_resources
         self._backends: dict[str, Any] = {}
@@ -133,6 +159,7 @@ class Client:
                 root=self.root,
                 pipeline_root=self.pipeline_root,
                 strict_resources=self.strict_resources,
+                profile=self.profile,
             ),
         )
 
@@ -150,10 +177,27 @@ class Client:
             )
         from kubelab.client.backends.kubeflow import KubeflowPipelinesBackend
 
-        token = None
-        if self.kfp_token_file:
-            token = Path(self.kfp_token_file).read_text().strip() or None
-        return self._cached("kfp", lambda: KubeflowPipelinesBackend(self.kfp_endpoint, token=token))
+        return self._cached(
+            "kfp",
+            lambda: KubeflowPipelinesBackend(
+                self.kfp_endpoint,
+                store=self.store,
+                token_file=str(self.kfp_token_file) or None,  # read on every request
+                namespace=self.kfp_namespace or None,
+                experiment=self.kfp_experiment or None,
+                ui_url=self.kfp_ui_url or None,
+            ),
+        )
+
+    def backends_status(self) -> list[dict[str, Any]]:
+        """Each backend and whether it can be used now (configured and reachable), with
+        the reason when not; probed with a short timeout, cached for a few seconds."""
+        from kubelab.client.backends.reachability import BackendsStatus
+
+        status = self._cached(
+            "status", lambda: BackendsStatus(self.kfp_endpoint, self.kfp_token_file)
+        )
+        return status()
 
     def job_backend(self, name: str | None = None) -> JobBackend:
         """Where jobs go for backend `name` (the default one when None)."""
@@ -164,7 +208,13 @@ class Client:
 
         return self._cached(
             "kubernetes",
-            lambda: KubernetesBackend(self.store, namespace=self.namespace, profile=self.profile),
+            lambda: KubernetesBackend(
+                self.store,
+                namespace=self.namespace,
+                profile=self.profile,
+                config_file=self.kubeconfig,
+                context=self.kube_context,
+            ),
         )
 
     # -- runs ---------------------------------------------------------------------------
@@ -178,13 +228,15 @@ class Client:
         enable_caching: bool = True,
         backend: str | None = None,
         experiment_name: str | None = None,
+        origin: dict[str, Any] | None = None,
         **engine_options: Any,
     ) -> str:
         """Start a run of a loaded pipeline (or its IR); returns the run id at once.
 
         The run joins `experiment_name` (created if new; default: one experiment per
         source file). `engine_options` go to the local engine (`on_event`,
-        `parallelism`, `task_timeout`, `pipeline_root`).
+        `parallelism`, `task_timeout`, `pipeline_root`). `origin` says how the run came
+        about, for its label (`{"rerun_of": id, ...}`); by default, the arguments given.
         """
         from kubelab.pipelines.local.ir import check_parameter_names, root_artifacts
         from kubelab.pipelines.local.ir import root_parameters as declared
@@ -201,7 +253,8 @@ class Client:
         self.store.lineage.refuse_archived(
             engine_options.get("experiment") or default_experiment(source.path)
         )
-        return self.run_backend(backend).start_run(
+        owner = self.run_backend(backend)
+        run_id = owner.start_run(
             source.ir,
             arguments,
             source=source.path,
@@ -209,8 +262,19 @@ class Client:
             run_name=run_name,
             enable_caching=enable_caching,
             preload=source.preload,
+            platform_spec=source.platform_spec,
             **engine_options,
         )
+        if origin is None:
+            origin = {"arguments": arguments} if arguments else {}
+        return self._record_origin(owner, run_id, origin)
+
+    def _record_origin(self, owner: RunBackend, run_id: str, origin: dict[str, Any]) -> str:
+        """Note how a run on this machine came about: its label says it
+        (`#7 · n_estimators=50`, `#8 · re-run of #7`, `#9 · from train_forest`)."""
+        if origin and owner.name == "local":
+            self.store.update_run(run_id, origin=origin)
+        return run_id
 
     def create_run_from_pipeline_package(
         self,
@@ -251,8 +315,9 @@ class Client:
         """Run a `@dsl.pipeline` function (or a component) without writing a file."""
         from kubelab.pipelines import compiler
 
+        spec, platform = compiler.build_specs(pipeline_func)
         run_id = self.create_run(
-            compiler.build_pipeline_spec(pipeline_func),
+            PipelineSource(spec, platform_spec=platform),
             arguments,
             run_name=run_name,
             enable_caching=enable_caching,
@@ -263,20 +328,19 @@ class Client:
         return RunPipelineResult(self, run_id, self.run_backend(backend).name)
 
     def _run_owner(self, run_id: str, backend: str | None) -> tuple[RunBackend, dict[str, Any]]:
-        """The backend that holds `run_id` and the run: this machine's store first."""
-        if backend is not None:
-            chosen = self.run_backend(backend)
-            return chosen, chosen.get_run(run_id)
+        """The backend that holds `run_id` and the run, read from it: this machine's store
+        first (a unique prefix of an id recorded here is enough), then Kubeflow Pipelines."""
         try:
-            run = self.store.get_run(run_id)
+            info = self.store.run_info(run_id)
         except NotFoundError:
-            if not self.kfp_endpoint:
+            if backend is None and not self.kfp_endpoint:
                 raise
-            chosen = self.run_backend("kubernetes")
+            chosen = self.run_backend(backend or "kubernetes")
             return chosen, chosen.get_run(run_id)
-        if run["kind"] != "pipeline":
-            raise NotFoundError(f"no run {run_id!r} ({run['id']} is a {run['kind']} job)")
-        return self.run_backend(run["backend"]), run
+        if info["kind"] != "pipeline":
+            raise NotFoundError(f"no run {run_id!r} ({info['id']} is a {info['kind']} job)")
+        chosen = self.run_backend(backend or info["backend"])
+        return chosen, chosen.get_run(info["id"])
 
     def get_run(self, run_id: str, *, backend: str | None = None) -> dict[str, Any]:
         """The run JSON (a unique prefix of a local id is enough)."""
@@ -289,22 +353,39 @@ class Client:
         backend: str | None = None,
         experiment: int | str | None = None,
         include_archived: bool = False,
-    ) -> list[dict[str, Any]]:
-        """Runs of one backend (the default one when None), newest first; those of one
-        `experiment` (id or name) when given. Runs of archived experiments are left
-        out unless `include_archived` (as KFP's archive does)."""
+    ) -> RunList:
+        """Runs of `backend`, or of every configured backend when None, newest first.
+
+        Each run says its `backend`. Kubeflow Pipelines runs are the namespace's (not
+        only those started here); when KFP cannot be read, the runs started here are
+        listed with their last known state and `RunList.unavailable` says why.
+        `experiment` (id or name) keeps that local experiment's runs; runs of archived
+        experiments are left out unless `include_archived` (as KFP's archive does).
+        """
         limit = max(1, min(int(limit), 1000))
-        chosen = self.run_backend(backend)
-        if chosen.name == "local":
-            return self.store.list_runs(
-                limit, experiment=experiment, include_archived=include_archived
-            )
         if experiment is not None:
-            raise KubelabError(
-                "experiments are listed for local runs; on Kubeflow Pipelines use its UI",
-                backend=chosen.name,
-            )
-        return chosen.list_runs(limit)
+            if backend not in (None, "local"):
+                raise KubelabError(
+                    "experiments are listed for local runs; on Kubeflow Pipelines use its UI",
+                    backend=backend,
+                )
+            backend = "local"
+        if backend is not None and self.run_backend(backend).name != "local":
+            return RunList(self.run_backend(backend).list_runs(limit))
+        runs = self.store.list_runs(
+            limit, backend="local", experiment=experiment, include_archived=include_archived
+        )
+        if backend is not None:
+            return RunList(runs)
+        unavailable: dict[str, str] = {}
+        if self.kfp_endpoint:
+            try:
+                runs += self.run_backend("kubernetes").list_runs(limit)
+            except KubelabError as error:
+                unavailable["kubernetes"] = error.message
+                runs += self.store.list_runs(limit, backend="kubernetes")
+        runs.sort(key=lambda r: r.get("created_at") or "", reverse=True)
+        return RunList(runs[:limit], unavailable)
 
     def logs(
         self, run_id: str, step: str, offset: int = 0, *, backend: str | None = None
@@ -382,6 +463,7 @@ class Client:
             run_name=run.get("name"),
             backend=owner.name,
             experiment_name=run.get("experiment"),
+            origin={"rerun_of": run["id"], "rerun_of_number": run.get("number")},
         )
 
     def run_from(self, run_id: str, step: str, *, source: str | None = None) -> str:
@@ -389,13 +471,24 @@ class Client:
         steps' outputs from the cache; returns its id."""
         owner, run = self._run_owner(run_id, None)
         pipeline = self._source_again(run, source)
-        return owner.run_from(
+        new_id = owner.run_from(
             run["id"],
             step,
             pipeline.ir,
             task_metadata=pipeline.task_metadata,
             source=pipeline.path,
         )
+        # The notebook step's name when `step` is a task name ("train-forest").
+        named = next(
+            (
+                m["step"]
+                for t, m in (pipeline.task_metadata or {}).items()
+                if t == step and "step" in m
+            ),
+            step,
+        )
+        origin = {"from_run": run["id"], "from_run_number": run.get("number"), "from_step": named}
+        return self._record_origin(owner, new_id, origin)
 
     # -- jobs ---------------------------------------------------------------------------
 
@@ -486,9 +579,10 @@ class Client:
         )
 
     def get_job(self, job_id: str) -> dict[str, Any]:
-        """The job JSON (steps, states, metrics, spec), up to date with its backend."""
+        """The job JSON (steps, states, metrics, spec), up to date with its backend, with
+        what its kind adds (`Workload.describe`)."""
         workload, owner, job_id = self._job(job_id)
-        return owner.get_job(workload, job_id)
+        return workload.describe(owner.get_job(workload, job_id), self.store)
 
     def list_jobs(self, kind: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """Jobs of every backend, newest first; active cluster jobs are refreshed."""
@@ -748,3 +842,8 @@ class Client:
         else:
             ids = [r["id"] for r in self.store.list_runs(1000, kinds=("pipeline", *JOB_KINDS))]
         return export_runs(self.store, tracking_uri, ids, artifacts=artifacts)
+
+
+def _setting(value: str | os.PathLike[str] | None, env: str) -> str:
+    """An explicit setting, else the environment's (None means "not given")."""
+    return os.fspath(value) if value is not None else os.environ.get(env, "")

@@ -21,6 +21,8 @@ class PipelineSource:
     # Modules the local engine imports once before the steps run (notebook imports).
     preload: list[str] = field(default_factory=list)
     path: str | None = None
+    # Kubernetes settings (kfp-kubernetes' PlatformSpec), for Kubeflow Pipelines.
+    platform_spec: dict[str, Any] | None = None
 
 
 def load_pipeline(source: str | os.PathLike[str], function: str | None = None) -> PipelineSource:
@@ -41,11 +43,13 @@ def load_pipeline(source: str | os.PathLike[str], function: str | None = None) -
         from kubelab.pipelines import compiler
 
         pipeline = compiler.load_pipeline_file(str(path), function_name=function)
-        return PipelineSource(compiler.build_pipeline_spec(pipeline), path=str(path.resolve()))
+        spec, platform = compiler.build_specs(pipeline)
+        return PipelineSource(spec, path=str(path.resolve()), platform_spec=platform)
     if suffix in (".yaml", ".yml", ".json"):
-        from kubelab.pipelines.local.ir import load_ir_file
+        from kubelab.pipelines.local.ir import load_ir_documents
 
-        return PipelineSource(load_ir_file(path), path=str(path.resolve()))
+        spec, platform = load_ir_documents(path)
+        return PipelineSource(spec, path=str(path.resolve()), platform_spec=platform)
     raise KubelabError(
         f"cannot tell what {source} is: expected a .ipynb notebook, a .py pipeline or a "
         ".yaml/.json compiled pipeline",

@@ -5,11 +5,20 @@ the jupyter server, so a run started in one process can be listed, followed or
 cancelled from another. Pipeline runs and jobs (training, tuning, serving) share the
 `runs` table, told apart by `kind`; their steps (pipeline tasks, training nodes,
 tuning trials, a model server) share `tasks`, so listing, logs and cancel work the
-same way for all of them. Every
-state change is committed as it happens: after a crash the store still tells what
-ran, and `RunStore()` marks runs whose owner process is gone as failed with the
-error ``interrupted: ...`` (we reuse the "failed" state instead of inventing an
-"interrupted" one, so clients only know the six KFP-like states).
+same way for all of them. Every state change is committed as it happens: after a
+crash the store still tells what ran.
+
+A local run is "running" only while the process that owns it (an engine in a server,
+the CLI or a kernel; a job runner) is alive. Each process has a random instance id;
+while it owns active runs it stamps their `heartbeat_at` every `HEARTBEAT_S`. A run
+whose owner has gone silent for `STALE_AFTER_S`, whose owner's PID no longer exists
+on this host, or whose owner PID is our own under another instance id (a pod that
+restarted with the same hostname and PID) is marked failed with the error
+``interrupted: ...`` — when a store opens and whenever runs are read (we reuse the
+"failed" state instead of inventing an "interrupted" one, so clients only know the
+six KFP-like states). PIDs are compared only between processes that report the same
+hostname, taken to share one PID namespace (a machine, a pod's container); anything
+else is judged by the heartbeat alone.
 
 The run JSON (`get_run`) carries `warnings` (strings, e.g. a GPU step that ran on the
 CPU); each step carries its own `warnings` and, for notebook steps, `marshal`: bytes
@@ -32,6 +41,7 @@ import sqlite3
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -46,7 +56,12 @@ from kubelab.pipelines.errors import NotFoundError
 STATES = ("pending", "running", "succeeded", "failed", "skipped", "cancelled")
 ACTIVE_STATES = ("pending", "running")
 FINAL_STATES = ("succeeded", "failed", "skipped", "cancelled")
-INTERRUPTED_ERROR = "interrupted: the server stopped while this run was running"
+INTERRUPTED_ERROR = "interrupted: the process that ran it stopped before it finished"
+
+# How often an owner process stamps its active runs, and after how long without a
+# stamp its runs count as interrupted (generous: a busy machine must not fail live runs).
+HEARTBEAT_S = 3.0
+STALE_AFTER_S = 30.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -63,11 +78,15 @@ CREATE TABLE IF NOT EXISTS runs (
     pipeline_root TEXT,
     owner_pid INTEGER,
     owner_host TEXT,
+    owner_instance TEXT,
+    heartbeat_at REAL,
     cancel_requested INTEGER NOT NULL DEFAULT 0,
     kind TEXT NOT NULL DEFAULT 'pipeline',
     backend TEXT NOT NULL DEFAULT 'local',
     spec TEXT NOT NULL DEFAULT '{}',
-    warnings TEXT NOT NULL DEFAULT '[]'
+    warnings TEXT NOT NULL DEFAULT '[]',
+    number INTEGER,
+    origin TEXT NOT NULL DEFAULT '{}'
 );
 CREATE TABLE IF NOT EXISTS tasks (
     run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
@@ -87,6 +106,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     metadata TEXT NOT NULL DEFAULT '{}',
     warnings TEXT NOT NULL DEFAULT '[]',
     marshal TEXT NOT NULL DEFAULT '{}',
+    cached_from TEXT,
+    failed_at TEXT,
     PRIMARY KEY (run_id, name)
 );
 CREATE TABLE IF NOT EXISTS cache (
@@ -107,6 +128,8 @@ CREATE TABLE IF NOT EXISTS metrics (
 CREATE INDEX IF NOT EXISTS metrics_run ON metrics(run_id, task, name);
 CREATE INDEX IF NOT EXISTS runs_created ON runs(created_at);
 CREATE INDEX IF NOT EXISTS runs_kind_created ON runs(kind, created_at);
+CREATE INDEX IF NOT EXISTS runs_state ON runs(state);
+CREATE INDEX IF NOT EXISTS runs_source_number ON runs(kind, source, number);
 """
 
 # Step metadata that the run/job JSON shows (a training node's device, a pod's name).
@@ -136,6 +159,17 @@ def _warnings_and_marshal(conn: sqlite3.Connection) -> None:
     )
 
 
+def _number_runs(conn: sqlite3.Connection) -> None:
+    """Runs numbered per notebook (#1, #2, ...) and where each came from; a cached
+    step's origin and a failed step's notebook cell."""
+    _add_columns(conn, "runs", number="INTEGER", origin="TEXT NOT NULL DEFAULT '{}'")
+    _add_columns(conn, "tasks", cached_from="TEXT", failed_at="TEXT")
+    conn.execute(
+        "UPDATE runs SET number = (SELECT COUNT(*) FROM runs AS r WHERE r.kind = runs.kind "
+        "AND r.source IS runs.source AND r.created_at <= runs.created_at)"
+    )
+
+
 # Changes to existing tables after the first release, applied in order to older store
 # files (PRAGMA user_version counts how many ran). Append only; never edit one that
 # shipped. New tables need no entry: _SCHEMA creates what is missing.
@@ -145,6 +179,9 @@ _MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
     "ALTER TABLE runs ADD COLUMN spec TEXT NOT NULL DEFAULT '{}';"
     "CREATE INDEX IF NOT EXISTS runs_kind_created ON runs(kind, created_at);",
     _warnings_and_marshal,
+    "ALTER TABLE runs ADD COLUMN owner_instance TEXT;"
+    "ALTER TABLE runs ADD COLUMN heartbeat_at REAL;",
+    _number_runs,
     # ML Metadata's tables; runs recorded before them join their file's experiment.
     lineage_tables.backfill_experiments,
 )
@@ -160,6 +197,7 @@ def default_db_path() -> Path:
 
 
 def iso_time(ts: float | None) -> str | None:
+    """Seconds since the epoch as the ISO 8601 time every run JSON uses (UTC, ms)."""
     if ts is None:
         return None
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -178,6 +216,97 @@ def _pid_alive(pid: int | None) -> bool:
     except PermissionError:
         return True
     return True
+
+
+_instance: tuple[int, str] | None = None
+
+
+def instance_id() -> str:
+    """This process's random id; a forked child gets its own."""
+    global _instance
+    if _instance is None or _instance[0] != os.getpid():
+        _instance = (os.getpid(), uuid.uuid4().hex)
+    return _instance[1]
+
+
+def _owner_alive(row: sqlite3.Row, now: float, host: str) -> bool:
+    """Whether the process that owns an active local run is still running it.
+
+    A PID alone proves nothing (a restarted pod has the same hostname and often the
+    same PID); a missing PID on this host proves death, a fresh heartbeat proves life.
+    """
+    mine = row["owner_instance"] == instance_id()
+    if row["owner_host"] == host and (
+        not _pid_alive(row["owner_pid"]) or (row["owner_pid"] == os.getpid() and not mine)
+    ):
+        return False
+    if mine:
+        return True
+    last = row["heartbeat_at"] or row["created_at"]
+    return now - last < STALE_AFTER_S
+
+
+class _Heartbeat:
+    """The one thread per process that stamps the active runs this process owns, in
+    every store where it owns some; it ends when it owns none."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        # store -> how many times it was (re)registered, so that a store registered
+        # again while a beat found nothing to stamp is not dropped.
+        self._stores: weakref.WeakKeyDictionary[RunStore, int] = weakref.WeakKeyDictionary()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def watch(self, store: RunStore) -> None:
+        with self._lock:
+            self._stores[store] = self._stores.get(store, 0) + 1
+            if self._thread is None or self._pid != os.getpid():
+                self._pid = os.getpid()
+                self._thread = threading.Thread(
+                    target=self._loop, daemon=True, name="kubelab-heartbeat"
+                )
+                self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            time.sleep(HEARTBEAT_S)
+            with self._lock:
+                stores = list(self._stores.items())
+            for store, registered in stores:
+                try:
+                    owned = store.beat()
+                except sqlite3.Error:  # locked for too long: next time; closed: drop it
+                    owned = not store.closed
+                if not owned:
+                    with self._lock:
+                        if self._stores.get(store) == registered:
+                            del self._stores[store]
+            with self._lock:
+                if not self._stores:
+                    self._thread = None
+                    return
+
+
+_heartbeat = _Heartbeat()
+
+
+def _argument(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def run_label(number: int | None, origin: dict[str, Any]) -> str:
+    """How people tell runs apart: `#7 · n_estimators=50`, `#8 · re-run of #7`,
+    `#9 · from train_forest`."""
+    parts = [f"#{number}"] if number is not None else []
+    if origin.get("rerun_of"):
+        number = origin.get("rerun_of_number")
+        parts.append(f"re-run of #{number}" if number else f"re-run of {origin['rerun_of']}")
+    elif origin.get("from_step"):
+        parts.append(f"from {origin['from_step']}")
+    elif origin.get("arguments"):
+        parts.append(", ".join(f"{k}={_argument(v)}" for k, v in origin["arguments"].items()))
+    return " · ".join(parts)
 
 
 def new_run_id() -> str:
@@ -201,8 +330,10 @@ class RunStore:
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA foreign_keys=ON")
         self._lineage: lineage_tables.Lineage | None = None
+        self.closed = False
         with self._lock:
             self._migrate()
+        self._swept_at = 0.0
         self.mark_interrupted_runs()
 
     def _migrate(self) -> None:
@@ -230,6 +361,7 @@ class RunStore:
 
     def close(self) -> None:
         with self._lock:
+            self.closed = True
             self._conn.close()
 
     @contextmanager
@@ -267,22 +399,23 @@ class RunStore:
     # -- crash recovery -------------------------------------------------------------
 
     def mark_interrupted_runs(self) -> list[str]:
-        """Fail local runs left active by an owner process that no longer exists.
+        """Fail local runs whose owner process is gone (see the module docstring).
 
         Jobs on a cluster outlive the process that submitted them: their state is read
         back from the cluster, so they are never marked here.
         """
-        host = socket.gethostname()
+        now, host = time.time(), socket.gethostname()
+        self._swept_at = now
         rows = self._query(
-            "SELECT id, owner_pid, owner_host FROM runs "
-            "WHERE state IN ('pending','running') AND backend='local'"
+            "SELECT id, owner_pid, owner_host, owner_instance, heartbeat_at, created_at "
+            "FROM runs WHERE state IN ('pending','running') AND backend='local'"
         )
-        dead = [r["id"] for r in rows if r["owner_host"] == host and not _pid_alive(r["owner_pid"])]
-        now = time.time()
+        dead = [r["id"] for r in rows if not _owner_alive(r, now, host)]
         for run_id in dead:
             with self._tx() as cur:
                 cur.execute(
-                    "UPDATE runs SET state='failed', error=?, finished_at=? WHERE id=?",
+                    "UPDATE runs SET state='failed', error=?, finished_at=? "
+                    "WHERE id=? AND state IN ('pending','running')",
                     (INTERRUPTED_ERROR, now, run_id),
                 )
                 cur.execute(
@@ -295,6 +428,32 @@ class RunStore:
                     (run_id,),
                 )
         return dead
+
+    def _sweep(self) -> None:
+        """Before answering what runs are doing: interrupted runs say so."""
+        if time.time() - self._swept_at >= HEARTBEAT_S:
+            self.mark_interrupted_runs()
+
+    def adopt(self, run_id: str) -> None:
+        """This process owns the run from now on (a model server that outlives the
+        process that started it): its PID, instance id and heartbeat prove it alive."""
+        with self._tx() as cur:
+            cur.execute(
+                "UPDATE runs SET owner_pid=?, owner_host=?, owner_instance=?, heartbeat_at=? "
+                "WHERE id=?",
+                (os.getpid(), socket.gethostname(), instance_id(), time.time(), run_id),
+            )
+        _heartbeat.watch(self)
+
+    def beat(self) -> bool:
+        """Stamp the active runs this process owns; False when it owns none here."""
+        with self._tx() as cur:
+            cur.execute(
+                "UPDATE runs SET heartbeat_at=? "
+                "WHERE owner_instance=? AND state IN ('pending','running')",
+                (time.time(), instance_id()),
+            )
+            return cur.rowcount > 0
 
     # -- runs -----------------------------------------------------------------------
 
@@ -314,26 +473,36 @@ class RunStore:
         if kind not in KINDS:
             raise ValueError(f"unknown kind {kind!r}; kinds: {', '.join(KINDS)}")
         run_id = run_id or new_run_id()
+        now = time.time()
         with self._tx() as cur:
+            number = cur.execute(
+                "SELECT COALESCE(MAX(number), 0) + 1 FROM runs WHERE kind=? AND source IS ?",
+                (kind, source),
+            ).fetchone()[0]
             cur.execute(
                 "INSERT INTO runs (id, name, state, created_at, parameters, source, "
-                "pipeline_root, owner_pid, owner_host, kind, backend, spec) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                "pipeline_root, owner_pid, owner_host, owner_instance, heartbeat_at, kind, "
+                "backend, spec, number) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     run_id,
                     name,
                     "pending",
-                    time.time(),
+                    now,
                     json.dumps(parameters, default=str),
                     source,
                     pipeline_root,
                     os.getpid(),
                     socket.gethostname(),
+                    instance_id(),
+                    now,
                     kind,
                     backend,
                     json.dumps(spec or {}, default=str),
+                    number,
                 ),
             )
+        if backend == "local":
+            _heartbeat.watch(self)
         return run_id
 
     def _update(
@@ -392,6 +561,7 @@ class RunStore:
 
     def get_run(self, run_id: str) -> dict[str, Any]:
         """The run JSON that the REST API returns."""
+        self._sweep()
         row = self._run_row(run_id)
         steps = self._query("SELECT * FROM tasks WHERE run_id=? ORDER BY seq", (row["id"],))
         experiments = self.lineage.experiments_of([row["id"]])
@@ -401,19 +571,28 @@ class RunStore:
         self,
         limit: int = 100,
         kinds: tuple[str, ...] = ("pipeline",),
+        backend: str | None = None,
         *,
         experiment: int | str | None = None,
         include_archived: bool = False,
     ) -> list[dict[str, Any]]:
         """Newest first, each in the same JSON as get_run; pipeline runs unless `kinds`
-        names job kinds too. `experiment` (id or name) keeps that experiment's runs;
-        runs of archived experiments are left out unless `include_archived`."""
+        names job kinds too; of every backend unless `backend` names one. `experiment`
+        (id or name) keeps that experiment's runs; runs of archived experiments are
+        left out unless `include_archived`."""
+        self._sweep()
         marks = ",".join("?" * len(kinds))
-        where, params = self.lineage.runs_filter(experiment, include_archived=include_archived)
+        where = f"kind IN ({marks})" + (" AND backend=?" if backend else "")
+        params: tuple[Any, ...] = (*kinds, *([backend] if backend else []))
+        experiment_where, experiment_params = self.lineage.runs_filter(
+            experiment, include_archived=include_archived
+        )
+        if experiment_where:
+            where += f" AND {experiment_where}"
+            params += tuple(experiment_params)
         rows = self._query(
-            f"SELECT * FROM runs WHERE kind IN ({marks}) {'AND ' + where if where else ''} "
-            "ORDER BY created_at DESC LIMIT ?",
-            (*kinds, *params, limit),
+            f"SELECT * FROM runs WHERE {where} ORDER BY created_at DESC LIMIT ?",
+            (*params, limit),
         )
         if not rows:
             return []
@@ -437,14 +616,18 @@ class RunStore:
             "name": t["name"],
             "display_name": t["display_name"],
             "state": t["state"],
-            "started_at": _iso(t["started_at"]),
-            "finished_at": _iso(t["finished_at"]),
+            "started_at": iso_time(t["started_at"]),
+            "finished_at": iso_time(t["finished_at"]),
             "duration_s": duration,
             "cached": bool(t["cached"]),
             "attempts": t["attempts"],
             "error": t["error"],
             "cells": metadata.get("cells", []),
             "outputs": json.loads(t["outputs"] or "{}"),
+            # {run, task, number, duration_s} of the run whose result a cached step reused.
+            "cached_from": json.loads(t["cached_from"]) if t["cached_from"] else None,
+            # {cell, line} of the notebook cell where a failed step raised.
+            "failed_at": json.loads(t["failed_at"]) if t["failed_at"] else None,
             "warnings": json.loads(t["warnings"] or "[]"),
             # Notebook steps: {load_bytes, load_seconds, loaded, save_bytes, save_seconds,
             # saved, linked, cells_seconds} — values read and written, `linked` handed on
@@ -460,14 +643,18 @@ class RunStore:
         steps: list[sqlite3.Row],
         experiment: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
+        origin = json.loads(row["origin"] or "{}")
         run = {
             "id": row["id"],
             "name": row["name"],
+            "number": row["number"],
+            "label": run_label(row["number"], origin),
+            "origin": origin,
             "kind": row["kind"],
             "backend": row["backend"],
             "state": row["state"],
-            "created_at": _iso(row["created_at"]),
-            "finished_at": _iso(row["finished_at"]),
+            "created_at": iso_time(row["created_at"]),
+            "finished_at": iso_time(row["finished_at"]),
             "parameters": json.loads(row["parameters"]),
             "metrics": json.loads(row["metrics"]),
             "outputs": json.loads(row["outputs"]),
@@ -576,11 +763,36 @@ class RunStore:
         info["warnings"] = json.loads(info["warnings"] or "[]")
         return info
 
+    def task_metadata(self, run_id: str) -> dict[str, dict[str, Any]]:
+        """Step name -> the metadata recorded with it (notebook cells, step name, pod)."""
+        rows = self._query("SELECT name, metadata FROM tasks WHERE run_id=?", (run_id,))
+        return {r["name"]: json.loads(r["metadata"] or "{}") for r in rows}
+
     # -- cache ----------------------------------------------------------------------
 
     def cache_get(self, key: str) -> dict[str, Any] | None:
         rows = self._query("SELECT outputs FROM cache WHERE key=?", (key,))
         return json.loads(rows[0]["outputs"]) if rows else None
+
+    def cache_origin(self, key: str) -> dict[str, Any] | None:
+        """{run, task, number, duration_s} of the run that computed cache entry `key`
+        (the duration is what the cache saves)."""
+        rows = self._query(
+            "SELECT c.run_id, c.task, r.number, t.finished_at - t.started_at AS took "
+            "FROM cache AS c LEFT JOIN runs AS r ON r.id = c.run_id "
+            "LEFT JOIN tasks AS t ON t.run_id = c.run_id AND t.name = c.task WHERE c.key=?",
+            (key,),
+        )
+        if not rows or rows[0]["run_id"] is None:
+            return None
+        row = rows[0]
+        took = round(row["took"], 3) if row["took"] is not None else None
+        return {
+            "run": row["run_id"],
+            "task": row["task"],
+            "number": row["number"],
+            "duration_s": took,
+        }
 
     def cache_put(self, key: str, outputs: dict[str, Any], run_id: str, task: str) -> None:
         with self._tx() as cur:

@@ -1,25 +1,48 @@
 import * as React from 'react';
 
-import { ICompiledStep, IEdge, RunState } from '../api';
+import { ICompiledStep, IEdge } from '../api';
+
+export interface IDagNodeInfo {
+  state: string;
+  /** Second line of the node: "succeeded · 1.2 s", "cached from #5". */
+  status: string;
+  color: number;
+}
 
 export interface IDagViewProps {
   steps: ICompiledStep[];
   edges: IEdge[];
-  /** Notebook step name -> state in the selected run. */
-  states: Record<string, RunState>;
-  onSelectStep: (step: string) => void;
+  info: (step: string) => IDagNodeInfo;
+  selected: string | null;
+  onSelect: (step: string) => void;
 }
 
-const NODE_W = 120;
-const NODE_H = 28;
-const GAP_X = 14;
-const GAP_Y = 30;
-const PAD = 8;
+export interface IDagViewHandle {
+  zoomBy: (factor: number) => void;
+  fit: () => void;
+}
+
+// Sizes in CSS pixels at zoom 1; fonts are set in CSS (13 px names, 12 px status).
+const NODE_H = 50;
+const MIN_W = 150;
+const MAX_W = 280;
+/** Between nodes of one layer, and between layers. */
+const GAP_IN = 24;
+const GAP_ACROSS = 48;
+const PAD = 16;
+/** Below this zoom the 12 px status line would render under 11 px. */
+export const MIN_READABLE_ZOOM = 11 / 12;
+const MIN_ZOOM = 0.3;
+const MAX_ZOOM = 3;
+
+/** Layers top to bottom (as the KFP UI draws), or left to right (as Elyra does). */
+export type Direction = 'down' | 'right';
 
 interface INode {
   step: ICompiledStep;
   x: number;
   y: number;
+  w: number;
 }
 
 interface ILink {
@@ -28,12 +51,29 @@ interface ILink {
   variables: string[];
 }
 
-/** Layers by depth (longest path from a root); nodes of a layer side by side. */
-function layout(steps: ICompiledStep[]): {
+interface ILayout {
   nodes: Map<string, INode>;
   width: number;
   height: number;
-} {
+  direction: Direction;
+}
+
+function nodeWidth(name: string): number {
+  return Math.max(MIN_W, Math.min(MAX_W, Math.ceil(name.length * 8) + 44));
+}
+
+/** A name that fits the node, cut in the middle so its distinctive end stays. */
+function fitName(name: string, width: number): string {
+  const room = Math.floor((width - 44) / 8);
+  if (name.length <= room) {
+    return name;
+  }
+  const head = Math.ceil((room - 1) / 2);
+  return `${name.slice(0, head)}…${name.slice(name.length - (room - 1 - head))}`;
+}
+
+/** Steps by depth (longest path from a root), in notebook order within a layer. */
+function layersOf(steps: ICompiledStep[]): ICompiledStep[][] {
   const byName = new Map(steps.map(s => [s.name, s]));
   const depth = new Map<string, number>();
   const visit = (name: string, seen: Set<string>): number => {
@@ -45,9 +85,8 @@ function layout(steps: ICompiledStep[]): {
       return 0; // a cycle: the compiler reports it, just draw something
     }
     seen.add(name);
-    const step = byName.get(name);
     let d = 0;
-    for (const parent of step?.depends_on ?? []) {
+    for (const parent of byName.get(name)?.depends_on ?? []) {
       if (byName.has(parent)) {
         d = Math.max(d, visit(parent, seen) + 1);
       }
@@ -58,148 +97,464 @@ function layout(steps: ICompiledStep[]): {
   steps.forEach(s => visit(s.name, new Set()));
   const layers: ICompiledStep[][] = [];
   for (const step of steps) {
-    const d = depth.get(step.name) ?? 0;
-    (layers[d] ??= []).push(step);
+    (layers[depth.get(step.name) ?? 0] ??= []).push(step);
   }
-  const widest = Math.max(1, ...layers.map(l => l?.length ?? 0));
-  const width = PAD * 2 + widest * NODE_W + (widest - 1) * GAP_X;
+  return layers.filter(Boolean);
+}
+
+/** Layers across `direction`, each layer's nodes side by side and centred. */
+function layout(steps: ICompiledStep[], direction: Direction): ILayout {
+  const layers = layersOf(steps);
   const nodes = new Map<string, INode>();
-  layers.forEach((layer, row) => {
-    const rowWidth = layer.length * NODE_W + (layer.length - 1) * GAP_X;
-    const start = (width - rowWidth) / 2;
-    layer.forEach((step, i) => {
-      nodes.set(step.name, {
-        step,
-        x: start + i * (NODE_W + GAP_X),
-        y: PAD + row * (NODE_H + GAP_Y)
-      });
+  if (direction === 'down') {
+    const rowWidth = (layer: ICompiledStep[]) =>
+      layer.reduce((sum, s) => sum + nodeWidth(s.name), 0) +
+      (layer.length - 1) * GAP_IN;
+    const width = PAD * 2 + Math.max(MIN_W, ...layers.map(rowWidth));
+    layers.forEach((layer, row) => {
+      let x = (width - rowWidth(layer)) / 2;
+      for (const step of layer) {
+        const w = nodeWidth(step.name);
+        nodes.set(step.name, {
+          step,
+          x,
+          y: PAD + row * (NODE_H + GAP_ACROSS),
+          w
+        });
+        x += w + GAP_IN;
+      }
     });
-  });
-  const height = PAD * 2 + layers.length * NODE_H + (layers.length - 1) * GAP_Y;
-  return { nodes, width, height };
-}
-
-function label(name: string): string {
-  return name.length > 16 ? `${name.slice(0, 15)}…` : name;
-}
-
-/** The pipeline as a graph: steps, data edges (and `prev:` edges), run state colours. */
-export function DagView({
-  steps,
-  edges,
-  states,
-  onSelectStep
-}: IDagViewProps): JSX.Element | null {
-  const { nodes, width, height } = React.useMemo(() => layout(steps), [steps]);
-  const links = React.useMemo(() => {
-    const all = new Map<string, ILink>();
-    for (const edge of edges) {
-      all.set(`${edge.from}\u0000${edge.to}`, { ...edge });
+    const height =
+      PAD * 2 + layers.length * NODE_H + (layers.length - 1) * GAP_ACROSS;
+    return { nodes, width, height, direction };
+  }
+  const columnHeight = (layer: ICompiledStep[]) =>
+    layer.length * NODE_H + (layer.length - 1) * GAP_IN;
+  const height = PAD * 2 + Math.max(NODE_H, ...layers.map(columnHeight));
+  let x = PAD;
+  layers.forEach(layer => {
+    const w = Math.max(...layer.map(s => nodeWidth(s.name)));
+    let y = (height - columnHeight(layer)) / 2;
+    for (const step of layer) {
+      nodes.set(step.name, { step, x, y, w });
+      y += NODE_H + GAP_IN;
     }
-    for (const step of steps) {
-      for (const parent of step.depends_on) {
-        const key = `${parent}\u0000${step.name}`;
-        if (!all.has(key)) {
-          all.set(key, { from: parent, to: step.name, variables: [] });
-        }
+    x += w + GAP_ACROSS;
+  });
+  return { nodes, width: x - GAP_ACROSS + PAD, height, direction };
+}
+
+/** The direction that shows the graph at the largest zoom in a `w` × `h` area. */
+function bestLayout(steps: ICompiledStep[], w: number, h: number): ILayout {
+  const down = layout(steps, 'down');
+  if (w === 0 || h === 0) {
+    return down;
+  }
+  const right = layout(steps, 'right');
+  const scale = (l: ILayout) => Math.min(w / l.width, h / l.height);
+  // Top to bottom unless the other way shows it clearly bigger.
+  return scale(right) > scale(down) * 1.15 ? right : down;
+}
+
+function linksOf(steps: ICompiledStep[], edges: IEdge[]): ILink[] {
+  const all = new Map<string, ILink>();
+  for (const edge of edges) {
+    all.set(`${edge.from}\u0000${edge.to}`, { ...edge });
+  }
+  for (const step of steps) {
+    for (const parent of step.depends_on) {
+      const key = `${parent}\u0000${step.name}`;
+      if (!all.has(key)) {
+        all.set(key, { from: parent, to: step.name, variables: [] });
       }
     }
-    return [...all.values()];
-  }, [steps, edges]);
-  if (steps.length === 0) {
-    return null;
   }
-  return (
-    <svg
-      className="jp-kubelab-dag"
-      data-testid="kubelab-dag"
-      viewBox={`0 0 ${width} ${height}`}
-      width="100%"
-      style={{
-        maxWidth: `${width}px`,
-        maxHeight: `${Math.max(height, 60) * 1.5}px`
-      }}
-      role="img"
-      aria-label="pipeline graph"
-    >
-      <defs>
-        <marker
-          id="jp-kubelab-arrow"
-          viewBox="0 0 10 10"
-          refX="9"
-          refY="5"
-          markerWidth="6"
-          markerHeight="6"
-          orient="auto-start-reverse"
-        >
-          <path d="M 0 0 L 10 5 L 0 10 z" className="jp-kubelab-dag-arrow" />
-        </marker>
-      </defs>
-      {links.map(link => {
-        const a = nodes.get(link.from);
-        const b = nodes.get(link.to);
-        if (!a || !b) {
-          return null;
-        }
-        const x1 = a.x + NODE_W / 2;
-        const y1 = a.y + NODE_H;
-        const x2 = b.x + NODE_W / 2;
-        const y2 = b.y;
-        const mid = (y1 + y2) / 2;
-        return (
-          <path
-            key={`${link.from}->${link.to}`}
-            className={
-              'jp-kubelab-dag-edge' +
-              (link.variables.length === 0 ? ' jp-kubelab-dag-edge-order' : '')
-            }
-            d={`M ${x1} ${y1} C ${x1} ${mid}, ${x2} ${mid}, ${x2} ${y2 - 1}`}
-            markerEnd="url(#jp-kubelab-arrow)"
-            data-testid={`kubelab-dag-edge-${link.from}-${link.to}`}
-          >
-            <title>
-              {link.variables.length > 0
-                ? `${link.from} → ${link.to}: ${link.variables.join(', ')}`
-                : `${link.to} runs after ${link.from}`}
-            </title>
-          </path>
-        );
-      })}
-      {[...nodes.values()].map(({ step, x, y }) => {
-        const state: string = states[step.name] ?? 'none';
-        return (
-          <g
-            key={step.name}
-            className={`jp-kubelab-dag-node jp-kubelab-state-${state}`}
-            transform={`translate(${x}, ${y})`}
-            data-testid={`kubelab-dag-node-${step.name}`}
-            data-state={state}
-            onClick={() => onSelectStep(step.name)}
-          >
-            <title>
-              {`${step.name} (${state === 'none' ? 'not run' : state})\ncells ${step.cells.join(', ')}` +
-                (step.outputs.length
-                  ? `\noutputs: ${step.outputs.join(', ')}`
-                  : '')}
-            </title>
-            <rect width={NODE_W} height={NODE_H} rx={5} ry={5} />
-            <rect
-              className="jp-kubelab-dag-bar"
-              width={5}
-              height={NODE_H}
-              rx={2}
-            />
-            <text
-              x={NODE_W / 2 + 2}
-              y={NODE_H / 2}
-              dominantBaseline="central"
-              textAnchor="middle"
-            >
-              {label(step.name)}
-            </text>
-          </g>
-        );
-      })}
-    </svg>
-  );
+  return [...all.values()];
 }
+
+interface IPoint {
+  x: number;
+  y: number;
+}
+
+/**
+ * Where each edge leaves its source and enters its target: spread along the
+ * node's side in the order of the other ends, so arrows into a step with several
+ * inputs do not meet in one point.
+ */
+function endpoints(
+  { nodes, direction }: ILayout,
+  links: ILink[]
+): Map<string, IPoint> {
+  const ends = new Map<string, IPoint>();
+  const down = direction === 'down';
+  const centre = (name: string) => {
+    const node = nodes.get(name);
+    return node ? (down ? node.x + node.w / 2 : node.y + NODE_H / 2) : 0;
+  };
+  const spread = (name: string, side: 'in' | 'out') => {
+    const node = nodes.get(name);
+    if (!node) {
+      return;
+    }
+    const mine = links
+      .filter(l => (side === 'in' ? l.to : l.from) === name)
+      .sort(
+        (p, q) =>
+          centre(side === 'in' ? p.from : p.to) -
+          centre(side === 'in' ? q.from : q.to)
+      );
+    const length = down ? node.w - 40 : NODE_H - 16;
+    const room = Math.min(length, (down ? 24 : 10) * (mine.length - 1));
+    mine.forEach((l, i) => {
+      const offset =
+        -room / 2 + (mine.length > 1 ? (room * i) / (mine.length - 1) : 0);
+      ends.set(
+        `${side}:${l.from}:${l.to}`,
+        down
+          ? {
+              x: node.x + node.w / 2 + offset,
+              y: side === 'in' ? node.y : node.y + NODE_H
+            }
+          : {
+              x: side === 'in' ? node.x : node.x + node.w,
+              y: node.y + NODE_H / 2 + offset
+            }
+      );
+    });
+  };
+  for (const name of nodes.keys()) {
+    spread(name, 'in');
+    spread(name, 'out');
+  }
+  return ends;
+}
+
+/** A smooth edge from `a` to `b`, leaving and entering along the layout's direction. */
+function edgePath(a: IPoint, b: IPoint, direction: Direction): string {
+  if (direction === 'down') {
+    const mid = (a.y + b.y) / 2;
+    return `M ${a.x} ${a.y} C ${a.x} ${mid}, ${b.x} ${mid}, ${b.x} ${b.y - 2}`;
+  }
+  const mid = (a.x + b.x) / 2;
+  return `M ${a.x} ${a.y} C ${mid} ${a.y}, ${mid} ${b.y}, ${b.x - 2} ${b.y}`;
+}
+
+interface IView {
+  k: number;
+  x: number;
+  y: number;
+}
+
+/**
+ * The pipeline as a graph at a readable size: it opens at zoom 1 (or what fits,
+ * never below the zoom where labels drop under 11 px), then zooms (Ctrl+wheel,
+ * +/-, the toolbar) and pans (drag, wheel, arrow keys). Nodes are coloured by their
+ * state in the selected run and are buttons: click, Enter or Space selects one.
+ */
+export const DagView = React.forwardRef<IDagViewHandle, IDagViewProps>(
+  ({ steps, edges, info, selected, onSelect }, handle) => {
+    const svg = React.useRef<SVGSVGElement>(null);
+    const [view, setView] = React.useState<IView>({ k: 1, x: 0, y: 0 });
+    const [size, setSize] = React.useState({ w: 0, h: 0 });
+    const shape = steps
+      .map(s => `${s.name}<${s.depends_on.join(',')}`)
+      .join(';');
+    // The direction is chosen when the graph's shape or the first size is known,
+    // not on every resize, so the graph does not flip under the user's eyes.
+    const sized = size.w > 0;
+    const graph = React.useMemo(
+      () => bestLayout(steps, size.w, size.h),
+      [shape, sized]
+    );
+    const { nodes, width, height } = graph;
+    const links = React.useMemo(() => linksOf(steps, edges), [steps, edges]);
+    const ends = React.useMemo(() => endpoints(graph, links), [graph, links]);
+    const drag = React.useRef<{ x: number; y: number } | null>(null);
+
+    const fitted = React.useCallback((): IView => {
+      if (size.w === 0) {
+        return { k: 1, x: 0, y: 0 };
+      }
+      const k = Math.max(
+        MIN_READABLE_ZOOM,
+        Math.min(1.25, size.w / width, size.h / height)
+      );
+      return {
+        k,
+        x: Math.max(0, (size.w - width * k) / 2),
+        y: Math.max(0, (size.h - height * k) / 2)
+      };
+    }, [size.w, size.h, width, height]);
+
+    const zoomAt = React.useCallback(
+      (factor: number, cx = size.w / 2, cy = size.h / 2) =>
+        setView(v => {
+          const k = Math.max(MIN_ZOOM, Math.min(MAX_ZOOM, v.k * factor));
+          return {
+            k,
+            x: cx - ((cx - v.x) * k) / v.k,
+            y: cy - ((cy - v.y) * k) / v.k
+          };
+        }),
+      [size.w, size.h]
+    );
+    React.useImperativeHandle(
+      handle,
+      () => ({
+        zoomBy: factor => zoomAt(factor),
+        fit: () => setView(fitted())
+      }),
+      [zoomAt, fitted]
+    );
+
+    // Follow the element's size; fit again when the graph's shape or the size changes.
+    React.useEffect(() => {
+      const node = svg.current;
+      if (!node) {
+        return;
+      }
+      const observer = new ResizeObserver(([entry]) =>
+        setSize({ w: entry.contentRect.width, h: entry.contentRect.height })
+      );
+      observer.observe(node);
+      return () => observer.disconnect();
+    }, []);
+    React.useEffect(() => setView(fitted()), [graph]);
+
+    // Wheel: pan, or zoom at the pointer with Ctrl/Cmd (and pinch). Not passive.
+    React.useEffect(() => {
+      const node = svg.current;
+      if (!node) {
+        return;
+      }
+      const onWheel = (event: WheelEvent) => {
+        event.preventDefault();
+        if (event.ctrlKey || event.metaKey) {
+          const box = node.getBoundingClientRect();
+          zoomAt(
+            Math.exp(-event.deltaY / 300),
+            event.clientX - box.left,
+            event.clientY - box.top
+          );
+        } else {
+          setView(v => ({
+            ...v,
+            x: v.x - event.deltaX,
+            y: v.y - event.deltaY
+          }));
+        }
+      };
+      node.addEventListener('wheel', onWheel, { passive: false });
+      return () => node.removeEventListener('wheel', onWheel);
+    }, [zoomAt]);
+
+    /** Pan so that step `name` is in sight (it got the focus, or was selected elsewhere). */
+    const reveal = React.useCallback(
+      (name: string) => {
+        const node = nodes.get(name);
+        if (!node || size.w === 0) {
+          return;
+        }
+        setView(v => {
+          const left = node.x * v.k + v.x;
+          const top = node.y * v.k + v.y;
+          const right = left + node.w * v.k;
+          const bottom = top + NODE_H * v.k;
+          const margin = 16;
+          const inside =
+            left >= margin &&
+            top >= margin &&
+            right <= size.w - margin &&
+            bottom <= size.h - margin;
+          if (inside) {
+            return v;
+          }
+          return {
+            ...v,
+            x: size.w / 2 - (node.x + node.w / 2) * v.k,
+            y: size.h / 2 - (node.y + NODE_H / 2) * v.k
+          };
+        });
+      },
+      [nodes, size.w, size.h]
+    );
+    React.useEffect(() => {
+      if (selected) {
+        reveal(selected);
+      }
+    }, [selected]);
+
+    const onKeyDown = (event: React.KeyboardEvent) => {
+      const pan: Record<string, [number, number]> = {
+        ArrowLeft: [40, 0],
+        ArrowRight: [-40, 0],
+        ArrowUp: [0, 40],
+        ArrowDown: [0, -40]
+      };
+      if (event.key === '+' || event.key === '=') {
+        zoomAt(1.2);
+      } else if (event.key === '-') {
+        zoomAt(1 / 1.2);
+      } else if (event.key === '0') {
+        setView(fitted());
+      } else if (event.key in pan && event.target === svg.current) {
+        const [dx, dy] = pan[event.key];
+        setView(v => ({ ...v, x: v.x + dx, y: v.y + dy }));
+      } else {
+        return;
+      }
+      event.preventDefault();
+    };
+
+    if (steps.length === 0) {
+      return null;
+    }
+    return (
+      <svg
+        ref={svg}
+        className="jp-kubelab-dag"
+        data-testid="kubelab-dag"
+        data-zoom={view.k.toFixed(3)}
+        data-direction={graph.direction}
+        tabIndex={0}
+        role="group"
+        aria-label="Pipeline graph: Tab to a step, Enter to select it; + and - zoom, arrows pan, 0 fits"
+        onKeyDown={onKeyDown}
+        onPointerDown={event => {
+          if ((event.target as Element).closest('.jp-kubelab-dag-node')) {
+            return;
+          }
+          drag.current = { x: event.clientX, y: event.clientY };
+          svg.current?.setPointerCapture(event.pointerId);
+        }}
+        onPointerMove={event => {
+          const start = drag.current;
+          if (start) {
+            const dx = event.clientX - start.x;
+            const dy = event.clientY - start.y;
+            drag.current = { x: event.clientX, y: event.clientY };
+            setView(v => ({ ...v, x: v.x + dx, y: v.y + dy }));
+          }
+        }}
+        onPointerUp={() => (drag.current = null)}
+      >
+        <defs>
+          <marker
+            id="jp-kubelab-arrow"
+            viewBox="0 0 10 10"
+            refX="9"
+            refY="5"
+            markerUnits="userSpaceOnUse"
+            markerWidth="9"
+            markerHeight="9"
+            orient="auto-start-reverse"
+          >
+            <path d="M 0 0 L 10 5 L 0 10 z" className="jp-kubelab-dag-arrow" />
+          </marker>
+        </defs>
+        <g transform={`translate(${view.x}, ${view.y}) scale(${view.k})`}>
+          {links.map(link => {
+            const a = nodes.get(link.from);
+            const b = nodes.get(link.to);
+            if (!a || !b) {
+              return null;
+            }
+            const start = ends.get(`out:${link.from}:${link.to}`);
+            const end = ends.get(`in:${link.from}:${link.to}`);
+            if (!start || !end) {
+              return null;
+            }
+            const near = selected === link.from || selected === link.to;
+            return (
+              <path
+                key={`${link.from}->${link.to}`}
+                className={
+                  'jp-kubelab-dag-edge' +
+                  (link.variables.length === 0
+                    ? ' jp-kubelab-dag-edge-order'
+                    : '') +
+                  (near ? ' jp-mod-selected' : '')
+                }
+                d={edgePath(start, end, graph.direction)}
+                markerEnd="url(#jp-kubelab-arrow)"
+                data-testid={`kubelab-dag-edge-${link.from}-${link.to}`}
+              >
+                <title>
+                  {link.variables.length > 0
+                    ? `${link.from} → ${link.to}: ${link.variables.join(', ')}`
+                    : `${link.to} runs after ${link.from}`}
+                </title>
+              </path>
+            );
+          })}
+          {[...nodes.values()].map(({ step, x, y, w }) => {
+            const { state, status, color } = info(step.name);
+            const select = () => onSelect(step.name);
+            return (
+              <g
+                key={step.name}
+                className={
+                  `jp-kubelab-dag-node jp-kubelab-state-${state}` +
+                  (step.name === selected ? ' jp-mod-selected' : '')
+                }
+                transform={`translate(${x}, ${y})`}
+                data-testid={`kubelab-dag-node-${step.name}`}
+                data-state={state}
+                role="button"
+                tabIndex={0}
+                aria-pressed={step.name === selected}
+                aria-label={`${step.name}: ${status}`}
+                onClick={select}
+                onFocus={() => reveal(step.name)}
+                onKeyDown={event => {
+                  if (event.key === 'Enter' || event.key === ' ') {
+                    event.preventDefault();
+                    event.stopPropagation();
+                    select();
+                  }
+                }}
+              >
+                <title>{`${step.name}: ${status}`}</title>
+                <rect
+                  className="jp-kubelab-dag-box"
+                  width={w}
+                  height={NODE_H}
+                  rx={6}
+                />
+                <rect
+                  className="jp-kubelab-dag-bar"
+                  width={5}
+                  height={NODE_H}
+                  rx={2}
+                />
+                <circle
+                  className={`jp-kubelab-dag-swatch jp-kubelab-color-${color}`}
+                  cx={18}
+                  cy={18}
+                  r={5}
+                />
+                <text
+                  className="jp-kubelab-dag-name"
+                  x={30}
+                  y={18}
+                  dominantBaseline="central"
+                >
+                  {fitName(step.name, w)}
+                </text>
+                <text
+                  className="jp-kubelab-dag-status"
+                  x={13}
+                  y={37}
+                  dominantBaseline="central"
+                >
+                  {status}
+                </text>
+              </g>
+            );
+          })}
+        </g>
+      </svg>
+    );
+  }
+);

@@ -1,290 +1,284 @@
 import * as React from 'react';
 
-import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import {
-  Button,
-  checkIcon,
-  ReactWidget,
+  PanelWithToolbar,
   refreshIcon,
-  runIcon,
-  ToolbarButtonComponent,
-  UseSignal
+  SidePanel,
+  ToolbarButton
 } from '@jupyterlab/ui-components';
+import { Message } from '@lumino/messaging';
+import { AccordionPanel, Widget } from '@lumino/widgets';
 
-import { IRunStep, IStatus, KubelabClient, RunState } from '../api';
-import { kubelabIcon } from '../icons';
+import { IStatus } from '../api';
+import { kubelabIcon, pipelineIcon } from '../icons';
 import { PipelineModel } from '../model';
+import { isActive } from '../runs';
 import { CellStepEditor } from './CellStepEditor';
-import { DagView } from './DagView';
+import { ModelView, useNow } from './ModelView';
 import { NotebookView } from './NotebookView';
-import { ParametersForm } from './ParametersForm';
+import { PipelineSummary } from './PipelineSummary';
 import { RunsView } from './RunsView';
 import { StatusView } from './StatusView';
-import { StepLogView } from './StepLogView';
-import { StepsView } from './StepsView';
-import { ValidationView } from './ValidationView';
 
 export interface ISidebarOptions {
-  client: KubelabClient;
-  tracker: INotebookTracker;
+  model: PipelineModel;
+  /** Open the pipeline view, showing `step` (and its log) when given. */
+  openPipeline: (step?: string, showLog?: boolean) => void;
+  openGuide: () => void;
+}
+
+/** A titled part of the sidebar, with buttons in its title bar. */
+function section(
+  id: string,
+  label: string,
+  content: Widget,
+  buttons: ToolbarButton[] = []
+): PanelWithToolbar {
+  const panel = new PanelWithToolbar();
+  panel.id = id;
+  panel.title.label = label;
+  panel.addClass('jp-kubelab-section');
+  content.addClass('jp-kubelab-section-content');
+  panel.addWidget(content);
+  buttons.forEach((button, i) => panel.toolbar.addItem(`${id}-${i}`, button));
+  return panel;
+}
+
+function RunsPart({ model }: { model: PipelineModel }): JSX.Element | null {
+  const now = useNow(model.runs.some(isActive));
+  if (!model.notebook) {
+    return null;
+  }
+  return (
+    <>
+      {model.runsError && (
+        <div className="jp-kubelab-error" role="alert">
+          {model.runsError}
+        </div>
+      )}
+      {model.runsWarning && (
+        <div className="jp-kubelab-warning" data-testid="kubelab-runs-warning">
+          {model.runsWarning}
+        </div>
+      )}
+      <RunsView
+        runs={model.runs}
+        selected={model.selectedRun}
+        busy={model.busy}
+        now={now}
+        onSelect={id => model.selectRun(id)}
+        onCancel={id => void model.cancel(id)}
+        onRerun={id => void model.rerun(id)}
+      />
+    </>
+  );
+}
+
+const CONTINUES: Record<string, string> = {
+  imports: 'Part of the imports above',
+  functions: 'Part of the functions above',
+  'pipeline-parameters': 'Part of the parameters above',
+  'pipeline-metrics': 'Part of the metrics above',
+  skip: 'Skipped, as the cell above'
+};
+
+function CellPart({ model }: { model: PipelineModel }): JSX.Element | null {
+  if (!model.notebook) {
+    return null;
+  }
+  const index = model.activeCellIndex;
+  const role = model.cellRole(index);
+  const steps = model.compiled?.steps ?? [];
+  const startsStep = steps.some(s => s.cells[0] === index);
+  // What an untagged cell does: continue whatever the compiler put it in.
+  const continues = !role
+    ? 'No tag'
+    : role.role === 'step'
+      ? startsStep
+        ? 'Part of the previous step'
+        : `Part of step ${role.step}`
+      : (CONTINUES[role.role] ?? 'Part of the previous step');
+  return (
+    <CellStepEditor
+      cell={model.activeCell}
+      index={index}
+      steps={steps.map(s => ({ name: s.name, firstCell: s.cells[0] ?? 0 }))}
+      continues={continues}
+      edges={model.compiled?.edges ?? []}
+    />
+  );
 }
 
 /**
- * The kubelab left-sidebar panel.
- *
- * It follows the active notebook through the notebook tracker, keeps a fresh
- * copy of the server status (identity, backends, profile), and shows the
- * notebook as a pipeline: steps, cell tags, graph, parameters, runs and logs.
+ * The kubelab left-sidebar panel: the active notebook as a pipeline, in sections
+ * as JupyterLab's own sidebars have them (collapsible, resizable, with buttons in
+ * their title bars): Pipeline (run it, parameters, steps), Runs, Active cell.
+ * Later parts of kubelab (jobs) add their sections below with `addSection`.
  */
-export class SidebarPanel extends ReactWidget {
+export class SidebarPanel extends SidePanel {
   constructor(private readonly options: ISidebarOptions) {
     super();
     this.id = 'kubelab-sidebar';
     this.title.icon = kubelabIcon;
     this.title.caption = 'kubelab';
     this.addClass('jp-kubelab-sidebar');
-    this.model = new PipelineModel(options.client);
-    const follow = () =>
-      this.model.setNotebook(options.tracker.currentWidget ?? null);
-    options.tracker.currentChanged.connect(follow);
-    follow();
+    const { model } = options;
+
+    this._headerView = new HeaderView(model, () => this._status);
+    this.header.addWidget(this._headerView);
+
+    const openPipeline = new ToolbarButton({
+      icon: pipelineIcon,
+      tooltip: 'Open the pipeline view (graph, step details, logs)',
+      onClick: () => options.openPipeline()
+    });
+    openPipeline.node.dataset.testid = 'kubelab-open-pipeline';
+    this._pipeline = section(
+      'kubelab-pipeline-section',
+      'Pipeline',
+      new ModelView(model, 'the pipeline', m => (
+        <PipelineSummary
+          model={m}
+          onShowStep={step => options.openPipeline(step, true)}
+          onOpenGuide={options.openGuide}
+        />
+      )),
+      [openPipeline]
+    );
+    const refresh = new ToolbarButton({
+      icon: refreshIcon,
+      tooltip: 'Refresh the runs of this notebook',
+      onClick: () => void model.refreshRuns()
+    });
+    refresh.node.dataset.testid = 'kubelab-refresh-runs';
+    this._runs = section(
+      'kubelab-runs-section',
+      'Runs',
+      new ModelView(model, 'the runs', m => <RunsPart model={m} />),
+      [refresh]
+    );
+    this._cell = section(
+      'kubelab-cell-section',
+      'Active cell',
+      new ModelView(model, 'the active cell', m => <CellPart model={m} />)
+    );
+    this.addWidget(this._pipeline);
+    this.addWidget(this._runs);
+    this.addWidget(this._cell);
+    model.changed.connect(this._arrange, this);
+    this._arrange();
   }
 
-  readonly model: PipelineModel;
+  /** Add a section below the pipeline's (e.g. jobs). */
+  addSection(panel: PanelWithToolbar): void {
+    this.addWidget(panel);
+  }
 
   /** Re-read the server status; called on start and on a timer. */
   async refreshStatus(): Promise<void> {
     try {
-      this._status = await this.options.client.status();
-      this._statusError = null;
+      this._status = {
+        status: await this.options.model.client.status(),
+        error: null
+      };
     } catch (error) {
-      this._statusError = (error as Error).message;
+      this._status = {
+        status: this._status.status,
+        error: (error as Error).message
+      };
     }
-    this.update();
+    this._headerView.update();
+  }
+
+  /**
+   * Put the focus on what one does here (Run as pipeline, or the first section),
+   * for people who opened the sidebar from the keyboard.
+   */
+  focusFirstAction(): void {
+    requestAnimationFrame(() => {
+      const target =
+        this.node.querySelector<HTMLElement>(
+          '[data-testid=kubelab-run-button]:not(:disabled)'
+        ) ?? this.node.querySelector<HTMLElement>('.jp-AccordionPanel-title');
+      target?.focus();
+    });
+  }
+
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    this._applySizes();
   }
 
   dispose(): void {
     if (!this.isDisposed) {
-      this.model.dispose();
+      this.options.model.changed.disconnect(this._arrange, this);
     }
     super.dispose();
   }
 
-  protected render(): JSX.Element {
-    const { tracker } = this.options;
-    return (
-      <div className="jp-kubelab-panel">
-        <header className="jp-kubelab-header">
-          <kubelabIcon.react tag="span" className="jp-kubelab-header-icon" />
-          <h2>kubelab</h2>
-        </header>
-        <section className="jp-kubelab-section">
-          <StatusView status={this._status} error={this._statusError} />
-        </section>
-        <section className="jp-kubelab-section">
-          <UseSignal
-            signal={tracker.currentChanged}
-            initialArgs={tracker.currentWidget}
-          >
-            {(_, current) => (
-              <NotebookView notebook={(current as NotebookPanel) ?? null} />
-            )}
-          </UseSignal>
-        </section>
-        <UseSignal signal={this.model.changed}>
-          {() => this._renderPipeline()}
-        </UseSignal>
-      </div>
-    );
-  }
-
-  private _renderPipeline(): JSX.Element | null {
-    const model = this.model;
-    const panel = model.notebook;
-    if (!panel) {
-      return null;
-    }
-    const compiled = model.compiled;
-    const error = model.compileError;
-    const run = model.selectedRun;
-    const states: Record<string, RunState> = {};
-    for (const step of run?.steps ?? []) {
-      states[model.stepOfTask(step.name)] = step.state;
-    }
-    const stepNames = compiled?.steps.map(s => s.name) ?? [];
-    const log = model.logSelection;
-    const logStep: IRunStep | undefined = log
-      ? model.runs
-          .find(r => r.id === log.runId)
-          ?.steps.find(s => s.name === log.step)
-      : undefined;
-    return (
-      <>
-        <section className="jp-kubelab-section" data-testid="kubelab-pipeline">
-          <div className="jp-kubelab-actions">
-            <Button
-              className="jp-mod-styled jp-mod-accept jp-kubelab-run-button"
-              data-testid="kubelab-run-button"
-              disabled={!compiled || error !== null || model.busy}
-              title={
-                error
-                  ? 'Fix the error first'
-                  : 'Save the notebook and run it as a pipeline'
-              }
-              onClick={() => void model.runPipeline()}
-            >
-              <runIcon.react tag="span" className="jp-kubelab-button-icon" />
-              Run as pipeline
-            </Button>
-            <Button
-              className="jp-mod-reject jp-kubelab-validate-button"
-              data-testid="kubelab-validate-button"
-              minimal
-              disabled={!compiled || model.validating}
-              title="Run every step once here and check that each variable passed between steps survives its marshaller"
-              onClick={() => void model.validate()}
-            >
-              <checkIcon.react tag="span" className="jp-kubelab-button-icon" />
-              {model.validating ? 'Validating…' : 'Validate'}
-            </Button>
-            {model.compiling && (
-              <span
-                className="jp-kubelab-muted"
-                data-testid="kubelab-compiling"
-              >
-                compiling…
-              </span>
-            )}
-          </div>
-          {error && (
-            <div
-              className="jp-kubelab-error jp-kubelab-compile-error"
-              role="alert"
-              data-testid="kubelab-compile-error"
-            >
-              {error.message}
-              {error.cell !== null && (
-                <button
-                  className="jp-kubelab-cell-link"
-                  onClick={() => this._goToCell(error.cell as number)}
-                >
-                  go to cell [{error.cell}]
-                </button>
-              )}
-            </div>
-          )}
-          {model.actionError && (
-            <div
-              className="jp-kubelab-error"
-              role="alert"
-              data-testid="kubelab-action-error"
-            >
-              {model.actionError}
-            </div>
-          )}
-          {model.validation && (
-            <ValidationView
-              report={model.validation}
-              onSelectCell={index => this._goToCell(index)}
-            />
-          )}
-          {compiled && (
-            <ParametersForm
-              parameters={compiled.parameters}
-              values={model.parameterValues}
-              onChange={(name, value) => model.setParameter(name, value)}
-            />
-          )}
-        </section>
-        {compiled && (
-          <section className="jp-kubelab-section">
-            <h3 className="jp-kubelab-section-title">Graph</h3>
-            <DagView
-              steps={compiled.steps}
-              edges={compiled.edges}
-              states={states}
-              onSelectStep={name => {
-                const step = compiled.steps.find(s => s.name === name);
-                if (step && step.cells.length > 0) {
-                  this._goToCell(step.cells[0]);
-                }
-              }}
-            />
-          </section>
-        )}
-        <section className="jp-kubelab-section">
-          <h3 className="jp-kubelab-section-title jp-kubelab-title-row">
-            Runs
-            <ToolbarButtonComponent
-              icon={refreshIcon}
-              tooltip="Refresh the runs of this notebook"
-              dataset={{ testid: 'kubelab-refresh-runs' }}
-              onClick={() => void model.refreshRuns()}
-            />
-          </h3>
-          <RunsView
-            runs={model.runs}
-            selected={run}
-            stepName={task => model.stepOfTask(task)}
-            stepOrder={stepNames}
-            busy={model.busy}
-            onSelect={id => model.selectRun(id)}
-            onCancel={id => void model.cancel(id)}
-            onRerun={id => void model.rerun(id)}
-            onRunFrom={(id, task) => void model.runFrom(id, task)}
-            onShowLogs={(id, task) => model.showLogs({ runId: id, step: task })}
-          />
-          {log && (
-            <StepLogView
-              key={`${log.runId}/${log.step}`}
-              client={this.options.client}
-              runId={log.runId}
-              step={log.step}
-              label={`${model.stepOfTask(log.step)}${logStep ? ` (${logStep.state})` : ''}`}
-              onClose={() => model.showLogs(null)}
-            />
-          )}
-        </section>
-        {compiled && (
-          <section className="jp-kubelab-section">
-            <h3 className="jp-kubelab-section-title">Steps</h3>
-            <StepsView
-              steps={compiled.steps}
-              states={states}
-              errorCell={error?.cell ?? null}
-              onSelectCell={index => this._goToCell(index)}
-            />
-          </section>
-        )}
-        <section className="jp-kubelab-section">
-          <h3 className="jp-kubelab-section-title">Active cell</h3>
-          <UseSignal
-            signal={panel.content.activeCellChanged}
-            initialArgs={panel.content.activeCell}
-          >
-            {(_, cell) => (
-              <CellStepEditor
-                cell={cell ?? null}
-                index={panel.content.activeCellIndex}
-                steps={stepNames}
-              />
-            )}
-          </UseSignal>
-        </section>
-      </>
-    );
-  }
-
-  /** Make cell `index` the active one and scroll it into view. */
-  private _goToCell(index: number): void {
-    const panel = this.model.notebook;
-    if (!panel || index < 0 || index >= panel.content.widgets.length) {
+  /**
+   * A notebook without steps needs the cell editor near the top, and has no runs to
+   * show: the runs section steps aside until there is something in it.
+   */
+  private _arrange(): void {
+    const { model } = this.options;
+    const idle =
+      model.notebook !== null && model.empty && model.runs.length === 0;
+    if (idle === this._idle) {
       return;
     }
-    panel.content.activeCellIndex = index;
-    void panel.content.scrollToCell(panel.content.widgets[index], 'center');
+    this._idle = idle;
+    this._runs.setHidden(idle);
+    this._sizes = idle ? [0.45, 0, 0.55] : [0.6, 0.2, 0.2];
+    this._applySizes();
   }
 
-  private _status: IStatus | null = null;
-  private _statusError: string | null = null;
+  /** Sections' share of the height; only meaningful once the panel has one. */
+  private _applySizes(): void {
+    const sizes = this._sizes;
+    if (!sizes || !this.isVisible) {
+      return;
+    }
+    requestAnimationFrame(() => {
+      if (
+        this.isVisible &&
+        this.node.clientHeight > 0 &&
+        this._sizes === sizes
+      ) {
+        (this.content as AccordionPanel).setRelativeSizes(sizes);
+        this._sizes = null;
+      }
+    });
+  }
+
+  private _headerView: HeaderView;
+  private _pipeline: PanelWithToolbar;
+  private _runs: PanelWithToolbar;
+  private _cell: PanelWithToolbar;
+  private _idle: boolean | null = null;
+  private _sizes: number[] | null = null;
+  private _status: { status: IStatus | null; error: string | null } = {
+    status: null,
+    error: null
+  };
+}
+
+/** The sidebar's header: what it is, which notebook, who and where. */
+class HeaderView extends ModelView {
+  constructor(
+    model: PipelineModel,
+    status: () => { status: IStatus | null; error: string | null }
+  ) {
+    super(model, 'the header', m => (
+      <div className="jp-kubelab-header">
+        <div className="jp-kubelab-header-title">
+          <kubelabIcon.react tag="span" className="jp-kubelab-header-icon" />
+          <h2>kubelab</h2>
+        </div>
+        <NotebookView notebook={m.notebook} />
+        <StatusView {...status()} />
+      </div>
+    ));
+    this.addClass('jp-kubelab-header-view');
+  }
 }

@@ -7,7 +7,7 @@ export interface IStatusViewProps {
   error: string | null;
 }
 
-/** Who you are and where your work runs, as the server reports it. */
+/** Who you are and where your work runs, as the server reports it, in one line. */
 export function StatusView({ status, error }: IStatusViewProps): JSX.Element {
   if (error) {
     return (
@@ -24,32 +24,24 @@ export function StatusView({ status, error }: IStatusViewProps): JSX.Element {
   const backends = status.backends
     .map(b => (b.available ? b.name : `${b.name} (unavailable)`))
     .join(', ');
+  const groups = status.identity.groups.join(', ');
   return (
-    <dl className="jp-kubelab-status" data-testid="kubelab-status">
-      <dt>User</dt>
-      <dd className="jp-kubelab-user">
+    <div className="jp-kubelab-status" data-testid="kubelab-status">
+      <span
+        className="jp-kubelab-user"
+        title={groups ? `groups: ${groups}` : undefined}
+      >
         {status.identity.name}
-        {status.identity.groups.length > 0 && (
-          <span className="jp-kubelab-muted">
-            {' '}
-            · {status.identity.groups.join(', ')}
-          </span>
-        )}
-      </dd>
+      </span>
       {status.profile && (
-        <>
-          <dt>Profile</dt>
-          <dd className="jp-kubelab-profile">
-            {status.profile.display_name ?? status.profile.slug}
-          </dd>
-        </>
+        <span className="jp-kubelab-profile">
+          {status.profile.display_name ?? status.profile.slug}
+        </span>
       )}
-      <dt>Backend</dt>
-      <dd className="jp-kubelab-backend" title={`available: ${backends}`}>
+      <span className="jp-kubelab-backend" title={`backends: ${backends}`}>
         {status.default_backend}
-      </dd>
-      <dt>Version</dt>
-      <dd className="jp-kubelab-version">kubelab {status.version}</dd>
-    </dl>
+      </span>
+      <span className="jp-kubelab-version">kubelab {status.version}</span>
+    </div>
   );
 }

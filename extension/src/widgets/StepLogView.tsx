@@ -1,32 +1,41 @@
 import * as React from 'react';
 
-import { closeIcon, ToolbarButtonComponent } from '@jupyterlab/ui-components';
-
-import { KubelabClient } from '../api';
+import { KubelabApiError, KubelabClient } from '../api';
+import { foldLog } from '../format';
 
 export interface IStepLogViewProps {
   client: KubelabClient;
   runId: string;
   /** The run step (pipeline task) name. */
-  step: string;
+  task: string;
+  /** What the log is of, e.g. "train_forest in #8". */
   label: string;
-  onClose: () => void;
+  /** Changes when the user asks to see this log: bring it into view once it has text. */
+  reveal?: number;
 }
 
 const FOLLOW_MS = 1000;
 
-/** A step's log, followed (appended every second) while the step runs. */
+/**
+ * A step's log, followed (appended every second) while the step runs. Tracebacks
+ * start at the user's frames: kubelab's own frames fold into one line that opens
+ * on demand, and server paths are shortened.
+ */
 export function StepLogView({
   client,
   runId,
-  step,
+  task,
   label,
-  onClose
+  reveal = 0
 }: IStepLogViewProps): JSX.Element {
   const [text, setText] = React.useState('');
   const [complete, setComplete] = React.useState(false);
   const [error, setError] = React.useState<string | null>(null);
-  const pre = React.useRef<HTMLPreElement>(null);
+  // Where the log can be read when this server cannot give it (the KFP UI).
+  const [link, setLink] = React.useState<string | null>(null);
+  const box = React.useRef<HTMLDivElement>(null);
+  const section = React.useRef<HTMLElement>(null);
+  const revealing = React.useRef(false);
 
   React.useEffect(() => {
     let offset = 0;
@@ -35,11 +44,12 @@ export function StepLogView({
     setText('');
     setComplete(false);
     setError(null);
+    setLink(null);
     const follow = async () => {
       try {
         // Read everything there is now, then wait for more.
         for (;;) {
-          const chunk = await client.stepLogs(runId, step, offset);
+          const chunk = await client.stepLogs(runId, task, offset);
           if (stopped) {
             return;
           }
@@ -59,7 +69,11 @@ export function StepLogView({
       } catch (reason) {
         if (!stopped) {
           setError((reason as Error).message);
+          const url =
+            reason instanceof KubelabApiError ? reason.details.url : undefined;
+          setLink(typeof url === 'string' ? url : null);
         }
+        return;
       }
       if (!stopped) {
         timer = window.setTimeout(() => void follow(), FOLLOW_MS);
@@ -70,38 +84,79 @@ export function StepLogView({
       stopped = true;
       window.clearTimeout(timer);
     };
-  }, [client, runId, step]);
+  }, [client, runId, task]);
 
   React.useEffect(() => {
-    const node = pre.current;
+    revealing.current = reveal > 0;
+  }, [reveal]);
+
+  React.useEffect(() => {
+    const node = box.current;
     if (node && !complete) {
       node.scrollTop = node.scrollHeight;
     }
-  }, [text, complete]);
+    // Asked for: show the log once there is something to show, and focus it.
+    if (revealing.current && (text || complete)) {
+      revealing.current = false;
+      section.current?.scrollIntoView({ block: 'start' });
+      node?.focus({ preventScroll: true });
+    }
+  }, [text, complete, reveal]);
 
+  const blocks = React.useMemo(() => foldLog(text.replace(/\n$/, '')), [text]);
   return (
-    <div className="jp-kubelab-logs" data-testid="kubelab-step-logs">
+    <section
+      className="jp-kubelab-logs"
+      data-testid="kubelab-step-logs"
+      aria-label={`Log of ${label}`}
+    >
       <div className="jp-kubelab-logs-header">
-        <span>
-          Logs · <strong>{label}</strong>
-          {!complete && !error && (
-            <span className="jp-kubelab-muted"> (following…)</span>
-          )}
-        </span>
-        <ToolbarButtonComponent
-          icon={closeIcon}
-          tooltip="Close the log"
-          onClick={onClose}
-        />
+        Log · <strong>{label}</strong>
+        {!complete && !error && (
+          <span className="jp-kubelab-muted"> (following…)</span>
+        )}
       </div>
       {error && <div className="jp-kubelab-error">{error}</div>}
-      <pre
-        ref={pre}
+      {link && (
+        <a
+          className="jp-kubelab-link"
+          href={link}
+          target="_blank"
+          rel="noopener noreferrer"
+          data-testid="kubelab-log-link"
+        >
+          Read this log in Kubeflow Pipelines
+        </a>
+      )}
+      <div
+        ref={box}
         className="jp-kubelab-log-text"
         data-testid="kubelab-log-text"
       >
-        {text || (complete ? '(empty log)' : '')}
-      </pre>
-    </div>
+        {text === '' && complete && (
+          <span className="jp-kubelab-muted">(empty log)</span>
+        )}
+        {blocks.map((block, i) =>
+          block.kind === 'frames' ? (
+            <details key={i} className="jp-kubelab-log-fold">
+              <summary>
+                {block.lines.filter(l => l.startsWith('  File')).length} kubelab
+                frames
+              </summary>
+              <pre>{block.lines.join('\n')}</pre>
+            </details>
+          ) : (
+            <pre
+              key={i}
+              className={
+                block.kind === 'kubelab' ? 'jp-kubelab-log-kubelab' : undefined
+              }
+            >
+              {block.lines.join('\n')}
+            </pre>
+          )
+        )}
+      </div>
+    </section>
   );
 }

@@ -1,6 +1,7 @@
 import * as React from 'react';
 
 import { IValidationReport } from '../api';
+import { cellLabel } from '../format';
 
 export interface IValidationViewProps {
   report: IValidationReport;
@@ -35,10 +36,10 @@ export function ValidationView({
           {error.message}
           {typeof error.cell === 'number' && (
             <button
-              className="jp-kubelab-cell-link"
+              className="jp-kubelab-link"
               onClick={() => onSelectCell(error.cell as number)}
             >
-              [{error.cell}]
+              Go to {cellLabel(error.cell)}
             </button>
           )}
         </div>

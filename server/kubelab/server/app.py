@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Enum, Unicode, default
+from traitlets import Bool, Enum, Float, Int, Unicode, default
 
 from kubelab.client import Client
 from kubelab.client.backends import BACKENDS
@@ -13,6 +13,7 @@ from kubelab.client.store import kubelab_home
 
 from .handlers import default_handlers
 from .identity import current_profile
+from .pool import WorkerPool
 
 
 class KubelabApp(ExtensionApp):
@@ -58,7 +59,41 @@ class KubelabApp(ExtensionApp):
     kfp_token_file = Unicode(
         "",
         config=True,
-        help="File holding a bearer token for the Kubeflow Pipelines API (optional).",
+        help=(
+            "File holding the bearer token for the Kubeflow Pipelines API, read on every "
+            "request. Default: $KF_PIPELINES_SA_TOKEN_PATH or "
+            "/var/run/secrets/kubeflow/pipelines/token (the projected ServiceAccount token, "
+            "audience pipelines.kubeflow.org, that KubelabSpawner mounts for profiles with "
+            "kubeflow_pipelines: true) when it exists; no token otherwise."
+        ),
+    )
+
+    kfp_namespace = Unicode(
+        "",
+        config=True,
+        help=(
+            "Kubernetes namespace (the user's Kubeflow profile) of runs and experiments when "
+            "Kubeflow Pipelines is multi-user. Default: the pod's ServiceAccount namespace."
+        ),
+    )
+
+    kfp_experiment = Unicode(
+        "",
+        config=True,
+        help=(
+            "Kubeflow Pipelines experiment for every run (found or created). Default: one "
+            "experiment per pipeline, named as the pipeline (a notebook's name)."
+        ),
+    )
+
+    kfp_ui_url = Unicode(
+        "",
+        config=True,
+        help=(
+            "Kubeflow Pipelines UI that run and log links point at, e.g. "
+            "https://kubeflow.example.com/pipeline. Default: /pipeline (the central "
+            "dashboard's, relative to the browser's origin, as kfp.Client links from a pod)."
+        ),
     )
 
     strict_resources = Bool(
@@ -71,7 +106,36 @@ class KubelabApp(ExtensionApp):
         ),
     )
 
+    validate_workers = Int(
+        2,
+        config=True,
+        help=(
+            "How many notebook validations (each runs the whole notebook in a process of "
+            "its own) may run at once. They run on threads of their own, so they never "
+            "slow other requests; as many again wait for a free worker, more get a 429."
+        ),
+    )
+
+    validate_timeout = Float(
+        600.0,
+        config=True,
+        help=(
+            "Seconds one validation may run; then its process, and every process the "
+            "notebook started, is killed and the report says the steps took too long."
+        ),
+    )
+
     _client: Client | None = None
+    _validate_pool: WorkerPool | None = None
+
+    def validate_pool(self) -> WorkerPool:
+        if self._validate_pool is None:
+            self._validate_pool = WorkerPool("validate", self.validate_workers)
+        return self._validate_pool
+
+    async def stop_extension(self) -> None:
+        if self._validate_pool is not None:
+            self._validate_pool.shutdown()
 
     def initialize_settings(self) -> None:
         # Runs left running by a server that crashed are marked so before anyone lists them.
@@ -90,6 +154,9 @@ class KubelabApp(ExtensionApp):
                 pipeline_root=home / "runs",
                 kfp_endpoint=self.kfp_endpoint,
                 kfp_token_file=self.kfp_token_file,
+                kfp_namespace=self.kfp_namespace,
+                kfp_experiment=self.kfp_experiment,
+                kfp_ui_url=self.kfp_ui_url,
                 profile=current_profile(),
                 strict_resources=self.strict_resources,
             )

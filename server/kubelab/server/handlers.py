@@ -1,9 +1,19 @@
 """REST handlers under /kubelab/api/: the base class and `GET status`.
 
 Every handler requires Jupyter authentication, XSRF on writes and Jupyter's
-authorization layer on resource "kubelab": GET needs `read`, anything that starts,
-stops or deletes work (POST, DELETE) needs `write`. Handlers parse the request, call
-the server's `Client` and write JSON; a `KubelabError` becomes a 4xx with its message.
+authorization layer (the same `Authorizer` that guards Jupyter's own APIs, e.g. the
+one a JupyterHub read-only share installs). Three levels, one decorator each:
+
+| decorator   | needs                                        | endpoints |
+|-------------|----------------------------------------------|-----------|
+| `guarded`   | `read` on kubelab for GET, `write` for POST/DELETE | status, runs, run, logs, jobs (GET); cancel, DELETE job |
+| `reads`     | `read` on kubelab and `read` on contents     | POST pipelines/compile (answers what the notebook holds, runs nothing) |
+| `runs_code` | `write` on kubelab and `execute` on kernels  | POST runs, rerun, run-from, pipelines/validate, POST jobs |
+
+Running a notebook's steps or a job's function executes the user's code, which is
+what `execute` on `kernels` means to Jupyter: whoever may not run a kernel may not run
+a pipeline either. Handlers parse the request, call the server's `Client` and write
+JSON; a `KubelabError` becomes a 4xx with its message.
 """
 
 from __future__ import annotations
@@ -19,7 +29,6 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
-from kubelab.client.backends import available_backends
 from kubelab.pipelines import __version__
 from kubelab.pipelines.errors import KubelabError
 
@@ -34,6 +43,20 @@ T = TypeVar("T")
 def guarded(method: Callable[..., Any]) -> Callable[..., Any]:
     """Login, then Jupyter's authorizer (read for GET, write for POST/DELETE)."""
     return web.authenticated(authorized(method))
+
+
+def reads(method: Callable[..., Any]) -> Callable[..., Any]:
+    """A POST that only reads: `read` on kubelab and on the user's files (contents)."""
+    return web.authenticated(
+        authorized("read", AUTH_RESOURCE)(authorized("read", "contents")(method))
+    )
+
+
+def runs_code(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Starts the user's code: `write` on kubelab and `execute` on kernels."""
+    return web.authenticated(
+        authorized("write", AUTH_RESOURCE)(authorized("execute", "kernels")(method))
+    )
 
 
 class KubelabHandler(ExtensionHandlerMixin, APIHandler):
@@ -95,11 +118,12 @@ class KubelabHandler(ExtensionHandlerMixin, APIHandler):
 
 class StatusHandler(KubelabHandler):
     @guarded
-    def get(self) -> None:
+    async def get(self) -> None:
+        backends = await self.call(self.client.backends_status)
         self.write_json(
             {
                 "version": __version__,
-                "backends": available_backends(),
+                "backends": backends,
                 "default_backend": self.extensionapp.default_backend,
                 "identity": describe_identity(self.current_user),
                 "profile": current_profile(),
@@ -111,10 +135,12 @@ def default_handlers() -> list[tuple[str, type]]:
     from .jobs import job_handlers
     from .lineage import lineage_handlers
     from .runs import run_handlers
+    from .serving import serving_handlers
 
     return [
         (rf"{API_PREFIX}/status", StatusHandler),
         *lineage_handlers(API_PREFIX),  # before runs/{id}: runs/compare is not a run
         *run_handlers(API_PREFIX),
         *job_handlers(API_PREFIX),
+        *serving_handlers(API_PREFIX),
     ]

@@ -22,7 +22,7 @@ from typing import Any
 
 from kubelab.pipelines.errors import KubelabError
 
-from .handlers import KubelabHandler, guarded
+from .handlers import KubelabHandler, guarded, runs_code
 
 
 class JobsHandler(KubelabHandler):
@@ -32,7 +32,7 @@ class JobsHandler(KubelabHandler):
         limit = self.int_argument("limit", 100)
         self.write_json({"jobs": await self.call(self.client.list_jobs, kind, limit)})
 
-    @guarded
+    @runs_code
     async def post(self) -> None:
         body = self.read_json()
         kind, spec = body.get("kind"), body.get("spec", {})

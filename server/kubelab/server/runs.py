@@ -2,10 +2,10 @@
 
 | method path                                  | body / query              | answer |
 |----------------------------------------------|---------------------------|--------|
-| POST pipelines/compile                       | {path, ir?: bool = true, content?: nbformat JSON (unsaved notebook)} | 200 steps, edges, parameters, metrics (+ `ir`); 400 {message, cell, step} |
-| POST pipelines/validate                      | {path, parameters?}       | 200 report {ok, errors, steps, variables, metrics} |
+| POST pipelines/compile                       | {path, ir?: bool = true, content?: nbformat JSON (unsaved notebook)} | 200 steps, edges, parameters, metrics, cells (+ `ir`); 400 {message, cell, step} |
+| POST pipelines/validate                      | {path, parameters?}       | 200 report {ok, errors, steps, variables, metrics}; 429 when too many run |
 | POST runs                                    | {path, parameters, backend, experiment?} | 201 {id, backend} |
-| GET  runs                                    | ?limit=N&backend=local&experiment=ID_OR_NAME&archived=true | 200 {runs: [...]} newest first |
+| GET  runs                                    | ?limit=N&backend=NAME&experiment=ID_OR_NAME&archived=true | 200 {runs: [...], unavailable: {backend: why}} newest first, of every configured backend unless `backend` names one; `experiment` keeps one local experiment's runs |
 | GET  runs/{id}                               |                           | 200 run JSON |
 | POST runs/{id}/cancel                        |                           | 200 run JSON; 409 when it already finished |
 | POST runs/{id}/rerun                         |                           | 201 {id}: the same notebook, same parameters |
@@ -16,6 +16,12 @@ Following a running step's log: call `logs?offset=0`, append `text`, call again 
 the returned `offset` until `complete` is true (the step has finished and the whole
 file was returned). Each answer carries at most 256 KiB. Handlers only parse, confine paths to the root
 and call the server's `kubelab.client.Client`.
+
+The compile answer's `cells` gives every grouped code cell's `{index, role, step}` (the
+labels on the notebook's cells). A run's JSON has `number` (per notebook), `label`
+(`#8 · re-run of #7`) and `origin`; a cached step has `cached_from` {run, task, number,
+duration_s}, a failed notebook step `failed_at` {cell, line}. Cell indices are 0-based;
+messages count cells from 1, as JupyterLab does.
 
 `path` is a notebook path relative to the Jupyter root directory (as JupyterLab shows
 it). Absolute paths, `..` segments and symlinks leading out of the root are refused.
@@ -33,7 +39,7 @@ from typing import Any
 
 from kubelab.pipelines.errors import ForbiddenError, KubelabError, NotFoundError
 
-from .handlers import KubelabHandler, guarded
+from .handlers import KubelabHandler, guarded, reads, runs_code
 
 
 class ForbiddenPathError(ForbiddenError):
@@ -129,7 +135,7 @@ class RunsBase(KubelabHandler):
 
 
 class CompileHandler(RunsBase):
-    @guarded
+    @reads
     async def post(self) -> None:
         body = self.read_json()
         full = self.notebook(body.get("path"))
@@ -144,7 +150,7 @@ class CompileHandler(RunsBase):
 
 
 class ValidateHandler(RunsBase):
-    @guarded
+    @runs_code
     async def post(self) -> None:
         body = self.read_json()
         full = self.notebook(body.get("path"))
@@ -153,7 +159,10 @@ class ValidateHandler(RunsBase):
         parameters = body.get("parameters") or {}
         if not isinstance(parameters, dict):
             raise KubelabError("'parameters' must be an object of name: value")
-        report = await self.call(validate_notebook, full, parameters=parameters)
+        app = self.extensionapp
+        report = await app.validate_pool().run(
+            validate_notebook, full, parameters=parameters, timeout=app.validate_timeout
+        )
         answer = report.to_json()
         answer["notebook"] = body["path"]
         self.write_json(answer)
@@ -163,7 +172,7 @@ class RunsHandler(RunsBase):
     @guarded
     async def get(self) -> None:
         limit = self.int_argument("limit", 100)
-        backend = self.get_query_argument("backend", "local")
+        backend = self.get_query_argument("backend", None) or None
         runs = await self.call(
             self.client.list_runs,
             limit,
@@ -171,9 +180,11 @@ class RunsHandler(RunsBase):
             experiment=self.get_query_argument("experiment", None),
             include_archived=self.get_query_argument("archived", "false") == "true",
         )
-        self.write_json({"runs": [self.with_path(r) for r in runs]})
+        self.write_json(
+            {"runs": [self.with_path(r) for r in runs], "unavailable": runs.unavailable}
+        )
 
-    @guarded
+    @runs_code
     async def post(self) -> None:
         body = self.read_json()
         full = self.notebook(body.get("path"))
@@ -200,7 +211,7 @@ class CancelHandler(RunsBase):
 
 
 class RerunHandler(RunsBase):
-    @guarded
+    @runs_code
     async def post(self, run_id: str) -> None:
         run, full = await self.source_of(run_id)
         new_id = await self.call(self.client.rerun, run["id"], source=str(full))
@@ -210,7 +221,7 @@ class RerunHandler(RunsBase):
 
 
 class RunFromHandler(RunsBase):
-    @guarded
+    @runs_code
     async def post(self, run_id: str, step: str) -> None:
         run, full = await self.source_of(run_id)
         new_id = await self.call(self.client.run_from, run["id"], step, source=str(full))

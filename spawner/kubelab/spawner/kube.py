@@ -28,6 +28,7 @@ from .objects import (
     kube_name,
     make_hub_role_binding,
     make_identity_configmap,
+    make_notebook_role_binding,
     make_profile_list,
     make_token_secret,
 )
@@ -66,6 +67,22 @@ class KubelabSpawner(KubelabProfilesMixin, KubeSpawner):
             "rights where users' pods run)."
         ),
     )
+
+    notebook_role = Unicode(
+        "kubelab-notebook",
+        config=True,
+        help=(
+            "ClusterRole bound (RoleBinding kubelab-notebook) to the user's pod ServiceAccount "
+            "in the user's own namespace, so that kubelab in the notebook submits and follows "
+            "jobs there (TrainJob, PyTorchJob, ...) as the user; its token is then mounted in "
+            "the pod. See deploy/kubernetes/rbac.yaml. Empty: bind nothing and, unless "
+            "automount_service_account_token says otherwise, mount no token."
+        ),
+    )
+
+    @default("automount_service_account_token")
+    def _default_automount(self) -> bool | None:
+        return True if self.notebook_role and self.enable_user_namespaces else None
 
     @default("enable_user_namespaces")
     def _default_user_namespaces(self) -> bool:
@@ -174,6 +191,8 @@ class KubelabSpawner(KubelabProfilesMixin, KubeSpawner):
         await super()._ensure_namespace()
         if self.hub_user_namespace_role:
             await self._bind_hub_role()
+        if self.notebook_role:
+            await self._bind_notebook_role()
         await exponential_backoff(
             self._service_account_exists,
             f"ServiceAccount {self.service_account or 'default'} never appeared in {self.namespace}",
@@ -185,9 +204,38 @@ class KubelabSpawner(KubelabProfilesMixin, KubeSpawner):
         review = await shared_client("AuthenticationV1Api").create_self_subject_review(
             {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
         )
-        binding = make_hub_role_binding(
-            self.namespace, self.hub_user_namespace_role, review.status.user_info.username
+        await self._create_role_binding(
+            make_hub_role_binding(
+                self.namespace, self.hub_user_namespace_role, review.status.user_info.username
+            )
         )
+        # the API server's RBAC cache learns of new bindings asynchronously
+        await exponential_backoff(
+            partial(self._allowed, "create", "pods"),
+            f"the hub's RoleBinding in {self.namespace} never took effect",
+            timeout=self.k8s_api_request_retry_timeout,
+        )
+
+    async def _bind_notebook_role(self) -> None:
+        binding = make_notebook_role_binding(
+            self.namespace, self.notebook_role, self.service_account or "default"
+        )
+        try:
+            await self._create_role_binding(binding)
+        except ApiException as error:
+            if error.status != 403:
+                raise
+            # an older rbac.yaml: the server starts, its notebook just cannot submit jobs
+            self.log.warning(
+                "kubelab: cannot bind %s in %s (%s); apply deploy/kubernetes/rbac.yaml so "
+                "notebooks can submit jobs",
+                self.notebook_role,
+                self.namespace,
+                error.reason,
+            )
+
+    async def _create_role_binding(self, binding: Any) -> None:
+        """Create it in the user namespace; one that exists already is fine."""
         rbac = shared_client("RbacAuthorizationV1Api")
         try:
             await asyncio.wait_for(
@@ -197,12 +245,6 @@ class KubelabSpawner(KubelabProfilesMixin, KubeSpawner):
         except ApiException as error:
             if error.status != 409:
                 raise
-        # the API server's RBAC cache learns of new bindings asynchronously
-        await exponential_backoff(
-            partial(self._allowed, "create", "pods"),
-            f"the hub's RoleBinding in {self.namespace} never took effect",
-            timeout=self.k8s_api_request_retry_timeout,
-        )
 
     async def _allowed(self, verb: str, resource: str) -> bool:
         review = await shared_client("AuthorizationV1Api").create_self_subject_access_review(
@@ -267,15 +309,18 @@ class KubelabSpawner(KubelabProfilesMixin, KubeSpawner):
     async def stop(self, now: bool = False) -> Any:
         """Tokens must not outlive the server: delete the Secret with the pod."""
         result = await super().stop(now=now)
+        await self._delete_token_secret()
+        return result
+
+    async def _delete_token_secret(self) -> None:
         try:
             await asyncio.wait_for(
                 self.api.delete_namespaced_secret(self.token_secret_name, self.namespace),
                 self.k8s_api_request_timeout,
             )
-        except Exception as error:  # the pod is gone either way; report, do not fail the stop
+        except Exception as error:  # the pod is gone either way; report, do not fail
             if not (isinstance(error, ApiException) and error.status == 404):
                 self.log.warning("kubelab: could not delete %s: %s", self.token_secret_name, error)
-        return result
 
     def get_state(self) -> dict[str, Any]:
         return self.kubelab_state(super().get_state())
@@ -289,8 +334,13 @@ class KubelabSpawner(KubelabProfilesMixin, KubeSpawner):
         self.kubelab_profile = self.kubelab_image = None
 
     async def poll(self) -> Any:
+        """Running: deliver refreshed tokens. Gone (evicted, node lost, deleted by
+        someone): delete the token Secret, since JupyterHub calls stop() only for a
+        server that poll() says is running."""
         status = await super().poll()
-        if status is None and self.kubelab_profile is not None:
+        if status is not None:
+            await self._delete_token_secret()
+        elif self.kubelab_profile is not None:
             try:
                 await self.kubelab_sync_tokens()
             except Exception:

@@ -20,13 +20,16 @@ from kubernetes_asyncio.client import (
     V1KeyToPath,
     V1ObjectMeta,
     V1Pod,
+    V1ProjectedVolumeSource,
     V1RoleBinding,
     V1RoleRef,
     V1Secret,
     V1SecretKeySelector,
     V1SecretVolumeSource,
+    V1ServiceAccountTokenProjection,
     V1Volume,
     V1VolumeMount,
+    V1VolumeProjection,
 )
 
 from .profiles import Image, Profile, ProfilesConfig, cpu_to_float, memory_to_bytes
@@ -38,10 +41,14 @@ POD_IDENTITY_DIR = "/etc/kubelab/identity"
 POD_TOKEN_DIR = "/var/run/secrets/kubelab/oidc"
 USER_NAMESPACE_LABEL = f"{LABEL_PREFIX}/user-namespace"  # deploy/kubernetes/rbac.yaml checks it
 HUB_ROLE_BINDING = "kubelab-hub"
+NOTEBOOK_ROLE_BINDING = "kubelab-notebook"
 # JupyterHub's token for the single-user server: a key of the token Secret, so the pod
 # spec (readable by whoever may read pods) holds a reference instead of the value
 API_TOKEN_KEY = "jupyterhub-api-token"
 API_TOKEN_ENV = ("JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN")
+# Where kfp.Client and kubelab read the Kubeflow Pipelines token (KF_PIPELINES_SA_TOKEN_PATH).
+KFP_TOKEN_DIR = "/var/run/secrets/kubeflow/pipelines"
+KFP_TOKEN_AUDIENCE = "pipelines.kubeflow.org"
 
 _LABEL_INVALID = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -204,6 +211,24 @@ def identity_volume_mounts() -> list[V1VolumeMount]:
     ]
 
 
+def kfp_token_volume() -> V1Volume:
+    """The pod's ServiceAccount token for KFP's TokenReview (as Kubeflow's PodDefault
+    "access-ml-pipeline"); the kubelet rotates it, readers re-read the file."""
+    token = V1ServiceAccountTokenProjection(
+        audience=KFP_TOKEN_AUDIENCE, expiration_seconds=7200, path="token"
+    )
+    return V1Volume(
+        name="kubeflow-pipelines-token",
+        projected=V1ProjectedVolumeSource(
+            sources=[V1VolumeProjection(service_account_token=token)]
+        ),
+    )
+
+
+def kfp_token_volume_mount() -> V1VolumeMount:
+    return V1VolumeMount(name="kubeflow-pipelines-token", mount_path=KFP_TOKEN_DIR, read_only=True)
+
+
 def _quantity_string(value: Any) -> str:
     if isinstance(value, str):
         return value
@@ -270,6 +295,9 @@ def finalize_pod(
     ]
     pod.spec.volumes = [*(pod.spec.volumes or []), *identity_volumes(secret_name, configmap_name)]
     notebook.volume_mounts = [*(notebook.volume_mounts or []), *identity_volume_mounts()]
+    if profile is not None and profile.kubeflow_pipelines:
+        pod.spec.volumes.append(kfp_token_volume())
+        notebook.volume_mounts.append(kfp_token_volume_mount())
     return pod
 
 
@@ -281,18 +309,32 @@ def rbac_subject(username: str) -> RbacV1Subject:
     return RbacV1Subject(kind="User", name=username, api_group="rbac.authorization.k8s.io")
 
 
-def make_hub_role_binding(namespace: str, cluster_role: str, hub_username: str) -> V1RoleBinding:
-    """Grants the hub `cluster_role` in one user namespace, and nowhere else."""
+def _role_binding(
+    name: str, namespace: str, cluster_role: str, subject: RbacV1Subject
+) -> V1RoleBinding:
     return V1RoleBinding(
         api_version="rbac.authorization.k8s.io/v1",
         kind="RoleBinding",
         metadata=V1ObjectMeta(
-            name=HUB_ROLE_BINDING,
+            name=name,
             namespace=namespace,
             labels={"app.kubernetes.io/managed-by": "kubelab"},
         ),
         role_ref=V1RoleRef(
             api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=cluster_role
         ),
-        subjects=[rbac_subject(hub_username)],
+        subjects=[subject],
     )
+
+
+def make_hub_role_binding(namespace: str, cluster_role: str, hub_username: str) -> V1RoleBinding:
+    """Grants the hub `cluster_role` in one user namespace, and nowhere else."""
+    return _role_binding(HUB_ROLE_BINDING, namespace, cluster_role, rbac_subject(hub_username))
+
+
+def make_notebook_role_binding(
+    namespace: str, cluster_role: str, service_account: str
+) -> V1RoleBinding:
+    """Grants the user's pod (its ServiceAccount) `cluster_role` in its own namespace."""
+    subject = RbacV1Subject(kind="ServiceAccount", name=service_account, namespace=namespace)
+    return _role_binding(NOTEBOOK_ROLE_BINDING, namespace, cluster_role, subject)

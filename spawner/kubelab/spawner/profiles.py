@@ -72,6 +72,7 @@ class Profile:
     tolerations: list[dict[str, Any]] = field(default_factory=list)
     images: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()
+    kubeflow_pipelines: bool = False  # mount the KFP ServiceAccount token
 
     def allows_groups(self, groups: set[str] | frozenset[str]) -> bool:
         """An empty `groups` list means everyone may use the profile."""
@@ -241,6 +242,7 @@ def parse_profiles(data: Any, source: str = "<memory>") -> ProfilesConfig:
             tolerations=[dict(t) for t in raw.get("tolerations", [])],
             images=tuple(raw.get("images", ())),
             groups=tuple(raw.get("groups", ())),
+            kubeflow_pipelines=raw.get("kubeflow_pipelines", False),
         )
         if any(p.slug == profile.slug for p in profiles):
             problems.append(f"{where}.slug: duplicate profile slug {profile.slug!r}")

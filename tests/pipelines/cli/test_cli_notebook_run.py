@@ -84,8 +84,9 @@ def test_run_says_where_a_step_failed_and_warns_about_gpus(tmp_path: Path, monke
     assert result.returncode == 1
     lines = result.stderr.splitlines()
     run_line = next(line for line in lines if line.startswith("run "))
+    # The 3rd cell (index 2), counted from 1 as JupyterLab counts cells.
     assert run_line.endswith(
-        "failed: step b failed in cell 2, line 2: ZeroDivisionError: division by zero"
+        "failed: step b failed in cell 3, line 2: ZeroDivisionError: division by zero"
     )
     assert lines[-1].startswith("details: kubelab runs show ")
     assert sum("c: skipped" in line for line in lines) == 1
@@ -93,7 +94,7 @@ def test_run_says_where_a_step_failed_and_warns_about_gpus(tmp_path: Path, monke
     assert "step 'a' asks for 2 nvidia.com/gpu but this machine has 0" in warning
     shown = kubelab("runs", "show", run_line.split()[1], cwd=tmp_path).stdout
     assert "warning step 'a' asks for 2 nvidia.com/gpu" in shown
-    assert "failed in cell 2, line 2: ZeroDivisionError" in shown
+    assert "failed in cell 3, line 2: ZeroDivisionError" in shown
     assert "saved 1" in shown  # `x` went from a to b: the marshalling figures are shown
     strict = kubelab("run", "nb.ipynb", "--no-cache", "--strict-resources", cwd=tmp_path)
     assert strict.returncode == 1 and "requests 2 nvidia.com/gpu" in strict.stderr

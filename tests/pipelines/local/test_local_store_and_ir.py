@@ -68,6 +68,9 @@ def test_run_json_shape_and_lookup(tmp_path: Path) -> None:
     assert set(run) == {
         "id",
         "name",
+        "number",
+        "label",
+        "origin",
         "kind",
         "backend",
         "state",
@@ -83,8 +86,10 @@ def test_run_json_shape_and_lookup(tmp_path: Path) -> None:
         "experiment_id",
         "steps",
     }
+    assert (run["number"], run["label"], run["origin"]) == (1, "#1", {})
     step = run["steps"][0]
     assert step["duration_s"] == 2.5
+    assert step["cached_from"] is None and step["failed_at"] is None
     assert run["warnings"] == [] and step["warnings"] == [] and step["marshal"] == {}
     assert step["cells"] == [3, 4]
     assert step["display_name"] == "Train"
@@ -254,17 +259,54 @@ def test_jobs_share_the_store_and_old_files_are_migrated(tmp_path: Path) -> None
         " source TEXT, pipeline_root TEXT, owner_pid INTEGER, owner_host TEXT,"
         " cancel_requested INTEGER NOT NULL DEFAULT 0);"
         "INSERT INTO runs (id, name, state, created_at) VALUES ('r1', 'p', 'succeeded', 1.0);"
+        "INSERT INTO runs (id, name, state, created_at) VALUES ('r2', 'p', 'succeeded', 2.0);"
     )
     conn.commit()
     conn.close()
     store = RunStore(old)
     assert store.get_run("r1")["kind"] == "pipeline"
+    # Runs that existed before numbering get their numbers in the order they were made.
+    assert [store.get_run(r)["label"] for r in ("r1", "r2")] == ["#1", "#2"]
     job = store.create_run("fit", {}, kind="training", spec={"num_nodes": 2})
     assert store.run_info(job)["spec"] == {"num_nodes": 2}
-    assert [r["id"] for r in store.list_runs()] == ["r1"]
-    assert {r["id"] for r in store.list_runs(kinds=("pipeline", "training"))} == {"r1", job}
+    assert [r["id"] for r in store.list_runs()] == ["r2", "r1"]
+    assert {r["id"] for r in store.list_runs(kinds=("pipeline", "training"))} == {"r1", "r2", job}
     with pytest.raises(ValueError, match="unknown kind"):
         store.create_run("x", {}, kind="nonsense")
+
+
+def test_runs_are_numbered_per_notebook_and_labelled_by_origin(tmp_path: Path) -> None:
+    store = RunStore(tmp_path / "runs.db")
+    first = store.create_run("demo", {"n": 50}, source="/w/demo.ipynb")
+    other = store.create_run("other", {}, source="/w/other.ipynb")
+    store.update_run(first, origin={"arguments": {"n_estimators": 50, "kind": "rf"}})
+    again = store.create_run("demo", {}, source="/w/demo.ipynb")
+    store.update_run(again, origin={"rerun_of": first, "rerun_of_number": 1})
+    partial = store.create_run("demo", {}, source="/w/demo.ipynb")
+    store.update_run(partial, origin={"from_run": again, "from_step": "train_forest"})
+    job = store.create_run("fit", {}, source="/w/demo.ipynb", kind="training")
+    labels = {r["id"]: r["label"] for r in store.list_runs(kinds=("pipeline", "training"))}
+    assert labels == {
+        first: "#1 · n_estimators=50, kind=rf",
+        other: "#1",
+        again: "#2 · re-run of #1",
+        partial: "#3 · from train_forest",
+        job: "#1",  # jobs count apart from pipeline runs
+    }
+
+    # A cached step names the run that computed its result.
+    store.add_task(again, "train")
+    store.update_task(again, "train", state="succeeded", started_at=10.0, finished_at=10.256)
+    store.cache_put("key-1", {"parameters": {}}, again, "train")
+    store.add_task(partial, "train")
+    store.update_task(partial, "train", cached=1, cached_from=store.cache_origin("key-1"))
+    assert store.get_run(partial)["steps"][0]["cached_from"] == {
+        "run": again,
+        "task": "train",
+        "number": 2,
+        "duration_s": 0.256,  # what the cache saved
+    }
+    assert store.cache_origin("no-such-key") is None
 
 
 def test_metric_series_and_delete(tmp_path: Path) -> None:

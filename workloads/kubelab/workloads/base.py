@@ -27,13 +27,15 @@ if TYPE_CHECKING:
 @dataclass
 class LocalContext:
     """What a local runner may use: the store, its folder for logs and files, the
-    user's root (paths in specs are confined to it), and the refusal policy."""
+    user's root (paths in specs are confined to it), the refusal policy, and the
+    profile the spawner started this server with (its limits hold for local jobs too)."""
 
     store: RunStore
     home: Path
     root: Path
     strict_resources: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    profile: dict[str, Any] | None = None
 
     def job_dir(self, job_id: str) -> Path:
         path = self.home / "jobs" / job_id
@@ -45,19 +47,25 @@ class LocalContext:
 class ClusterContext:
     """Where and as whom a job goes on Kubernetes: the user's namespace, the image of
     the notebook (the default for job containers), the user's PVC, the profile's
-    limits. Built by the Kubernetes backend from the spawner's records."""
+    limits, and which of the workload's `cluster_kinds` the cluster serves (None when
+    nobody asked, e.g. a dry run). Built by the Kubernetes backend."""
 
     namespace: str
     image: str | None = None
     pvc: str | None = None
     profile: dict[str, Any] | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    served: frozenset[tuple[str, str]] | None = None
 
 
 class Workload(ABC):
     """One kind of job. Subclasses live in `kubelab.workloads.<kind>`."""
 
     kind: ClassVar[str]
+    # (apiVersion, kind) the job may be made of on a cluster, when the choice depends on
+    # what the cluster serves (training: TrainJob, else PyTorchJob); the Kubernetes
+    # backend discovers which are served and passes them in `ClusterContext.served`.
+    cluster_kinds: ClassVar[tuple[tuple[str, str], ...]] = ()
 
     @abstractmethod
     def validate(self, spec: dict[str, Any], root: Path | None = None) -> dict[str, Any]:
@@ -98,10 +106,21 @@ class Workload(ABC):
         pods: list[dict[str, Any]],
         events: list[dict[str, Any]],
     ) -> dict[str, Any]:
-        """`{state, message, steps: {name: {state, pod?, container?, message?}}, metrics,
-        url?}` from what the backend read back: the job's objects, its pods (by
-        `pod_selector`) and their events. A step's `pod` (and `container`) is where
-        the backend reads that step's log."""
+        """`{state, message, steps: {name: {state, pod?, container?, message?, outputs?,
+        started_at?, finished_at?}}, metrics, url?}` from what the backend read back: the
+        job's objects (with `related_objects`), its pods (by `pod_selector`) and their
+        events. A step's `pod` (and `container`) is where the backend reads that step's
+        log; its `outputs` are stored as the step's outputs, its times are ISO 8601."""
+
+    def related_objects(self, name: str) -> list[tuple[str, str, str]]:
+        """Objects the cluster's operator makes for the job, read back with the job's own:
+        (apiVersion, kind, label selector) in the job's namespace (e.g. Katib's Trials)."""
+        return []
+
+    def describe(self, job: dict[str, Any], store: RunStore) -> dict[str, Any]:
+        """The job JSON with what this kind's views add (tuning: trials, best trial,
+        chart); `Client.get_job` answers it, so REST and the CLI show the same."""
+        return job
 
     def pod_selector(self, name: str) -> str:
         """Label selector of the job's pods, for logs and events. The Kubernetes backend

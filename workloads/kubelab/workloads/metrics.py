@@ -12,9 +12,10 @@ import math
 import re
 import sys
 
-# Katib's default metrics filter (`DefaultFilter` of its StdOut collector).
+# Katib's default metrics filter (`DefaultFilter` in pkg/metricscollector/v1beta1/common/
+# const.go). Katib compiles it with Go's RE2, where \w and \d are ASCII only: so here.
 KATIB_DEFAULT_FILTER = r"([\w|-]+)\s*=\s*([+-]?\d*(\.\d+)?([Ee][+-]?\d+)?)"
-_PAIR = re.compile(KATIB_DEFAULT_FILTER)
+_PAIR = re.compile(KATIB_DEFAULT_FILTER, re.ASCII)
 STEP_KEYS = ("step", "epoch")
 
 

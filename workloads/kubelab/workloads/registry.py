@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 # kind -> "package.module:ClassName" (or the class itself, e.g. one defined by a test).
 WORKLOADS: dict[str, str | type[Workload]] = {
     "training": "kubelab.workloads.trainer.workload:TrainingWorkload",
+    "serving": "kubelab.workloads.serving.workload:ServingWorkload",
+    "tuning": "kubelab.workloads.optimizer.workload:TuningWorkload",
 }
 
 # One instance per kind and process: a local runner may keep its processes in it.

@@ -40,13 +40,16 @@ class RunBackend(ABC):
         run_name: str | None = None,
         enable_caching: bool = True,
         preload: Sequence[str] = (),
+        platform_spec: dict[str, Any] | None = None,
         **engine_options: Any,
     ) -> str:
         """Start a run of the compiled pipeline `ir`; returns its id at once.
 
         `preload` names modules worth importing once before the steps run (the local
-        engine's fork server); `engine_options` are the local engine's own knobs
-        (`on_event`, `parallelism`, `task_timeout`, `pipeline_root`).
+        engine's fork server); `platform_spec` is the pipeline's Kubernetes settings
+        (kfp-kubernetes' PlatformSpec, which the local engine ignores);
+        `engine_options` are the local engine's own knobs (`on_event`, `parallelism`,
+        `task_timeout`, `pipeline_root`).
         """
 
     @abstractmethod

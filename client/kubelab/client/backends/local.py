@@ -33,7 +33,8 @@ class LocalBackend(RunBackend, JobBackend):
     """Runs and jobs on this machine.
 
     `pipeline_root` is where run artifacts go (None: `./local_outputs`, as kfp.local);
-    `root` is the user's root, to which paths in job specs are confined.
+    `root` is the user's root, to which paths in job specs are confined; `profile` is
+    the spawner's profile of this server, whose limits (GPUs) local jobs keep too.
     """
 
     name = "local"
@@ -46,12 +47,14 @@ class LocalBackend(RunBackend, JobBackend):
         root: str | os.PathLike[str] | None = None,
         pipeline_root: str | os.PathLike[str] | None = None,
         strict_resources: bool = False,
+        profile: dict[str, Any] | None = None,
     ) -> None:
         self.store = store
         self.home = Path(home)
         self.root = Path(root or os.getcwd()).resolve()
         self.pipeline_root = str(pipeline_root) if pipeline_root is not None else None
         self.strict_resources = strict_resources
+        self.profile = profile
 
     # -- runs -------------------------------------------------------------------------
 
@@ -65,6 +68,7 @@ class LocalBackend(RunBackend, JobBackend):
         run_name: str | None = None,
         enable_caching: bool = True,
         preload: Sequence[str] = (),
+        platform_spec: dict[str, Any] | None = None,  # Kubernetes settings: not used here
         force_rerun: set[str] | None = None,
         **engine_options: Any,
     ) -> str:
@@ -89,7 +93,7 @@ class LocalBackend(RunBackend, JobBackend):
         return self.store.get_run(run_id)
 
     def list_runs(self, limit: int = 100) -> list[dict[str, Any]]:
-        return self.store.list_runs(limit)
+        return self.store.list_runs(limit, backend=self.name)
 
     def cancel(self, run_id: str) -> dict[str, Any]:
         from kubelab.pipelines.local import engine
@@ -168,6 +172,7 @@ class LocalBackend(RunBackend, JobBackend):
             home=self.home,
             root=self.root,
             strict_resources=self.strict_resources,
+            profile=self.profile,
         )
 
     def create_job(self, workload: Workload, job_id: str, spec: dict[str, Any]) -> None:
@@ -176,10 +181,15 @@ class LocalBackend(RunBackend, JobBackend):
         )
         try:
             workload.start_local(job_id, spec, self.context())
+        except KubelabError:
+            # Refused before anything ran (more GPUs than the profile or the machine
+            # has): a 4xx for the caller, and no record of a job that never was.
+            self.store.delete_run(job_id)
+            shutil.rmtree(self.home / "jobs" / job_id, ignore_errors=True)
+            raise
         except BaseException as error:
-            message = error.message if isinstance(error, KubelabError) else repr(error)
             self.store.update_run(
-                job_id, state="failed", error=f"did not start: {message}", finished_at=time.time()
+                job_id, state="failed", error=f"did not start: {error!r}", finished_at=time.time()
             )
             raise
 

@@ -11,14 +11,18 @@ from typing import Any
 from kubelab.client.backends import BACKENDS
 
 
-def add_backend_option(parser: argparse.ArgumentParser, default: str | None = None) -> None:
+def add_backend_option(
+    parser: argparse.ArgumentParser,
+    default: str | None = None,
+    default_note: str = "where the run or job is recorded",
+) -> None:
     parser.add_argument(
         "--backend",
         choices=BACKENDS,
         default=default,
         help="local: this machine; kubernetes: Kubeflow Pipelines (set $KUBELAB_KFP_ENDPOINT "
         "or --kfp-endpoint) for runs, the cluster of your kubeconfig for jobs"
-        + ("" if default else " (default: where the run or job is recorded)"),
+        + ("" if default else f" (default: {default_note})"),
     )
     parser.add_argument(
         "--kfp-endpoint", help="Kubeflow Pipelines API URL (default: $KUBELAB_KFP_ENDPOINT)"

@@ -23,6 +23,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "kubelab.client.cli.jobs",
     "kubelab.client.cli.experiments",
     "kubelab.workloads.trainer.cli",
+    "kubelab.workloads.serving.cli",
+    "kubelab.workloads.optimizer.cli",
 )
 
 

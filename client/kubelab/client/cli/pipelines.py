@@ -201,6 +201,9 @@ def run_command(args: argparse.Namespace) -> int:
         experiment_name=args.experiment,
         **engine_options,
     )
+    if args.backend != "local":
+        url = client.get_run(run_id, backend=args.backend).get("url")
+        print(f"run {run_id}" + (f": {url}" if url else ""), file=sys.stderr)
     try:
         run = client.wait_for_run_completion(run_id)
     except KeyboardInterrupt:

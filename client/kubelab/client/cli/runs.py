@@ -29,14 +29,16 @@ def register(subparsers: Any) -> None:
         "runs", help="list, inspect, follow, cancel, compare and reproduce pipeline runs"
     )
     runs_sub = runs_p.add_subparsers(dest="runs_command", metavar="ACTION")
-    list_p = runs_sub.add_parser("list", help="recent runs, newest first")
+    list_p = runs_sub.add_parser(
+        "list", help="recent runs of every backend (Kubeflow Pipelines when set), newest first"
+    )
     list_p.add_argument("--limit", type=int, default=20)
     list_p.add_argument("--experiment", help="only the runs of this experiment (id or name)")
     list_p.add_argument(
         "--archived", action="store_true", help="include runs of archived experiments"
     )
     add_output_option(list_p)
-    add_backend_option(list_p, default="local")
+    add_backend_option(list_p, default_note="every configured backend")
     list_p.set_defaults(handler=list_command)
     show_p = runs_sub.add_parser("show", help="a run with its steps")
     show_p.add_argument("run", help="run id (a unique prefix of a local run's id is enough)")
@@ -62,8 +64,13 @@ def register(subparsers: Any) -> None:
 
 def list_command(args: argparse.Namespace) -> int:
     runs = client_from(args).list_runs(
-        args.limit, experiment=args.experiment, include_archived=args.archived
+        args.limit,
+        backend=args.backend,
+        experiment=args.experiment,
+        include_archived=args.archived,
     )
+    for backend, reason in runs.unavailable.items():
+        print(f"{backend}: {reason} (its runs started here: last known state)", file=sys.stderr)
     if args.output == "json":
         print_json(runs)
     else:

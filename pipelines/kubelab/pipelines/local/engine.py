@@ -30,7 +30,7 @@ from typing import Any
 from kubelab.client.store import RunStore
 from kubelab.pipelines.errors import KubelabError
 from kubelab.pipelines.local import ir as irutil
-from kubelab.pipelines.local import live_runs, recording
+from kubelab.pipelines.local import launch, live_runs, recording
 from kubelab.pipelines.local.outcomes import RunResult
 from kubelab.pipelines.local.preload import plan_preload, warm_worker
 from kubelab.pipelines.local.scheduling import EventCallback, Run, downstream_tasks
@@ -115,6 +115,8 @@ def _finish(run: Run) -> RunResult:
     try:
         return run.execute()
     finally:
+        for key in list(run.claims):
+            launch.release(run, key)
         live_runs.finished(run)
 
 

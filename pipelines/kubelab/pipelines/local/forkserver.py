@@ -67,7 +67,8 @@ def run_task(payload: dict[str, Any]) -> int:
             result = {"error": message}
             if where:
                 line = f", line {where['line']}" if where.get("line") else ""
-                result = {"error": f"failed in cell {where['cell']}{line}: {message}"}
+                # `cell` is an index; people count cells from 1, as JupyterLab does.
+                result = {"error": f"failed in cell {where['cell'] + 1}{line}: {message}"}
                 result["where"] = where
             code = 1
     finally:

@@ -282,6 +282,12 @@ def check_pipeline_spec(ir: Any, where: str = "the pipeline") -> None:
 
 def load_ir_file(path: str | Path) -> dict[str, Any]:
     """A compiled pipeline (YAML or JSON); in multi-document YAML the first is the spec."""
+    return load_ir_documents(path)[0]
+
+
+def load_ir_documents(path: str | Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(PipelineSpec, PlatformSpec or None) of a compiled pipeline file: kfp writes the
+    Kubernetes settings as a second YAML document."""
     import yaml
 
     path = Path(path)
@@ -299,4 +305,5 @@ def load_ir_file(path: str | Path) -> dict[str, Any]:
         check_pipeline_spec(docs[0], str(path))
     except KubelabError as error:
         raise KubelabError(error.message, path=str(path)) from error
-    return docs[0]
+    platform = docs[1] if len(docs) > 1 and isinstance(docs[1], dict) else None
+    return docs[0], platform

@@ -1,11 +1,12 @@
 """One executor task: the cache, resources, retries with backoff, the process and its outputs.
 
-Owns: `run_executor` (cache lookup and write, GPU/CPU accounting, the retry loop, the
-task's recorded states and what the task reported: warnings, marshalling figures,
-files read), `launch` (one attempt as a process of the warm worker: Python
-components, venv tasks and container commands; timeout and cancel) and where a
-task's files go: one log per task (`_logs/task.log`) that every attempt appends to,
-each attempt also copied to `attempt-N.log` when it ends. The run's state (store, resources, cancel flag, its processes)
+Owns: `run_executor` (cache lookup and write, one computation per cache key at a time
+across the runs of this process, GPU/CPU accounting, the retry loop, the task's
+recorded states and what the task reported: warnings, marshalling figures, files
+read), `launch` (one attempt as a process of the warm worker: Python components, venv
+tasks and container commands; timeout and cancel) and where a task's files go: one
+log per task (`_logs/task.log`) that every attempt appends to, each attempt also
+copied to `attempt-N.log` when it ends. The run's state (store, resources, cancel flag, its processes)
 comes from the `Run` passed in.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +33,32 @@ from kubelab.pipelines.local.resources import cpu_cores
 
 if TYPE_CHECKING:
     from kubelab.pipelines.local.scheduling import Run
+
+# Cache keys a run of this process is computing: another run that needs the same step
+# waits for it and reads the cache instead of computing it again (the parallel trials
+# of a tuned notebook share their data step this way).
+_computing: dict[str, threading.Event] = {}
+_computing_lock = threading.Lock()
+
+
+def claim(run: Run, key: str) -> None:
+    """Own the computation of `key`, first waiting while another run computes it."""
+    while not run.cancelled.is_set():
+        with _computing_lock:
+            owner = _computing.get(key)
+            if owner is None:
+                _computing[key] = threading.Event()
+                run.claims.add(key)
+                return
+        while not owner.wait(0.2) and not run.cancelled.is_set():
+            pass
+
+
+def release(run: Run, key: str) -> None:
+    with _computing_lock:
+        if key in run.claims:
+            run.claims.discard(key)
+            _computing.pop(key).set()
 
 
 def run_executor(
@@ -113,18 +141,21 @@ def run_executor(
         cache_key=key,
     )
     if use_cache:
+        claim(run, key)
         hit = run.store.cache_get(key)
         if (
             hit is not None
             and cache_keys.outputs_still_exist(hit)
             and cache_keys.reads_unchanged(hit)
         ):
+            release(run, key)
             now = time.time()
             run.collect_metrics(hit["artifacts"])
             run.record(
                 qname,
                 state="succeeded",
                 cached=1,
+                cached_from=run.store.cache_origin(key),
                 started_at=now,
                 finished_at=now,
                 outputs=task_io.public_outputs(hit["parameters"], hit["artifacts"]),
@@ -209,6 +240,7 @@ def run_executor(
             entry["reads"] = report.get("reads", [])  # valid while these are unchanged
             entry["log_path"] = str(log_path)
             run.store.cache_put(key, entry, run.run_id, qname)
+            release(run, key)
             run.record(
                 qname,
                 state="succeeded",
@@ -230,10 +262,14 @@ def run_executor(
             delay = min(backoff * factor ** (attempt - 1), max_backoff)
             if run.cancelled.wait(delay):
                 break
+    release(run, key)
     if run.cancelled.is_set():
         run.record(qname, state="cancelled", finished_at=time.time(), error="cancelled")
         return Outcome("cancelled", error="cancelled")
-    run.record(qname, state="failed", finished_at=time.time(), error=error)
+    # `where`: the notebook cell and line a notebook step failed in.
+    run.record(
+        qname, state="failed", finished_at=time.time(), error=error, failed_at=result.get("where")
+    )
     record_step(state="failed")
     step = run.task_metadata.get(qname, {}).get("step")
     if step and result.get("where"):  # "step b failed in cell 3, line 1: ..."

@@ -168,6 +168,7 @@ class Run:
         self.cancelled = threading.Event()
         self.finished = threading.Event()
         self.processes: set[workers.TaskProcess] = set()
+        self.claims: set[str] = set()  # cache keys this run is computing (launch.claim)
         self.lock = threading.Lock()
         self.metrics: dict[str, Any] = {}
         self.result: RunResult | None = None

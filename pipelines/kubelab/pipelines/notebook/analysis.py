@@ -32,6 +32,7 @@ import sys
 from dataclasses import dataclass, field
 
 from kubelab.pipelines.errors import KubelabError
+from kubelab.pipelines.notebook.tags import cell_label
 
 # Names a step has without defining them: builtins plus IPython's `display`, which the
 # step runtime provides. Kernel-only names (get_ipython, In, Out) are left out on
@@ -674,9 +675,9 @@ def _argument_root(node: ast.expr) -> str | None:
 def parse_cell(source: str, *, cell: int, step: str | None) -> ast.Module:
     """Parse one cell, turning a SyntaxError into an error that names the cell and line."""
     try:
-        return ast.parse(source, filename=f"<notebook cell {cell}>")
+        return ast.parse(source, filename=f"<notebook {cell_label(cell)}>")
     except SyntaxError as error:
-        where = f"cell {cell}" + (f" (step {step})" if step else "")
+        where = cell_label(cell) + (f" (step {step})" if step else "")
         raise KubelabError(
             f"{where}, line {error.lineno}: syntax error: {error.msg}",
             cell=cell,

@@ -29,7 +29,7 @@ from kubelab.pipelines.notebook.analysis import (
 )
 from kubelab.pipelines.notebook.magics import translate
 from kubelab.pipelines.notebook.parameters import Parameter, parse_metrics, parse_parameters
-from kubelab.pipelines.notebook.tags import METRICS_STEP, Cell, group_cells
+from kubelab.pipelines.notebook.tags import METRICS_STEP, Cell, cell_label, group_cells
 
 # What the step runtime needs besides kubelab, which pods install with --no-deps
 # (already installed ones are skipped, locally and in pods).
@@ -96,10 +96,12 @@ class NotebookGraph:
     edges: list[Edge]
     prelude: list[tuple[int, str]]  # imports then functions cells: (cell, code)
     warnings: list[str] = field(default_factory=list)
+    # Every grouped code cell: (index, role, step), for labels on the notebook's cells.
+    cell_roles: list[tuple[int, str, str | None]] = field(default_factory=list)
 
 
 def _where(cell: int, step: str | None) -> str:
-    return f"cell {cell}" + (f" (step {step})" if step else "")
+    return cell_label(cell) + (f" (step {step})" if step else "")
 
 
 def _prepare(cells: list[Cell], step: str | None, packages: list[str], notes: list[str]):
@@ -108,7 +110,7 @@ def _prepare(cells: list[Cell], step: str | None, packages: list[str], notes: li
     for cell in cells:
         translation = translate(cell.source, cell=cell.index, step=step)
         packages.extend(p for p in translation.packages if p not in packages)
-        notes.extend(f"cell {cell.index}: {note}" for note in translation.notes)
+        notes.extend(f"{cell_label(cell.index)}: {note}" for note in translation.notes)
         tree = parse_cell(translation.source, cell=cell.index, step=step)
         out.append((cell.index, translation.source, tree))
     return out
@@ -192,7 +194,7 @@ def build_graph(cells: list[Cell]) -> NotebookGraph:
     for param in parameters.values():
         if param.name in functions or param.name.startswith("task_"):
             raise KubelabError(
-                f"cell {param.cell}: pipeline parameter {param.name!r} clashes with a step of "
+                f"{cell_label(param.cell)}: pipeline parameter {param.name!r} clashes with a step of "
                 "the same name (or the generated task_* names); rename the parameter",
                 cell=param.cell,
                 step=None,
@@ -260,7 +262,7 @@ def build_graph(cells: list[Cell]) -> NotebookGraph:
             if name in wblock.deleted:
                 raise KubelabError(
                     f"{_where(cell, step.name)}: name {name!r} is used, but step "
-                    f"{writer.name!r} deleted it in cell {wblock.deleted[name]}",
+                    f"{writer.name!r} deleted it in {cell_label(wblock.deleted[name])}",
                     cell=cell,
                     step=step.name,
                     variable=name,
@@ -273,7 +275,7 @@ def build_graph(cells: list[Cell]) -> NotebookGraph:
         uses_by_step.append(resolved)
         for name in sorted(block.assigned & set(parameters)):
             warnings.append(
-                f"step {step.name}: cell {block.defs[name]} changes pipeline parameter "
+                f"step {step.name}: {cell_label(block.defs[name])} changes pipeline parameter "
                 f"{name!r}; the change stays in this step (later steps get the run's value)"
             )
 
@@ -292,8 +294,8 @@ def build_graph(cells: list[Cell]) -> NotebookGraph:
                 ):
                     raise KubelabError(
                         f"{_where(cell, step.name)}: {name!r} is defined by both step "
-                        f"{other.name!r} (cell {blocks[j].defs[name]}) and step {writer!r} "
-                        f"(cell {blocks[position[writer]].defs[name]}), which run in "
+                        f"{other.name!r} ({cell_label(blocks[j].defs[name])}) and step {writer!r} "
+                        f"({cell_label(blocks[position[writer]].defs[name])}), which run in "
                         f"parallel, so it is unclear which value step {step.name!r} gets; "
                         f"add prev:{other.name} to step {writer!r} or rename one of them",
                         cell=cell,
@@ -338,6 +340,7 @@ def build_graph(cells: list[Cell]) -> NotebookGraph:
         edges=edges,
         prelude=[(c, code) for c, code, _ in prelude],
         warnings=warnings + [f"step {s.name}: {n}" for s in steps for n in s.notes],
+        cell_roles=list(tagged.roles),
     )
 
 

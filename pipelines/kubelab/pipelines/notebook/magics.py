@@ -15,6 +15,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from kubelab.pipelines.errors import KubelabError
+from kubelab.pipelines.notebook.tags import cell_label
 
 # Cell magics whose body is ordinary Python that runs once: the magic line is dropped.
 STRIPPED_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun"})
@@ -112,7 +113,7 @@ def translate(source: str, *, cell: int, step: str | None) -> Translation:
             return out
         else:
             raise KubelabError(
-                f"cell {cell}" + (f" (step {step})" if step else "") + f": cell magic "
+                cell_label(cell) + (f" (step {step})" if step else "") + f": cell magic "
                 f"{magic_line!r} cannot run in a pipeline step; supported cell magics are "
                 + ", ".join(f"%%{m}" for m in sorted(STRIPPED_CELL_MAGICS | SHELL_CELL_MAGICS))
                 + ". Rewrite the cell as Python, or tag it 'skip'",
@@ -125,7 +126,7 @@ def translate(source: str, *, cell: int, step: str | None) -> Translation:
         if stripped.startswith("%%"):
             if i != first:
                 raise KubelabError(
-                    f"cell {cell}: cell magic {stripped!r} must be on the first line",
+                    f"{cell_label(cell)}: cell magic {stripped!r} must be on the first line",
                     cell=cell,
                     step=step,
                 )
@@ -158,7 +159,7 @@ def translate(source: str, *, cell: int, step: str | None) -> Translation:
             out.notes.append(f"{stripped} -> subprocess output lines")
         elif _ASSIGN_MAGIC.match(line):
             raise KubelabError(
-                f"cell {cell}" + (f" (step {step})" if step else "") + f", line {i + 1}: the "
+                cell_label(cell) + (f" (step {step})" if step else "") + f", line {i + 1}: the "
                 f"result of a magic cannot be assigned in a pipeline step: {stripped!r}",
                 cell=cell,
                 step=step,

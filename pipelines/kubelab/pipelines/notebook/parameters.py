@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubelab.pipelines.errors import KubelabError
-from kubelab.pipelines.notebook.tags import Cell
+from kubelab.pipelines.notebook.tags import Cell, cell_label
 
 _TYPES: tuple[tuple[type, str], ...] = (
     (bool, "bool"),  # before int: True is an int too
@@ -53,7 +53,7 @@ def parse_parameters(cells: list[tuple[Cell, ast.Module]]) -> dict[str, Paramete
                 continue  # a docstring-like comment string
             if not isinstance(target, ast.Name) or value is None:
                 raise KubelabError(
-                    f"cell {cell.index}, line {stmt.lineno}: a pipeline-parameters cell may "
+                    f"{cell_label(cell.index)}, line {stmt.lineno}: a pipeline-parameters cell may "
                     f"only contain assignments like `name = 0.2`, not "
                     f"{ast.unparse(stmt).splitlines()[0]!r}",
                     cell=cell.index,
@@ -67,7 +67,7 @@ def parse_parameters(cells: list[tuple[Cell, ast.Module]]) -> dict[str, Paramete
             type_name = _type_name(default)
             if type_name is None:
                 raise KubelabError(
-                    f"cell {cell.index}, line {stmt.lineno}: parameter {target.id!r} must be "
+                    f"{cell_label(cell.index)}, line {stmt.lineno}: parameter {target.id!r} must be "
                     "a literal int, float, str, bool, list or dict, not "
                     f"{ast.unparse(value)!r}",
                     cell=cell.index,
@@ -104,7 +104,7 @@ def parse_metrics(cells: list[tuple[Cell, ast.Module]]) -> list[str]:
                 found = [t.id for t in stmt.targets if isinstance(t, ast.Name)]
             else:
                 raise KubelabError(
-                    f"cell {cell.index}, line {stmt.lineno}: a pipeline-metrics cell lists "
+                    f"{cell_label(cell.index)}, line {stmt.lineno}: a pipeline-metrics cell lists "
                     "the values to report (`accuracy`, `print(accuracy)` or "
                     f"`f1 = ...`), not {ast.unparse(stmt).splitlines()[0]!r}",
                     cell=cell.index,

@@ -94,6 +94,10 @@ class NotebookPipeline:
             "parameters": self.parameters,
             "metrics": self.metrics,
             "edges": [e.to_json() for e in self.edges],
+            "cells": [
+                {"index": index, "role": role, "step": step}
+                for index, role, step in self.graph.cell_roles
+            ],
         }
 
 

@@ -1,6 +1,7 @@
 """What a generated notebook step calls while it runs (inside the step's process).
 
-Each cell is compiled with a file name such as `<notebook cell 7, step train>` and its
+Each cell is compiled with a file name such as `<notebook cell 8, step train>` (cells
+counted from 1, as JupyterLab shows them) and its
 lines registered in `linecache`, so a traceback in the step log shows the notebook
 cell, the line within it and the line's text, not the generated module. A failing
 cell marks the exception with its cell and line (`kubelab_where`), which the engine
@@ -24,10 +25,11 @@ from typing import Any
 from kubelab.pipelines import task_report
 from kubelab.pipelines.errors import KubelabError
 from kubelab.pipelines.notebook import marshal
+from kubelab.pipelines.notebook.tags import cell_label
 
 
 def cell_filename(cell: int, step: str) -> str:
-    return f"<notebook cell {cell}, step {step}>"
+    return f"<notebook {cell_label(cell)}, step {step}>"
 
 
 # The directory the step process started in: artifact paths are relative to it even
@@ -92,7 +94,7 @@ def run_cell(ns: dict[str, Any], cell: int, step: str, source: str) -> None:
         line = frames[-1].lineno if frames else None
         _located(error, cell, line)
         print(
-            f"kubelab: step {step!r} failed in notebook cell {cell}"
+            f"kubelab: step {step!r} failed in notebook {cell_label(cell)}"
             + (f", line {line}" if line else "")
             + f": {type(error).__name__}: {error}",
             file=sys.stderr,
@@ -118,7 +120,7 @@ def save(ns: dict[str, Any], name: str, path: str, *, step: str, cell: int) -> s
     if name not in ns:
         raise _located(
             KubelabError(
-                f"step {step!r} (cell {cell}) should have defined {name!r} for the steps after "
+                f"step {step!r} ({cell_label(cell)}) should have defined {name!r} for the steps after "
                 "it, but did not (was the code that sets it skipped by a condition?)",
                 cell=cell,
                 step=step,
@@ -131,7 +133,7 @@ def save(ns: dict[str, Any], name: str, path: str, *, step: str, cell: int) -> s
     except marshal.MarshalError as error:
         raise _located(
             KubelabError(
-                f"variable {name!r} of step {step!r} (cell {cell}) cannot be passed to the "
+                f"variable {name!r} of step {step!r} ({cell_label(cell)}) cannot be passed to the "
                 f"next steps: {error}. Create it in the step that uses it, or tag that code "
                 "'skip'",
                 cell=cell,
@@ -154,7 +156,7 @@ def log_metrics(ns: dict[str, Any], output: Any, names: list[str], *, step: str,
         except (TypeError, ValueError):
             raise _located(
                 KubelabError(
-                    f"metric {name!r} (cell {cell}) must be a number, got "
+                    f"metric {name!r} ({cell_label(cell)}) must be a number, got "
                     f"{type(value).__name__}: {value!r:.80}",
                     cell=cell,
                     step=step,

@@ -44,6 +44,11 @@ _COUNT = re.compile(r"^[0-9]+$")
 RESERVED_STEP_NAMES = frozenset({"dsl", "notebook_pipeline"})
 
 
+def cell_label(index: int) -> str:
+    """A cell index (0-based) as JupyterLab users count cells: `cell 13` for index 12."""
+    return f"cell {index + 1}"
+
+
 @dataclass
 class Cell:
     """One code cell of the notebook, as read from the .ipynb."""
@@ -80,6 +85,8 @@ class TaggedNotebook:
     parameters: list[Cell] = field(default_factory=list)
     metrics: list[Cell] = field(default_factory=list)
     steps: list[StepSpec] = field(default_factory=list)
+    # Each grouped code cell in notebook order: (index, role, step name or None).
+    roles: list[tuple[int, str, str | None]] = field(default_factory=list)
     skipped: list[int] = field(default_factory=list)
 
 
@@ -91,7 +98,7 @@ def python_name(step_name: str) -> str:
 def _check_step_name(name: str, cell: int) -> None:
     if not _STEP_NAME.match(name):
         raise KubelabError(
-            f"cell {cell}: step name {name!r} must start with a letter or '_' and contain "
+            f"{cell_label(cell)}: step name {name!r} must start with a letter or '_' and contain "
             "only letters, digits, '_' and '-'",
             cell=cell,
             step=name,
@@ -99,7 +106,7 @@ def _check_step_name(name: str, cell: int) -> None:
     ident = python_name(name)
     if keyword.iskeyword(ident) or ident in RESERVED_STEP_NAMES:
         raise KubelabError(
-            f"cell {cell}: step name {name!r} is reserved; pick another name",
+            f"{cell_label(cell)}: step name {name!r} is reserved; pick another name",
             cell=cell,
             step=name,
         )
@@ -110,7 +117,7 @@ def _parse_limit(tag: str, cell: int, step: str | None) -> tuple[str, str]:
     key, sep, value = body.rpartition(":")
     if not sep or not key or not value:
         raise KubelabError(
-            f"cell {cell}: tag {tag!r} must look like limit:KEY:VALUE "
+            f"{cell_label(cell)}: tag {tag!r} must look like limit:KEY:VALUE "
             "(limit:cpu:2, limit:memory:4Gi, limit:nvidia.com/gpu:1)",
             cell=cell,
             step=step,
@@ -123,14 +130,14 @@ def _parse_limit(tag: str, cell: int, step: str | None) -> tuple[str, str]:
         ok = bool(_COUNT.match(value))
     else:
         raise KubelabError(
-            f"cell {cell}: unknown resource {key!r} in tag {tag!r}; use cpu, memory or a "
+            f"{cell_label(cell)}: unknown resource {key!r} in tag {tag!r}; use cpu, memory or a "
             "vendor/device key such as nvidia.com/gpu",
             cell=cell,
             step=step,
         )
     if not ok:
         raise KubelabError(
-            f"cell {cell}: {value!r} is not a valid quantity for {key} in tag {tag!r}",
+            f"{cell_label(cell)}: {value!r} is not a valid quantity for {key} in tag {tag!r}",
             cell=cell,
             step=step,
         )
@@ -155,7 +162,7 @@ def group_cells(cells: list[Cell]) -> TaggedNotebook:
                 _check_step_name(name, cell.index)
                 if step_name and step_name != name:
                     raise KubelabError(
-                        f"cell {cell.index} is tagged with two steps, {step_name!r} and "
+                        f"{cell_label(cell.index)} is tagged with two steps, {step_name!r} and "
                         f"{name!r}; a cell belongs to one step",
                         cell=cell.index,
                         step=step_name,
@@ -168,8 +175,8 @@ def group_cells(cells: list[Cell]) -> TaggedNotebook:
                 if not cell.source.strip():
                     continue  # an empty leading cell is harmless
                 raise KubelabError(
-                    f"cell {cell.index} has no tag and no step comes before it (a skip cell "
-                    "only skips itself); tag it with step:NAME (or imports, functions, skip)",
+                    f"{cell_label(cell.index)} has no tag and no step comes before it (a skip "
+                    "cell only skips itself); tag it with step:NAME (or imports, functions, skip)",
                     cell=cell.index,
                     step=None,
                 )
@@ -195,7 +202,7 @@ def group_cells(cells: list[Cell]) -> TaggedNotebook:
                     value = tag.split(":", 1)[1].strip().lower()
                     if value not in ("enabled", "disabled"):
                         raise KubelabError(
-                            f"cell {cell.index}: tag {tag!r} must be cache:enabled or "
+                            f"{cell_label(cell.index)}: tag {tag!r} must be cache:enabled or "
                             "cache:disabled",
                             cell=cell.index,
                             step=current_step.name,
@@ -205,7 +212,7 @@ def group_cells(cells: list[Cell]) -> TaggedNotebook:
                     image = tag.split(":", 1)[1].strip()
                     if not image:
                         raise KubelabError(
-                            f"cell {cell.index}: tag 'image:' needs an image reference",
+                            f"{cell_label(cell.index)}: tag 'image:' needs an image reference",
                             cell=cell.index,
                             step=current_step.name,
                         )
@@ -220,6 +227,9 @@ def group_cells(cells: list[Cell]) -> TaggedNotebook:
             nb.metrics.append(cell)
         elif role == SKIP:
             nb.skipped.append(cell.index)
+        step_of_cell = current_step.name if role == STEP and current_step else None
+        nb.roles.append((cell.index, role, METRICS_STEP if role == METRICS else step_of_cell))
+        if role == SKIP:
             continue  # a skip cell skips itself only: the active block stays active
         current = role
     names = {python_name(s.name): s.name for s in nb.steps}

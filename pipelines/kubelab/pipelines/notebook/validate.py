@@ -8,8 +8,10 @@ validate_worker) so that user code never runs inside the caller, e.g. the server
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -20,6 +22,7 @@ from typing import Any
 
 from kubelab.pipelines.errors import KubelabError
 from kubelab.pipelines.notebook.pipeline import NotebookPipeline, compile_notebook
+from kubelab.pipelines.notebook.tags import cell_label
 
 
 @dataclass
@@ -79,7 +82,7 @@ class ValidationReport:
                 state = "skipped" if s.skipped else ("ok" if s.ok else "FAILED")
                 lines.append(f"  {s.name:<24} {state:<8} {s.seconds:6.2f} s")
                 if s.error:
-                    where = f"cell {s.cell}" + (f", line {s.line}" if s.line else "")
+                    where = cell_label(s.cell) + (f", line {s.line}" if s.line else "")
                     lines.append(f"    {where}: {s.error}")
         if self.variables:
             lines.append("variables:")
@@ -121,6 +124,29 @@ def _plan(nb: NotebookPipeline, scratch: str, parameters: dict[str, Any]) -> dic
     }
 
 
+def _run_bounded(command: list[str], cwd: str, timeout: float) -> tuple[int, str] | None:
+    """(exit code, stderr) of `command`, or None when it ran past `timeout`. It runs in
+    a session of its own, killed whole at the end: nothing the notebook started stays."""
+    proc = subprocess.Popen(
+        command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        _, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_session(proc.pid)
+        proc.communicate()
+        return None
+    finally:
+        _kill_session(proc.pid)
+    return proc.returncode, stderr
+
+
+def _kill_session(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+
+
 def validate_notebook(
     path: str | os.PathLike[str],
     *,
@@ -156,20 +182,17 @@ def validate_notebook(
         result_file = Path(scratch) / "result.json"
         plan_file.write_text(json.dumps(_plan(nb, str(Path(scratch) / "data"), parameters or {})))
         cwd = str(Path(path).resolve().parent)
-        try:
-            proc = subprocess.run(
-                [sys.executable, "-m", "kubelab.pipelines.notebook.validate_worker",
-                 str(plan_file), str(result_file)],
-                cwd=cwd, capture_output=True, text=True, timeout=timeout,
-            )  # fmt: skip
-        except subprocess.TimeoutExpired:
+        worker = [sys.executable, "-m", "kubelab.pipelines.notebook.validate_worker"]
+        ended = _run_bounded([*worker, str(plan_file), str(result_file)], cwd, timeout)
+        if ended is None:
             report.errors.append({"message": f"the notebook's steps took over {timeout:.0f} s"})
             report.seconds = time.perf_counter() - started
             return report
         if not result_file.exists():
+            returncode, stderr = ended
             report.errors.append(
-                {"message": f"validation process died (exit {proc.returncode}): "
-                 f"{proc.stderr.strip()[-2000:]}"}
+                {"message": f"validation process died (exit {returncode}): "
+                 f"{stderr.strip()[-2000:]}"}
             )  # fmt: skip
             report.seconds = time.perf_counter() - started
             return report
@@ -194,7 +217,7 @@ def validate_notebook(
     report.metrics = result.get("metrics", {})
     for s in report.steps:
         if s.error:
-            where = f"cell {s.cell}, " if s.cell is not None else ""
+            where = f"{cell_label(s.cell)}, " if s.cell is not None else ""
             report.errors.append(
                 {"message": f"step {s.name!r} failed: {where}{s.error}",
                  "cell": s.cell, "step": s.name, "line": s.line}

@@ -33,7 +33,7 @@ def _error_location(error: BaseException, step: str) -> tuple[int | None, int | 
     prefix = "<notebook cell "
     for frame in reversed(traceback.extract_tb(error.__traceback__)):
         if frame.filename.startswith(prefix) and frame.filename.endswith(f"step {step}>"):
-            cell = int(frame.filename[len(prefix) :].split(",", 1)[0])
+            cell = int(frame.filename[len(prefix) :].split(",", 1)[0]) - 1  # shown from 1
             return cell, frame.lineno
     return None, None
 

@@ -32,6 +32,7 @@ from kubelab.workloads.trainer.types import (
     RuntimeTrainer,
     Step,
     TrainJob,
+    TrainJobTemplate,
 )
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "RuntimeTrainer",
     "Step",
     "TrainJob",
+    "TrainJobTemplate",
     "TrainerClient",
 ]
 

@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from kubelab.pipelines.errors import KubelabError
 from kubelab.workloads.trainer import spec as specs
+from kubelab.workloads.trainer.manifests import TRAINJOB_API
 from kubelab.workloads.trainer.types import (
     COMPLETE,
     DEFAULT_RUNTIME,
@@ -46,6 +46,29 @@ def local_runtime() -> Runtime:
             trainer_type="CustomTrainer", framework="torch", image="local", num_nodes=1
         ),
         kind="ClusterTrainingRuntime",
+    )
+
+
+def runtime_of(obj: dict[str, Any]) -> Runtime:
+    """The SDK's `Runtime` of a ClusterTrainingRuntime object: its framework label, the
+    image and node count of its `node` job."""
+    spec = obj.get("spec") or {}
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    image = UNKNOWN
+    for job in ((spec.get("template") or {}).get("spec") or {}).get("replicatedJobs") or []:
+        pod = ((job.get("template") or {}).get("spec") or {}).get("template") or {}
+        for container in (pod.get("spec") or {}).get("containers") or []:
+            if container.get("name") == "node" and container.get("image"):
+                image = container["image"]
+    return Runtime(
+        name=obj["metadata"]["name"],
+        trainer=RuntimeTrainer(
+            trainer_type="CustomTrainer",
+            framework=labels.get("trainer.kubeflow.org/framework", UNKNOWN),
+            image=image,
+            num_nodes=int((spec.get("mlPolicy") or {}).get("numNodes") or 1),
+        ),
+        kind=str(obj.get("kind") or "ClusterTrainingRuntime"),
     )
 
 
@@ -90,6 +113,33 @@ def to_trainjob(job: dict[str, Any]) -> TrainJob:
     )
 
 
+def custom_trainer_spec(
+    trainer: CustomTrainer | None,
+    runtime: Runtime | str | None = None,
+    initializer: Any = None,
+    *,
+    api: str | None = None,
+) -> dict[str, Any]:
+    """The training job spec (REST form) of a `CustomTrainer` on a runtime."""
+    if trainer is None or not isinstance(trainer, CustomTrainer):
+        raise ValueError("kubelab runs a CustomTrainer: train(trainer=CustomTrainer(func=...))")
+    if initializer is not None:
+        raise ValueError("initializers (dataset/model download) are not supported yet")
+    return {
+        "function": specs.function_source(trainer.func),
+        "func_args": trainer.func_args,
+        "num_nodes": trainer.num_nodes or 1,
+        "nproc_per_node": trainer.nproc_per_node,
+        "resources_per_node": trainer.resources_per_node,
+        "env": trainer.env,
+        "packages_to_install": trainer.packages_to_install,
+        "pip_index_urls": trainer.pip_index_urls,
+        "image": trainer.image,
+        "runtime": runtime.name if isinstance(runtime, Runtime) else runtime,
+        "api": api,
+    }
+
+
 class TrainerClient:
     """Submit and watch training jobs (`kubeflow.trainer.TrainerClient`'s methods).
 
@@ -110,7 +160,12 @@ class TrainerClient:
         if isinstance(backend_config, KubernetesBackendConfig):
             self.backend: str | None = "kubernetes"
             self.api = backend_config.api
-            self.client = client or Client("kubernetes", namespace=backend_config.namespace)
+            self.client = client or Client(
+                "kubernetes",
+                namespace=backend_config.namespace,
+                kubeconfig=backend_config.config_file,
+                kube_context=backend_config.context,
+            )
         elif isinstance(backend_config, LocalBackendConfig):
             self.backend = "local"
             self.client = client or Client("local", strict_resources=backend_config.strict)
@@ -130,23 +185,18 @@ class TrainerClient:
     # -- runtimes ---------------------------------------------------------------------
 
     def list_runtimes(self) -> list[Runtime]:
+        """Local: torchrun's contract here. Kubernetes: the ClusterTrainingRuntimes
+        (none on a cluster that runs only the v1 training operator's PyTorchJob)."""
         if self._backend_name() == "local":
             return [local_runtime()]
-        return [Runtime(name=n, trainer=local_runtime().trainer) for n in self._cluster_runtimes()]
+        cluster = self._cluster()
+        kind = (TRAINJOB_API, "ClusterTrainingRuntime")
+        if kind not in cluster.served_kinds([kind]):
+            return []
+        return [runtime_of(obj) for obj in cluster.list_objects(*kind)]
 
-    def _cluster_api(self) -> Any:
-        return self.client.job_backend("kubernetes").api_client()
-
-    def _cluster_runtimes(self) -> list[str]:
-        from kubernetes import dynamic
-
-        try:
-            resource = dynamic.DynamicClient(self._cluster_api()).resources.get(
-                api_version="trainer.kubeflow.org/v1alpha1", kind="ClusterTrainingRuntime"
-            )
-            return [item.metadata.name for item in resource.get().items]
-        except Exception as error:
-            raise KubelabError(f"cannot list ClusterTrainingRuntimes: {error}") from None
+    def _cluster(self) -> Any:
+        return self.client.job_backend("kubernetes")
 
     def get_runtime(self, name: str) -> Runtime:
         for runtime in self.list_runtimes():
@@ -164,24 +214,7 @@ class TrainerClient:
         options: list[Any] | None = None,
     ) -> str:
         """Start a training job; returns its name. In a notebook, shows it live."""
-        if trainer is None or not isinstance(trainer, CustomTrainer):
-            raise ValueError("kubelab runs a CustomTrainer: train(trainer=CustomTrainer(func=...))")
-        if initializer is not None:
-            raise ValueError("initializers (dataset/model download) are not supported yet")
-        runtime_name = runtime.name if isinstance(runtime, Runtime) else runtime
-        spec: dict[str, Any] = {
-            "function": specs.function_source(trainer.func),
-            "func_args": trainer.func_args,
-            "num_nodes": trainer.num_nodes or 1,
-            "nproc_per_node": trainer.nproc_per_node,
-            "resources_per_node": trainer.resources_per_node,
-            "env": trainer.env,
-            "packages_to_install": trainer.packages_to_install,
-            "pip_index_urls": trainer.pip_index_urls,
-            "image": trainer.image,
-            "runtime": runtime_name,
-            "api": self.api,
-        }
+        spec = custom_trainer_spec(trainer, runtime, initializer, api=self.api)
         name = self.client.create_job("training", spec, backend=self.backend)
         job = self.client.get_job(name)
         for step in job.get("steps", []):
@@ -234,24 +267,18 @@ class TrainerClient:
         job = self.client.get_job(name)
         if job.get("backend") != "kubernetes":
             return []
-        from kubernetes import client as k8s
-
-        namespace = job.get("namespace") or self.client.job_backend("kubernetes").namespace
-        names = {name} | {s.get("pod") for s in job.get("steps", []) if s.get("pod")}
-        try:
-            items = k8s.CoreV1Api(self._cluster_api()).list_namespaced_event(namespace).items
-        except Exception as error:
-            raise KubelabError(f"cannot read the events of {name}: {error}") from None
+        cluster = self._cluster()
+        names = {job["id"]} | {s.get("pod") for s in job.get("steps", []) if s.get("pod")}
         return [
             Event(
-                involved_object_kind=e.involved_object.kind or "",
-                involved_object_name=e.involved_object.name or "",
-                message=e.message or "",
-                reason=e.reason or "",
-                event_time=e.first_timestamp or e.event_time,
+                involved_object_kind=e["involvedObject"].get("kind") or "",
+                involved_object_name=e["involvedObject"].get("name") or "",
+                message=e.get("message") or "",
+                reason=e.get("reason") or "",
+                event_time=_time(e.get("firstTimestamp") or e.get("eventTime")),
             )
-            for e in items
-            if e.involved_object and e.involved_object.name in names
+            for e in cluster.list_objects("v1", "Event", job.get("namespace") or cluster.namespace)
+            if (e.get("involvedObject") or {}).get("name") in names
         ]
 
     def wait_for_job_status(

@@ -66,6 +66,7 @@ def _pod_step(pod: dict[str, Any]) -> dict[str, Any]:
     container = next((c for c in containers if c.get("name") in ("node", "pytorch")), containers[0])
     state = POD_STATES.get(status.get("phase") or "Pending", "pending")
     message = None
+    times: dict[str, str] = {}
     for cs in status.get("containerStatuses") or []:
         if cs.get("name") != container.get("name"):
             continue
@@ -75,8 +76,16 @@ def _pod_step(pod: dict[str, Any]) -> dict[str, Any]:
             message = _describe(waiting)
             if waiting["reason"] in STUCK_REASONS:
                 state = "failed"
-        if "terminated" in now and now["terminated"].get("exitCode", 0) != 0:
-            message = _describe(now["terminated"]) or f"exit code {now['terminated']['exitCode']}"
+        ran = now.get("running") or now.get("terminated") or {}
+        if ran.get("startedAt"):
+            times["started_at"] = str(ran["startedAt"])
+        if "terminated" in now:
+            if now["terminated"].get("finishedAt"):
+                times["finished_at"] = str(now["terminated"]["finishedAt"])
+            if now["terminated"].get("exitCode", 0) != 0:
+                message = (
+                    _describe(now["terminated"]) or f"exit code {now['terminated']['exitCode']}"
+                )
     limits = (container.get("resources") or {}).get("limits") or {}
     gpu = next((v for k, v in limits.items() if k.endswith("/gpu") or "/mig-" in k), None)
     return {
@@ -87,6 +96,7 @@ def _pod_step(pod: dict[str, Any]) -> dict[str, Any]:
         "node": spec.get("nodeName"),
         "device": "gpu" if gpu else "cpu",
         "device_count": str(gpu) if gpu else str(limits.get("cpu", "")) or None,
+        **times,  # ISO 8601, when the container has started (and ended)
     }
 
 
@@ -128,9 +138,10 @@ def state(
         if node is None:
             continue
         step = _pod_step(pod)
-        pod_warnings = _warnings(events, step["pod"] or "")
-        if pod_warnings and step["state"] in ("pending", "failed") and not step["message"]:
-            step["message"] = pod_warnings[-1]
+        if step["state"] in ("pending", "failed"):
+            # an eviction, a failed mount or scheduling: often told only by the pod's events
+            said = [step["message"], *_warnings(events, step["pod"] or "")]
+            step["message"] = "; ".join(dict.fromkeys(m for m in said if m)) or None
         steps[node] = step
 
     message = ""

@@ -13,6 +13,8 @@ import threading
 import time
 from typing import Any
 
+from kubelab.pipelines.errors import KubelabError
+
 TAIL_LINES = 6
 REFRESH = 0.5
 COLORS = {"pending": "#888", "running": "#1a73e8", "succeeded": "#188038", "failed": "#d93025"}
@@ -88,9 +90,13 @@ def show(trainer: Any, name: str) -> Any:
             try:
                 job = client.get_job(name)
                 for step in job.get("steps", []):
-                    chunk = client.job_logs(name, step["name"], offsets.get(step["name"], 0))
-                    offsets[step["name"]] = chunk["offset"]
                     lines = tails.setdefault(step["name"], [])
+                    try:
+                        chunk = client.job_logs(name, step["name"], offsets.get(step["name"], 0))
+                    except KubelabError as unreadable:  # e.g. the node's kubelet is away
+                        lines[:] = [unreadable.message]
+                        continue
+                    offsets[step["name"]] = chunk["offset"]
                     lines.extend(line for line in chunk["text"].splitlines() if line)
                     del lines[:-TAIL_LINES]
                 view.value = render(job, tails, client.job_metrics(name))

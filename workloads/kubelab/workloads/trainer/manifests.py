@@ -176,9 +176,26 @@ def pytorchjob(spec: dict[str, Any], *, name: str, cluster: Any) -> dict[str, An
     }
 
 
+def choose_api(spec: dict[str, Any], served: frozenset[tuple[str, str]] | None) -> str:
+    """The spec's `api`, else what the cluster serves: TrainJob (Kubeflow Trainer v2)
+    first, PyTorchJob (training operator v1) when only it is there. Without discovery
+    (a dry run) TrainJob."""
+    if spec.get("api"):
+        return str(spec["api"])
+    if served is None or (TRAINJOB_API, "TrainJob") in served:
+        return "TrainJob"
+    if (PYTORCHJOB_API, "PyTorchJob") in served:
+        return "PyTorchJob"
+    raise KubelabError(
+        f"the cluster serves neither TrainJob ({TRAINJOB_API}) nor PyTorchJob "
+        f"({PYTORCHJOB_API}): is Kubeflow Trainer installed? Run the job locally meanwhile",
+        field="api",
+    )
+
+
 def build(spec: dict[str, Any], *, name: str, cluster: Any) -> list[dict[str, Any]]:
-    """The objects of one training job: a TrainJob, or a PyTorchJob when `api` says so."""
+    """The objects of one training job: a TrainJob or a PyTorchJob (`choose_api`)."""
     specs.check_gpus_allowed(spec, cluster.profile)
-    if spec.get("api") == "PyTorchJob":
+    if choose_api(spec, cluster.served) == "PyTorchJob":
         return [pytorchjob(spec, name=name, cluster=cluster)]
     return [trainjob(spec, name=name, cluster=cluster)]

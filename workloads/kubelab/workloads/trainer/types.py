@@ -57,6 +57,17 @@ class CustomTrainer:
 
 
 @dataclass
+class TrainJobTemplate:
+    """A training job run once per trial by `OptimizerClient.optimize` (as in the Kubeflow
+    SDK): each trial's parameters are passed to `trainer.func` as keyword arguments, on
+    top of `trainer.func_args`."""
+
+    trainer: CustomTrainer
+    runtime: Runtime | str | None = None
+    initializer: Any = None
+
+
+@dataclass
 class LocalBackendConfig:
     """Run jobs on this machine (the embedded default). `strict`: refuse a GPU request
     the machine cannot meet instead of running on CPU with a warning."""

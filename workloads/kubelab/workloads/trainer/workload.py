@@ -17,12 +17,16 @@ from kubelab.workloads.trainer import spec as specs
 
 class TrainingWorkload(Workload):
     kind: ClassVar[str] = "training"
+    cluster_kinds: ClassVar[tuple[tuple[str, str], ...]] = (
+        (manifests.TRAINJOB_API, "TrainJob"),
+        (manifests.PYTORCHJOB_API, "PyTorchJob"),
+    )
 
     def validate(self, spec: dict[str, Any], root: Path | None = None) -> dict[str, Any]:
         return specs.normalise(spec, root)
 
     def start_local(self, job_id: str, spec: dict[str, Any], ctx: LocalContext) -> None:
-        specs.check_gpus_allowed(spec, ctx.extra.get("profile"))
+        specs.check_gpus_allowed(spec, ctx.profile)
         local.start(job_id, spec, ctx)
 
     def cancel_local(self, job_id: str, ctx: LocalContext) -> None:
