@@ -732,24 +732,26 @@ class Client:
         )
 
     def artifact_lineage(
-        self, artifact: int | dict[str, Any] | str | os.PathLike[str]
+        self, artifact: int | dict[str, Any] | str | os.PathLike[str], *, files: bool = True
     ) -> dict[str, Any]:
         """Where an artifact came from: its producing step and run, that step's inputs
         and their producers, back to each run's source snapshot, parameters and
         environment; and who consumed it. `artifact`: an id, a found artifact, a
-        `RUN/STEP/OUTPUT` reference, a file path or a digest."""
+        `RUN/STEP/OUTPUT` reference, a file path or a digest. `files=False` never
+        reads a file for it (the server confines paths to the Jupyter root itself)."""
         if isinstance(artifact, dict):
             return self.store.lineage.lineage(int(artifact["id"]))
         if isinstance(artifact, int):
             return self.store.lineage.lineage(artifact)
-        return self.store.lineage.lineage(self._artifact_id(str(artifact)))
+        return self.store.lineage.lineage(self._artifact_id(str(artifact), files=files))
 
-    def _artifact_id(self, ref: str) -> int:
+    def _artifact_id(self, ref: str, *, files: bool = True) -> int:
         if ref.isdigit():
             return int(ref)
         parts = ref.split("/")
+        is_file = files and Path(ref).exists()
         run_id = None
-        if len(parts) >= 3 and not Path(ref).exists():
+        if len(parts) >= 3 and not is_file:
             with contextlib.suppress(NotFoundError):
                 run_id = self.store.resolve_run_id(parts[0])
         if run_id is not None:
@@ -765,13 +767,13 @@ class Client:
                 run=run_id,
                 step=step,
             )
-        found = self.find_artifacts(path=ref) if Path(ref).exists() else []
+        found = self.find_artifacts(path=ref) if is_file else []
         if not found:
             found = self.store.lineage.find_artifacts(digest=ref)
         if not found:
             raise NotFoundError(
-                f"no recorded artifact {ref!r}: give an artifact id, RUN/STEP/OUTPUT, a file "
-                "path or a digest",
+                f"no recorded artifact {ref!r}: give an artifact id, RUN/STEP/OUTPUT, "
+                + ("a file path or a digest" if files else "or a digest"),
                 artifact=ref,
             )
         return int(found[0]["id"])

@@ -7,7 +7,7 @@
 | POST runs/{id}/reproduce        |              | 201 {id, reproduces}: a re-run of the stored snapshot, no cache |
 | GET  runs/{id}/reproduction     |              | 200 reproduction report of a run started by `reproduce` |
 | GET  artifacts                  | ?uri=U or ?digest=D or ?path=P (relative to the root) | 200 {artifacts: [...]} |
-| GET  lineage                    | ?artifact=ID or ?ref=RUN/STEP/OUTPUT or ?uri= / ?digest= / ?path= | 200 lineage graph |
+| GET  lineage                    | ?artifact=ID or ?ref=RUN/STEP/OUTPUT|DIGEST or ?uri= / ?digest= / ?path= | 200 lineage graph |
 | GET  experiments                | ?archived=true | 200 {experiments: [...]} |
 | POST experiments                | {name, description?} | 201 experiment |
 | GET  experiments/{id}           | ?limit=N     | 200 experiment + `recent_runs` (run JSON, newest first) |
@@ -44,15 +44,25 @@ The JSON (documented for the compare, lineage and experiment views):
   original, reproduced, differences}, warnings}`.
 
 Source paths under the Jupyter root are also given root-relative as `path`.
+
+Authorization (see `handlers`): reading needs `read` on kubelab; `reproduce` runs the
+notebook's code again, so it needs what starting a run needs (`write` on kubelab,
+`execute` on kernels); creating, renaming and archiving experiments need `write`. A
+`?path=` reads one of the user's files (its content digest is the lookup key): it
+must lie under the Jupyter root and needs `read` on contents too, as Jupyter's own
+contents API would. `?ref=` is never taken as a file path here.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from jupyter_core.utils import ensure_async
+from tornado import web
+
 from kubelab.pipelines.errors import KubelabError, NotFoundError
 
-from .handlers import KubelabHandler, guarded
+from .handlers import KubelabHandler, guarded, runs_code
 from .runs import relative_path, resolve_path
 
 
@@ -63,8 +73,27 @@ class LineageBase(KubelabHandler):
             source["relative_path"] = relative_path(self.root_dir, source.get("path"))
         return facts
 
-    def file(self, path: str) -> str:
+    async def file(self, path: str) -> str:
+        """A `?path=` of the user's, confined to the root; reading it needs `read` on
+        contents (checked when asked for, as the other lookups do not read files)."""
+        allowed = await ensure_async(
+            self.authorizer.is_authorized(self, self.current_user, "read", "contents")
+        )
+        if not allowed:
+            raise web.HTTPError(
+                403, log_message="User is not authorized to read on resource: contents."
+            )
         return str(resolve_path(self.root_dir, path))
+
+    async def lookup(self) -> dict[str, Any]:
+        """The artifact lookup keys of a query: exactly one of uri, digest, path."""
+        keys = {k: self.get_query_argument(k, None) for k in ("uri", "digest", "path")}
+        given = {k: v for k, v in keys.items() if v}
+        if len(given) != 1:
+            raise KubelabError("give one of 'uri', 'digest' or 'path'")
+        if "path" in given:
+            given["path"] = await self.file(given["path"])
+        return given
 
 
 class CompareHandler(LineageBase):
@@ -84,7 +113,7 @@ class RunLineageHandler(LineageBase):
 
 
 class ReproduceHandler(LineageBase):
-    @guarded
+    @runs_code
     async def post(self, run_id: str) -> None:
         original = await self.call(self.client.get_run, run_id)
         new_id = await self.call(self.client.start_reproduction, original["id"])
@@ -107,21 +136,11 @@ class ReproductionHandler(LineageBase):
         self.write_json(report)
 
 
-def _lookup(handler: LineageBase) -> dict[str, Any]:
-    """The artifact lookup keys of a query: exactly one of uri, digest, path."""
-    keys = {k: handler.get_query_argument(k, None) for k in ("uri", "digest", "path")}
-    given = {k: v for k, v in keys.items() if v}
-    if len(given) != 1:
-        raise KubelabError("give one of 'uri', 'digest' or 'path'")
-    if "path" in given:
-        given["path"] = handler.file(given["path"])
-    return given
-
-
 class ArtifactsHandler(LineageBase):
     @guarded
     async def get(self) -> None:
-        found = await self.call(lambda: self.client.find_artifacts(**_lookup(self)))
+        lookup = await self.lookup()
+        found = await self.call(lambda: self.client.find_artifacts(**lookup))
         self.write_json({"artifacts": found})
 
 
@@ -138,11 +157,12 @@ class ArtifactLineageHandler(LineageBase):
         elif ref is not None:
             target = ref
         else:
-            found = await self.call(lambda: self.client.find_artifacts(**_lookup(self)))
+            lookup = await self.lookup()
+            found = await self.call(lambda: self.client.find_artifacts(**lookup))
             if not found:
-                raise NotFoundError("no recorded artifact matches", **_lookup(self))
+                raise NotFoundError("no recorded artifact matches", **lookup)
             target = found[0]
-        graph = await self.call(self.client.artifact_lineage, target)
+        graph = await self.call(self.client.artifact_lineage, target, files=False)
         for facts in graph["runs"].values():
             self.relative(facts)
         self.write_json(graph)
