@@ -204,3 +204,62 @@ def test_a_run_compared_with_itself_changes_nothing(client: Client) -> None:
     )
     assert rows and not any(r["changed"] for r in rows)
     assert not any(s["code_changed"] for s in comparison["steps"])
+
+
+def loss_curve(parameters):
+    from kubelab.workloads import report
+
+    for epoch in range(1, 5):
+        report(step=epoch, loss=1.0 / (1 + parameters["lr"] * epoch))
+
+
+def test_two_tuning_trials_compare_their_parameters_and_objective_curves(
+    client: Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What Katib's UI compares of two trials: the parameters, the objective and its
+    curve per step, one line per trial in the same chart."""
+    from kubelab.workloads.optimizer import (
+        GridSearch,
+        Objective,
+        OptimizerClient,
+        Search,
+        TrialConfig,
+    )
+
+    tuner = OptimizerClient(root=client.root)
+    name = tuner.optimize(
+        loss_curve,
+        search_space={"lr": Search.choice([0.1, 1.0])},
+        objectives=[Objective(metric="loss", direction="minimize")],
+        algorithm=GridSearch(),
+        trial_config=TrialConfig(num_trials=2, parallel_trials=2),
+    )
+    job = tuner.wait_for_job_status(name, timeout=180, polling_interval=0.2)
+    assert job.status == "Complete", job.message
+    trials = {t.parameters["lr"]: t.name for t in job.trials}
+    refs = [f"{name}/{trials[0.1]}", f"{name}/{trials[1.0]}"]
+
+    comparison = client.compare_runs(refs)
+    assert [(r["kind"], r["step"]) for r in comparison["runs"]] == [
+        ("tuning", trials[0.1]),
+        ("tuning", trials[1.0]),
+    ]
+    [lr] = comparison["parameters"]
+    assert (lr["name"], lr["values"], lr["changed"]) == ("lr", [0.1, 1.0], True)
+    [loss] = comparison["metrics"]
+    assert loss["name"] == "loss" and loss["changed"]
+    assert loss["values"] == [pytest.approx(1 / 1.4), pytest.approx(1 / 5)]
+    assert loss["values"][1] == pytest.approx(job.best_trial.objective)
+    # One row for the objective's curve, a line per trial, aligned by step.
+    [curve] = comparison["series"]
+    assert (curve["task"], curve["metric"]) == ("", "loss")
+    assert [[p["step"] for p in line] for line in curve["runs"]] == [[1, 2, 3, 4]] * 2
+    for lr_value, line in zip((0.1, 1.0), curve["runs"], strict=True):
+        expected = [1 / (1 + lr_value * epoch) for epoch in range(1, 5)]
+        assert [p["value"] for p in line] == pytest.approx(expected)
+    assert comparison["steps"] == [] and comparison["outputs"] == []
+
+    # The same from the CLI, as JSON.
+    assert main(["runs", "compare", *refs, "--output", "json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["series"] == comparison["series"]

@@ -6,7 +6,7 @@ row marked `changed` when the runs disagree:
 
 * `runs`: who, when, where from (source digest and git state, environment digest);
 * `parameters`, `metrics` (final values), `series` (metric points per step/epoch,
-  for training nodes and tuning trials);
+  for training nodes and tuning trials; compared job steps share one row per metric);
 * `steps`: state, cached or not, duration, image, and whether the step's code
   changed, with a unified diff against the first run (a notebook step's cells);
 * `inputs`: the digests of what each step read (declared input artifacts, imported
@@ -72,7 +72,9 @@ def _gather(store: RunStore, ref: str) -> Unit:
             metrics=run["metrics"],
         )
     task = store.task_info(run_id, step)
-    series = store.metric_series(run_id, task["name"])
+    # The step is the compared unit: its curves line up with the other units' (two
+    # trials' loss is one chart with a line each), whatever each step is named.
+    series = {"": store.metric_series(run_id, task["name"]).get(task["name"], {})}
     metadata = task.get("metadata") or {}
     parameters = metadata.get("parameters") or task.get("inputs", {}).get("parameters") or {}
     metrics = {
