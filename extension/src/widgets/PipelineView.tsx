@@ -19,7 +19,13 @@ import { StepDetails } from './StepDetails';
 import { stepStatus } from './StepsView';
 
 /** The full-size pipeline: toolbar, graph and the selected step's details. */
-function PipelineCanvas({ model }: { model: PipelineModel }): JSX.Element {
+function PipelineCanvas({
+  model,
+  openLineage
+}: {
+  model: PipelineModel;
+  openLineage?: (ref: string, output: string) => void;
+}): JSX.Element {
   const dag = React.useRef<IDagViewHandle>(null);
   const run = model.selectedRun;
   const now = useNow(run !== null && isActive(run));
@@ -145,6 +151,7 @@ function PipelineCanvas({ model }: { model: PipelineModel }): JSX.Element {
               onGoToCell={index => model.goToCell(index, true)}
               onSelectRun={id => model.selectRun(id)}
               onRunFrom={task => run && void model.runFrom(run.id, task)}
+              onOpenLineage={openLineage}
             />
           ) : (
             <p className="jp-kubelab-muted jp-kubelab-details-hint">
@@ -164,10 +171,13 @@ function PipelineCanvas({ model }: { model: PipelineModel }): JSX.Element {
  * the selected step.
  */
 export class PipelineView extends MainAreaWidget<ModelView> {
-  constructor(model: PipelineModel) {
+  constructor(
+    model: PipelineModel,
+    openLineage?: (ref: string, output: string) => void
+  ) {
     super({
       content: new ModelView(model, 'the pipeline view', m => (
-        <PipelineCanvas model={m} />
+        <PipelineCanvas model={m} openLineage={openLineage} />
       ))
     });
     this.id = 'kubelab-pipeline-view';
