@@ -17,6 +17,7 @@ import {
 } from '../api';
 import { formatDuration, shortTime, stateText, stepColor } from '../format';
 import { formatNumber, IChartLine, MetricChart } from './MetricChart';
+import { useRequest } from './useRequest';
 
 export interface ICompareOptions {
   client: KubelabClient;
@@ -69,7 +70,6 @@ function RunsTable(props: {
   names: string[];
   rows: ITableRow[];
   testid: string;
-  first?: string;
 }): JSX.Element {
   return (
     <div className="jp-kubelab-compare-scroll">
@@ -77,7 +77,7 @@ function RunsTable(props: {
         <caption className="jp-kubelab-sr-only">{props.caption}</caption>
         <thead>
           <tr>
-            <th scope="col">{props.first ?? ''}</th>
+            <th scope="col" />
             {props.names.map((name, i) => (
               <th
                 key={i}
@@ -233,14 +233,32 @@ function charts(comparison: IComparison, names: string[]): JSX.Element[] {
     ));
 }
 
+/** A part of the comparison: its table of rows (one column per run), then more. */
 function Section(props: {
   title: string;
   testid: string;
-  children: React.ReactNode;
-}): JSX.Element {
+  names: string[];
+  rows: ITableRow[];
+  /** Said when there are no rows; without it, an empty section is left out. */
+  empty?: string;
+  children?: React.ReactNode;
+}): JSX.Element | null {
+  if (props.rows.length === 0 && !props.empty) {
+    return null;
+  }
   return (
     <section className="jp-kubelab-compare-section" data-testid={props.testid}>
       <h3>{props.title}</h3>
+      {props.rows.length ? (
+        <RunsTable
+          caption={props.title}
+          names={props.names}
+          rows={props.rows}
+          testid={`${props.testid}-table`}
+        />
+      ) : (
+        <p className="jp-kubelab-muted">{props.empty}</p>
+      )}
       {props.children}
     </section>
   );
@@ -353,105 +371,76 @@ function Comparison(props: {
   const chartList = charts(comparison, names);
   return (
     <div className="jp-kubelab-compare-body">
-      <Section title="Runs" testid="kubelab-compare-overview">
-        <RunsTable
-          caption="Runs"
-          names={names}
-          rows={overview}
-          testid="kubelab-compare-runs-table"
-        />
-      </Section>
-      <Section title="Parameters" testid="kubelab-compare-parameters">
-        {comparison.parameters.length ? (
-          <RunsTable
-            caption="Parameters"
-            names={names}
-            rows={valueRows(comparison.parameters, 'parameter')}
-            testid="kubelab-compare-parameters-table"
-          />
-        ) : (
-          <p className="jp-kubelab-muted">No parameters.</p>
-        )}
-      </Section>
-      <Section title="Metrics" testid="kubelab-compare-metrics">
-        {comparison.metrics.length ? (
-          <RunsTable
-            caption="Metrics"
-            names={names}
-            rows={valueRows(comparison.metrics, 'metric')}
-            testid="kubelab-compare-metrics-table"
-          />
-        ) : (
-          <p className="jp-kubelab-muted">No metrics reported.</p>
-        )}
+      <Section
+        title="Runs"
+        testid="kubelab-compare-runs"
+        names={names}
+        rows={overview}
+      />
+      <Section
+        title="Parameters"
+        testid="kubelab-compare-parameters"
+        names={names}
+        rows={valueRows(comparison.parameters, 'parameter')}
+        empty="No parameters."
+      />
+      <Section
+        title="Metrics"
+        testid="kubelab-compare-metrics"
+        names={names}
+        rows={valueRows(comparison.metrics, 'metric')}
+        empty="No metrics reported."
+      >
         {chartList.length > 0 && (
           <div className="jp-kubelab-charts">{chartList}</div>
         )}
       </Section>
-      {steps.length > 0 && (
-        <Section title="Steps" testid="kubelab-compare-steps">
-          <RunsTable
-            caption="Steps: state, cache and what changed"
-            names={names}
-            rows={stepRows}
-            testid="kubelab-compare-steps-table"
-          />
-          {changedCode.map(s =>
-            s.diffs.map((diff, i) =>
-              diff ? (
-                <details
-                  key={`${s.name}/${i}`}
-                  className="jp-kubelab-compare-diff"
-                  open={changedCode.length === 1}
-                >
-                  <summary>
-                    Code of {s.step ?? s.display_name}: {names[0]} → {names[i]}
-                  </summary>
-                  <CodeDiff diff={diff} />
-                </details>
-              ) : null
-            )
-          )}
-        </Section>
-      )}
-      {comparison.inputs.length > 0 && (
-        <Section title="Input data" testid="kubelab-compare-inputs">
-          <RunsTable
-            caption="Input data digests"
-            names={names}
-            rows={artifactRows(comparison.inputs, stepName, 'input')}
-            testid="kubelab-compare-inputs-table"
-          />
-        </Section>
-      )}
-      {comparison.outputs.length > 0 && (
-        <Section title="Outputs" testid="kubelab-compare-outputs">
-          <RunsTable
-            caption="Output digests"
-            names={names}
-            rows={artifactRows(comparison.outputs, stepName, 'output')}
-            testid="kubelab-compare-outputs-table"
-          />
-        </Section>
-      )}
+      <Section
+        title="Steps: state, cache and what changed"
+        testid="kubelab-compare-steps"
+        names={names}
+        rows={stepRows}
+      >
+        {changedCode.map(s =>
+          s.diffs.map((diff, i) =>
+            diff ? (
+              <details
+                key={`${s.name}/${i}`}
+                className="jp-kubelab-compare-diff"
+                open={changedCode.length === 1}
+              >
+                <summary>
+                  Code of {s.step ?? s.display_name}: {names[0]} → {names[i]}
+                </summary>
+                <CodeDiff diff={diff} />
+              </details>
+            ) : null
+          )
+        )}
+      </Section>
+      <Section
+        title="Input data"
+        testid="kubelab-compare-inputs"
+        names={names}
+        rows={artifactRows(comparison.inputs, stepName, 'input')}
+      />
+      <Section
+        title="Outputs"
+        testid="kubelab-compare-outputs"
+        names={names}
+        rows={artifactRows(comparison.outputs, stepName, 'output')}
+      />
     </div>
   );
 }
 
 function CompareRuns(props: ICompareOptions): JSX.Element {
   const { client, refs, label } = props;
-  const [comparison, setComparison] = React.useState<IComparison | null>(null);
-  const [error, setError] = React.useState<string | null>(null);
-  const [loads, setLoads] = React.useState(0);
-  React.useEffect(() => {
-    let current = true;
-    compareRuns(client, refs)
-      .then(answer => current && (setComparison(answer), setError(null)))
-      .catch(reason => current && setError((reason as Error).message));
-    return () => {
-      current = false;
-    };
-  }, [loads]);
+  const {
+    value: comparison,
+    error,
+    reload
+  } = useRequest(() => compareRuns(client, refs), refs.join(','));
   const names = (comparison?.runs ?? []).map(
     r =>
       label(r.ref) ?? (r.step ? r.step : `${r.name} ${shortTime(r.created_at)}`)
@@ -471,7 +460,7 @@ function CompareRuns(props: ICompareOptions): JSX.Element {
           icon={refreshIcon}
           tooltip="Compare again (runs that were still going have moved on)"
           dataset={{ testid: 'kubelab-compare-refresh' }}
-          onClick={() => setLoads(n => n + 1)}
+          onClick={reload}
         />
       </div>
       {error && (

@@ -1,5 +1,7 @@
 import * as React from 'react';
 
+import { ToolbarButtonComponent } from '@jupyterlab/ui-components';
+
 import { IEdge } from '../api';
 
 /**
@@ -578,3 +580,33 @@ export const DagView = React.forwardRef<IDagViewHandle, IDagViewProps>(
     );
   }
 );
+
+/** Zoom out, zoom in and fit, for the toolbar of a view that shows a DagView. */
+export function DagZoomButtons({
+  dag
+}: {
+  dag: React.RefObject<IDagViewHandle>;
+}): JSX.Element {
+  return (
+    <span className="jp-kubelab-zoom">
+      <ToolbarButtonComponent
+        tooltip="Zoom out (-)"
+        label="−"
+        dataset={{ testid: 'kubelab-zoom-out' }}
+        onClick={() => dag.current?.zoomBy(1 / 1.2)}
+      />
+      <ToolbarButtonComponent
+        tooltip="Zoom in (+)"
+        label="+"
+        dataset={{ testid: 'kubelab-zoom-in' }}
+        onClick={() => dag.current?.zoomBy(1.2)}
+      />
+      <ToolbarButtonComponent
+        tooltip="Fit (0)"
+        label="Fit"
+        dataset={{ testid: 'kubelab-zoom-fit' }}
+        onClick={() => dag.current?.fit()}
+      />
+    </span>
+  );
+}

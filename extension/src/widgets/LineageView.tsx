@@ -1,11 +1,7 @@
 import * as React from 'react';
 
 import { MainAreaWidget } from '@jupyterlab/apputils';
-import {
-  ReactWidget,
-  ToolbarButtonComponent,
-  treeViewIcon
-} from '@jupyterlab/ui-components';
+import { ReactWidget, treeViewIcon } from '@jupyterlab/ui-components';
 
 import {
   artifactLineage,
@@ -18,8 +14,9 @@ import {
 } from '../api';
 import { stateText } from '../format';
 import { shortDigest } from './CompareView';
-import { DagView, IDagNode, IDagViewHandle } from './DagView';
+import { DagView, DagZoomButtons, IDagNode, IDagViewHandle } from './DagView';
 import { formatNumber } from './MetricChart';
+import { useRequest } from './useRequest';
 
 export interface ILineageOptions {
   client: KubelabClient;
@@ -365,23 +362,12 @@ function NodeFacts(props: {
 function Lineage(props: ILineageOptions): JSX.Element {
   const { client, label } = props;
   const dag = React.useRef<IDagViewHandle>(null);
-  const [graph, setGraph] = React.useState<ILineageGraph | null>(null);
-  const [error, setError] = React.useState<string | null>(null);
-  const [selected, setSelected] = React.useState<string | null>(null);
-  React.useEffect(() => {
-    let current = true;
-    artifactLineage(client, props.artifact)
-      .then(answer => {
-        if (current) {
-          setGraph(answer);
-          setSelected(`a${answer.artifact.id}`);
-        }
-      })
-      .catch(reason => current && setError((reason as Error).message));
-    return () => {
-      current = false;
-    };
-  }, [props.artifact]);
+  const { value: graph, error } = useRequest(
+    () => artifactLineage(client, props.artifact),
+    props.artifact
+  );
+  const [picked, setSelected] = React.useState<string | null>(null);
+  const selected = picked ?? (graph ? `a${graph.artifact.id}` : null);
   const runName = (id: string) => label(id) ?? graph?.runs[id]?.name ?? id;
   const drawn = React.useMemo(
     () => (graph ? nodesOf(graph, runName) : null),
@@ -409,23 +395,7 @@ function Lineage(props: ILineageOptions): JSX.Element {
         <h2 className="jp-kubelab-compare-title">
           Where {graph.artifact.name} came from
         </h2>
-        <span className="jp-kubelab-zoom">
-          <ToolbarButtonComponent
-            tooltip="Zoom out (-)"
-            label="−"
-            onClick={() => dag.current?.zoomBy(1 / 1.2)}
-          />
-          <ToolbarButtonComponent
-            tooltip="Zoom in (+)"
-            label="+"
-            onClick={() => dag.current?.zoomBy(1.2)}
-          />
-          <ToolbarButtonComponent
-            tooltip="Fit (0)"
-            label="Fit"
-            onClick={() => dag.current?.fit()}
-          />
-        </span>
+        <DagZoomButtons dag={dag} />
       </div>
       <div className="jp-kubelab-view-body">
         <div className="jp-kubelab-view-graph">

@@ -1,18 +1,13 @@
 import * as React from 'react';
 
 import { MainAreaWidget } from '@jupyterlab/apputils';
-import {
-  Button,
-  HTMLSelect,
-  runIcon,
-  ToolbarButtonComponent
-} from '@jupyterlab/ui-components';
+import { Button, HTMLSelect, runIcon } from '@jupyterlab/ui-components';
 
 import { stepColor } from '../format';
 import { pipelineIcon } from '../icons';
 import { PipelineModel } from '../model';
 import { isActive } from '../runs';
-import { DagView, IDagViewHandle } from './DagView';
+import { DagView, DagZoomButtons, IDagViewHandle } from './DagView';
 import { ModelView, useNow } from './ModelView';
 import { RunFailure } from './RunFailure';
 import { StepDetails } from './StepDetails';
@@ -83,26 +78,7 @@ function PipelineCanvas({
             }
           />
         </label>
-        <span className="jp-kubelab-zoom">
-          <ToolbarButtonComponent
-            tooltip="Zoom out (-)"
-            label="−"
-            dataset={{ testid: 'kubelab-zoom-out' }}
-            onClick={() => dag.current?.zoomBy(1 / 1.2)}
-          />
-          <ToolbarButtonComponent
-            tooltip="Zoom in (+)"
-            label="+"
-            dataset={{ testid: 'kubelab-zoom-in' }}
-            onClick={() => dag.current?.zoomBy(1.2)}
-          />
-          <ToolbarButtonComponent
-            tooltip="Fit (0)"
-            label="Fit"
-            dataset={{ testid: 'kubelab-zoom-fit' }}
-            onClick={() => dag.current?.fit()}
-          />
-        </span>
+        <DagZoomButtons dag={dag} />
       </div>
       {run && (
         <div
