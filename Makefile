@@ -70,12 +70,15 @@ $(VENV)/.kubelab-installed: pyproject.toml $(VENV)/.bootstrapped $(LABEXT)/packa
 
 # A real kube-apiserver and etcd for the tests (tests/k8s_fixtures.py), built with Go from
 # the module proxy at the versions pinned in tests/k8s/go.mod. The stamp names both
-# versions: a second run reuses the binaries, a version bump rebuilds them.
+# versions and a digest of the module's files (not their times, which a fresh clone
+# resets): a second run, or a restored .k8s/ cache, reuses the binaries; a change rebuilds.
 K8S_MOD := tests/k8s
 K8S_VERSION := $(shell awk '$$1 == "k8s.io/kubernetes" {print $$2}' $(K8S_MOD)/go.mod)
 ETCD_VERSION := $(shell awk '$$1 == "go.etcd.io/etcd/server/v3" {print $$2}' $(K8S_MOD)/go.mod)
 K8S_BIN := .k8s/bin
-K8S_STAMP := $(K8S_BIN)/.built-kube-apiserver-$(K8S_VERSION)-etcd-$(ETCD_VERSION)
+K8S_SOURCES := $(K8S_MOD)/go.mod $(K8S_MOD)/go.sum $(sort $(wildcard $(K8S_MOD)/cmd/*/main.go))
+K8S_DIGEST := $(shell cat $(K8S_SOURCES) | sha256sum | cut -c1-12)
+K8S_STAMP := $(K8S_BIN)/.built-kube-apiserver-$(K8S_VERSION)-etcd-$(ETCD_VERSION)-$(K8S_DIGEST)
 K8S_MINOR := $(word 2,$(subst ., ,$(K8S_VERSION)))
 K8S_LDFLAGS := -s -w -X k8s.io/component-base/version.gitVersion=$(K8S_VERSION) \
 	-X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(K8S_MINOR) \
@@ -83,7 +86,7 @@ K8S_LDFLAGS := -s -w -X k8s.io/component-base/version.gitVersion=$(K8S_VERSION) 
 
 k8s-bin: $(K8S_STAMP)
 
-$(K8S_STAMP): $(K8S_MOD)/go.mod $(K8S_MOD)/go.sum $(wildcard $(K8S_MOD)/cmd/*/main.go)
+$(K8S_STAMP):
 	@command -v go >/dev/null || { echo "Go is needed to build kube-apiserver and etcd for the tests"; exit 1; }
 	cd $(K8S_MOD) && go build -trimpath -buildvcs=false -ldflags "$(K8S_LDFLAGS)" \
 		-o $(CURDIR)/$(K8S_BIN)/ ./cmd/kube-apiserver ./cmd/etcd

@@ -54,7 +54,7 @@ def test_a_kfp_run_in_the_sidebar(page, kfp_lab, kfp_stub, output_dir) -> None:
     nbformat.write(notebook, kfp_lab.root_dir / "kfp.ipynb")
     open_notebook_with_sidebar(page, kfp_lab, "kfp.ipynb")
     sidebar = page.locator("#kubelab-sidebar")
-    sidebar.locator("[data-testid=kubelab-dag]").wait_for()
+    sidebar.locator("[data-testid=kubelab-step-fit]").wait_for()
 
     sidebar.locator("[data-testid=kubelab-run-button]").click()
     sidebar.locator("[data-testid=kubelab-run-backend]").wait_for()
@@ -74,15 +74,17 @@ def test_a_kfp_run_in_the_sidebar(page, kfp_lab, kfp_stub, output_dir) -> None:
     )
     kfp_stub.simulate_argo(run_id, {task["prep"]: "Cached", task["fit"]: "Succeeded"})
     page.wait_for_selector("#kubelab-sidebar [data-testid=kubelab-run-state][data-state=succeeded]")
-    assert sidebar.locator("[data-testid=kubelab-step-cached-prep]").count() == 1
-    assert sidebar.locator("[data-testid=kubelab-step-cached-fit]").count() == 0
+    status = sidebar.locator("[data-testid=kubelab-step-status-prep]").inner_text()
+    assert status.startswith("cached"), status
+    status = sidebar.locator("[data-testid=kubelab-step-status-fit]").inner_text()
+    assert status.startswith("succeeded"), status
     # "Run from here" needs the local cache: not offered for a KFP run, even finished.
     run_from = sidebar.locator("[data-testid=kubelab-run-from-fit]")
     assert run_from.get_attribute("aria-disabled") == "true"
 
     # KFP has no log for the step (its pod is gone): the log view links to KFP's UI.
     sidebar.locator("[data-testid=kubelab-logs-fit]").click()
-    log_link = sidebar.locator("[data-testid=kubelab-log-link]")
+    log_link = page.locator("#kubelab-pipeline-view [data-testid=kubelab-log-link]")
     log_link.wait_for()
     assert log_link.get_attribute("href") == f"{UI}/#/runs/details/{run_id}"
     page.screenshot(path=str(output_dir / "kfp-run.png"))

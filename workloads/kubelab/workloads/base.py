@@ -15,6 +15,8 @@ tuning: `trial-0001`…, serving: `server`), per-step log files, metric series i
 
 from __future__ import annotations
 
+import threading
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +24,26 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from kubelab.client.store import RunStore
+
+
+class CancelWatch:
+    """A local runner's loop asks this each tick: `kubelab jobs cancel`, the sidebar or
+    another process may have asked the store to cancel the job. The store is read at
+    most every `every` seconds; `cancelled` is set once it says so."""
+
+    def __init__(
+        self, store: RunStore, job_id: str, cancelled: threading.Event, every: float = 0.5
+    ) -> None:
+        self.store, self.job_id, self.cancelled, self.every = store, job_id, cancelled, every
+        self._last_check = 0.0
+
+    def requested(self) -> bool:
+        now = time.monotonic()
+        if not self.cancelled.is_set() and now - self._last_check > self.every:
+            self._last_check = now
+            if self.store.cancel_requested(self.job_id):
+                self.cancelled.set()
+        return self.cancelled.is_set()
 
 
 @dataclass

@@ -24,7 +24,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import socket
 import sys
 import threading
 import time
@@ -36,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from kubelab.client.store import INTERRUPTED_ERROR, RunStore
 from kubelab.pipelines.errors import KubelabError
+from kubelab.workloads.base import CancelWatch
 from kubelab.workloads.optimizer import experiment as katib
 from kubelab.workloads.optimizer.collect import Collector, Point, flat_metrics, objective_value
 from kubelab.workloads.optimizer.earlystop import RuleChecker, StopRule, medianstop_rules
@@ -466,15 +466,11 @@ class ExperimentRunner:
     # -- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> None:
-        # Owned by this process from now on (a restarted server sees whether it lives).
+        # Owned by this process from now on, heartbeat included (a resumed experiment
+        # was owned by a process that died: its stale mark must not fail it again).
+        self.store.adopt(self.job_id)
         self.store.update_run(
-            self.job_id,
-            state="running",
-            owner_pid=os.getpid(),
-            owner_host=socket.gethostname(),
-            error=None,
-            finished_at=None,
-            cancel_requested=0,
+            self.job_id, state="running", error=None, finished_at=None, cancel_requested=0
         )
         with _runners_lock:
             _runners[self.job_id] = self
@@ -515,14 +511,9 @@ class ExperimentRunner:
 
             # Warm before the first trial, not during it, with what trials run in it.
             fork_server().import_modules({"kubelab.workloads.optimizer.trial"})
-        last_cancel_check = 0.0
+        cancel = CancelWatch(self.store, self.job_id, self.cancelled)
         while True:
-            now = time.monotonic()
-            if now - last_cancel_check > 0.5:
-                last_cancel_check = now
-                if self.store.cancel_requested(self.job_id):
-                    self.cancelled.set()
-            if self.cancelled.is_set():
+            if cancel.requested():
                 self._kill_active("cancelled")
                 self._finish("cancelled", "cancelled", reason="ExperimentCancelled")
                 return

@@ -31,6 +31,7 @@ from typing import Any
 from kubelab.client.gpus import GpuLease
 from kubelab.pipelines.errors import KubelabError
 from kubelab.pipelines.local import workers
+from kubelab.workloads.base import CancelWatch
 from kubelab.workloads.metrics import parse_line
 from kubelab.workloads.trainer import spec as specs
 
@@ -313,7 +314,7 @@ class LocalTrainingJob:
                 _jobs.pop(self.job_id, None)
 
     def _watch(self) -> None:
-        last_cancel_check = 0.0
+        cancel = CancelWatch(self.store, self.job_id, self.cancelled)
         while True:
             for rank in self.ranks:
                 self._pump(rank)
@@ -329,12 +330,7 @@ class LocalTrainingJob:
             if all(r.exit_code == 0 for r in self.ranks):
                 self._finish("succeeded", None)
                 return
-            now = time.monotonic()
-            if now - last_cancel_check > 0.5:
-                last_cancel_check = now
-                if self.store.cancel_requested(self.job_id):
-                    self.cancelled.set()
-            if self.cancelled.is_set():
+            if cancel.requested():
                 self._kill_all()
                 for rank in self.ranks:
                     self._flush(rank)
@@ -403,6 +399,8 @@ class LocalTrainingJob:
         self.store.update_run(self.job_id, state="failed", error=error, finished_at=now)
 
     def _finish(self, state: str, error: str | None) -> None:
+        # GPUs first: whoever sees the final state may take them at once
+        self.lease.release(self.gpu_ids)
         now = time.time()
         for task in self.store.get_run(self.job_id)["steps"]:
             if task["state"] in ("pending", "running"):
