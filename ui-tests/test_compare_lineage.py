@@ -85,9 +85,9 @@ def test_compare_two_runs_of_the_demo_and_open_a_models_lineage(
         abs=1e-4,
     )
     assert view.locator("[data-testid=kubelab-chart]").count() == 2  # one per metric
-    # Which steps were cached, which changed and why.
+    # Which steps were cached, which changed and why (#1 may reuse other tests' cache).
     load = view.locator("[data-testid=kubelab-compare-step-load_data]").locator("td")
-    assert "cached" not in load.nth(0).inner_text() and "cached" in load.nth(1).inner_text()
+    assert "cached" in load.nth(1).inner_text()
     forest = view.locator("[data-testid=kubelab-compare-step-train_forest]")
     assert forest.get_attribute("data-changed") == "true"
     assert "(parameters)" in forest.locator("th").inner_text()

@@ -139,7 +139,8 @@ export function RunsView(props: IRunsViewProps): JSX.Element {
           );
         })}
       </ul>
-      {onCompare && shown.length > 1 && (
+      {/* Once a run is ticked: the list keeps its room until then. */}
+      {onCompare && compared.length > 0 && (
         <CompareBar
           count={compared.length}
           // Oldest first, as KFP's Compare runs: what changed since the first one.
