@@ -1,25 +1,26 @@
 import * as React from 'react';
 
 import { MainAreaWidget } from '@jupyterlab/apputils';
-import {
-  Button,
-  HTMLSelect,
-  runIcon,
-  ToolbarButtonComponent
-} from '@jupyterlab/ui-components';
+import { Button, HTMLSelect, runIcon } from '@jupyterlab/ui-components';
 
 import { stepColor } from '../format';
 import { pipelineIcon } from '../icons';
 import { PipelineModel } from '../model';
 import { isActive } from '../runs';
-import { DagView, IDagViewHandle } from './DagView';
+import { DagView, DagZoomButtons, IDagViewHandle } from './DagView';
 import { ModelView, useNow } from './ModelView';
 import { RunFailure } from './RunFailure';
 import { StepDetails } from './StepDetails';
 import { stepStatus } from './StepsView';
 
 /** The full-size pipeline: toolbar, graph and the selected step's details. */
-function PipelineCanvas({ model }: { model: PipelineModel }): JSX.Element {
+function PipelineCanvas({
+  model,
+  openLineage
+}: {
+  model: PipelineModel;
+  openLineage?: (ref: string, output: string) => void;
+}): JSX.Element {
   const dag = React.useRef<IDagViewHandle>(null);
   const run = model.selectedRun;
   const now = useNow(run !== null && isActive(run));
@@ -77,26 +78,7 @@ function PipelineCanvas({ model }: { model: PipelineModel }): JSX.Element {
             }
           />
         </label>
-        <span className="jp-kubelab-zoom">
-          <ToolbarButtonComponent
-            tooltip="Zoom out (-)"
-            label="−"
-            dataset={{ testid: 'kubelab-zoom-out' }}
-            onClick={() => dag.current?.zoomBy(1 / 1.2)}
-          />
-          <ToolbarButtonComponent
-            tooltip="Zoom in (+)"
-            label="+"
-            dataset={{ testid: 'kubelab-zoom-in' }}
-            onClick={() => dag.current?.zoomBy(1.2)}
-          />
-          <ToolbarButtonComponent
-            tooltip="Fit (0)"
-            label="Fit"
-            dataset={{ testid: 'kubelab-zoom-fit' }}
-            onClick={() => dag.current?.fit()}
-          />
-        </span>
+        <DagZoomButtons dag={dag} />
       </div>
       {run && (
         <div
@@ -145,6 +127,7 @@ function PipelineCanvas({ model }: { model: PipelineModel }): JSX.Element {
               onGoToCell={index => model.goToCell(index, true)}
               onSelectRun={id => model.selectRun(id)}
               onRunFrom={task => run && void model.runFrom(run.id, task)}
+              onOpenLineage={openLineage}
             />
           ) : (
             <p className="jp-kubelab-muted jp-kubelab-details-hint">
@@ -164,10 +147,13 @@ function PipelineCanvas({ model }: { model: PipelineModel }): JSX.Element {
  * the selected step.
  */
 export class PipelineView extends MainAreaWidget<ModelView> {
-  constructor(model: PipelineModel) {
+  constructor(
+    model: PipelineModel,
+    openLineage?: (ref: string, output: string) => void
+  ) {
     super({
       content: new ModelView(model, 'the pipeline view', m => (
-        <PipelineCanvas model={m} />
+        <PipelineCanvas model={m} openLineage={openLineage} />
       ))
     });
     this.id = 'kubelab-pipeline-view';
