@@ -44,6 +44,7 @@ def test_oidc_login_profile_form_and_lab(page: Any, demo_hub: Any, output_dir: A
     user = page.locator("#kubelab-sidebar .jp-kubelab-user")
     user.wait_for()
     assert "Alice Example" in user.inner_text()
-    assert "gpu-users" in user.inner_text() and "data-science" in user.inner_text()
+    groups = user.get_attribute("title") or ""  # the groups are the name's tooltip
+    assert "gpu-users" in groups and "data-science" in groups
     assert "Large" in page.locator("#kubelab-sidebar .jp-kubelab-profile").inner_text()
     page.screenshot(path=str(output_dir / "hub-lab.png"))

@@ -28,6 +28,8 @@ import { PipelineModel } from './model';
 import { JobNotifier, RunNotifier } from './notify';
 import { RunTracker } from './runs';
 import { CellStepLabels } from './widgets/CellStepLabels';
+import { CompareView } from './widgets/CompareView';
+import { LineageView } from './widgets/LineageView';
 import { GuideView } from './widgets/GuideView';
 import { JobsPanel } from './widgets/JobsView';
 import { JobView } from './widgets/JobView';
@@ -95,6 +97,30 @@ const plugin: JupyterFrontEndPlugin<void> = {
     notebooks.currentChanged.connect(follow);
     follow();
 
+    // -- Compare runs and lineage (issue 19): views of their own in the main area.
+    const runLabel = (id: string) =>
+      runs.runs.find(r => r.id === id)?.label || null;
+    const openCompare = (refs: string[]) => {
+      const view = new CompareView({ client, refs, label: runLabel });
+      shell.add(view, 'main');
+      shell.activateById(view.id);
+    };
+    const lineages = new Map<string, LineageView>();
+    const openLineage = (ref: string, name: string) => {
+      let view = lineages.get(ref);
+      if (!view || view.isDisposed) {
+        view = new LineageView({
+          client,
+          artifact: ref,
+          name,
+          label: runLabel
+        });
+        lineages.set(ref, view);
+        shell.add(view, 'main');
+      }
+      shell.activateById(view.id);
+    };
+
     // The pipeline view: one, following the active notebook like the sidebar.
     const views = new WidgetTracker<PipelineView>({
       namespace: 'kubelab-pipeline'
@@ -102,7 +128,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const openPipeline = (step?: string, showLog = false) => {
       let view = views.currentWidget;
       if (!view || view.isDisposed) {
-        view = new PipelineView(model, output => serveOutput(output));
+        view = new PipelineView(model, openLineage, output =>
+          serveOutput(output)
+        );
         void views.add(view);
       }
       if (!view.isAttached) {
@@ -130,7 +158,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
       shell.activateById(guide.id);
     };
 
-    const sidebar = new SidebarPanel({ model, openPipeline, openGuide });
+    const sidebar = new SidebarPanel({
+      model,
+      openPipeline,
+      openGuide,
+      openCompare
+    });
 
     // Jobs: the sidebar's section and one view per job in the main area.
     const jobs = new JobTracker(client);

@@ -9,25 +9,9 @@ from typing import Any
 
 import nbformat
 import pytest
-from jupyter_server.auth import Authorizer
-from kubelab_api import call, refused
-from traitlets import List, Unicode
+from kubelab_api import KUBELAB_ONLY, NO_EXECUTE, READ_ONLY, GrantAuthorizer, call, refused
 
 from kubelab.client.store import RunStore
-
-
-class GrantAuthorizer(Authorizer):
-    """Allows exactly the `action:resource` pairs in `grants` (`*` for any resource)."""
-
-    grants = List(Unicode(), config=True)
-
-    def is_authorized(self, handler: Any, user: Any, action: str, resource: str) -> bool:
-        return f"{action}:{resource}" in self.grants or f"{action}:*" in self.grants
-
-
-READ_ONLY = ["read:*"]  # a JupyterHub read-only share
-NO_EXECUTE = ["read:*", "write:*"]  # may edit files and stop runs, never run code
-KUBELAB_ONLY = ["read:kubelab"]  # may see runs, not the user's files
 
 # (method, path, body): every kubelab endpoint, with a valid request each.
 READS = [

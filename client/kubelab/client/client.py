@@ -10,12 +10,18 @@ top of this class, so all three behave the same.
     client = Client()                                   # the embedded engine
     run = client.create_run_from_pipeline_package("demo.ipynb", {"n_estimators": 50})
     client.wait_for_run_completion(run.run_id)["state"]  # 'succeeded'
+
+Runs are grouped into experiments (`experiment_name=`, else one per notebook or
+pipeline file, as KFP's experiments); `compare_runs`, `artifact_lineage`,
+`reproduce_run` and `export_to_mlflow` answer what changed between runs, where an
+artifact came from, and whether a run can be reproduced (`kubelab.client.lineage`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import traceback
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +29,9 @@ from typing import Any
 
 from kubelab.client.backends import BACKENDS
 from kubelab.client.backends.base import JobBackend, RunBackend, poll_until_final
+from kubelab.client.lineage import check_experiment_name
 from kubelab.client.logs import follow
+from kubelab.client.provenance import default_experiment
 from kubelab.client.sources import PipelineSource, load_pipeline
 from kubelab.client.store import JOB_KINDS, RunStore, kubelab_home, new_run_id
 from kubelab.pipelines.errors import ConflictError, KubelabError, NotFoundError
@@ -219,14 +227,16 @@ class Client:
         run_name: str | None = None,
         enable_caching: bool = True,
         backend: str | None = None,
+        experiment_name: str | None = None,
         origin: dict[str, Any] | None = None,
         **engine_options: Any,
     ) -> str:
         """Start a run of a loaded pipeline (or its IR); returns the run id at once.
 
-        `engine_options` go to the local engine (`on_event`, `parallelism`,
-        `task_timeout`, `pipeline_root`). `origin` says how the run came about, for
-        its label (`{"rerun_of": id, ...}`); by default, the arguments given.
+        The run joins `experiment_name` (created if new; default: one experiment per
+        source file). `engine_options` go to the local engine (`on_event`,
+        `parallelism`, `task_timeout`, `pipeline_root`). `origin` says how the run came
+        about, for its label (`{"rerun_of": id, ...}`); by default, the arguments given.
         """
         from kubelab.pipelines.local.ir import check_parameter_names, root_artifacts
         from kubelab.pipelines.local.ir import root_parameters as declared
@@ -238,6 +248,11 @@ class Client:
             raise KubelabError("'parameters' must be an object of name: value")
         arguments = dict(arguments or {})
         check_parameter_names(arguments, [*declared(source.ir), *root_artifacts(source.ir)])
+        if experiment_name is not None:
+            engine_options["experiment"] = check_experiment_name(experiment_name)
+        self.store.lineage.refuse_archived(
+            engine_options.get("experiment") or default_experiment(source.path)
+        )
         owner = self.run_backend(backend)
         run_id = owner.start_run(
             source.ir,
@@ -270,6 +285,7 @@ class Client:
         enable_caching: bool = True,
         backend: str | None = None,
         function: str | None = None,
+        experiment_name: str | None = None,
         **engine_options: Any,
     ) -> RunPipelineResult:
         """Run a compiled pipeline (.yaml), a pipeline file (.py) or a tagged notebook."""
@@ -280,6 +296,7 @@ class Client:
             run_name=run_name,
             enable_caching=enable_caching,
             backend=backend,
+            experiment_name=experiment_name,
             **engine_options,
         )
         return RunPipelineResult(self, run_id, self.run_backend(backend).name)
@@ -292,6 +309,7 @@ class Client:
         *,
         enable_caching: bool = True,
         backend: str | None = None,
+        experiment_name: str | None = None,
         **engine_options: Any,
     ) -> RunPipelineResult:
         """Run a `@dsl.pipeline` function (or a component) without writing a file."""
@@ -304,6 +322,7 @@ class Client:
             run_name=run_name,
             enable_caching=enable_caching,
             backend=backend,
+            experiment_name=experiment_name,
             **engine_options,
         )
         return RunPipelineResult(self, run_id, self.run_backend(backend).name)
@@ -327,17 +346,37 @@ class Client:
         """The run JSON (a unique prefix of a local id is enough)."""
         return self._run_owner(run_id, backend)[1]
 
-    def list_runs(self, limit: int = 100, *, backend: str | None = None) -> RunList:
+    def list_runs(
+        self,
+        limit: int = 100,
+        *,
+        backend: str | None = None,
+        experiment: int | str | None = None,
+        include_archived: bool = False,
+    ) -> RunList:
         """Runs of `backend`, or of every configured backend when None, newest first.
 
         Each run says its `backend`. Kubeflow Pipelines runs are the namespace's (not
         only those started here); when KFP cannot be read, the runs started here are
         listed with their last known state and `RunList.unavailable` says why.
+        `experiment` (id or name) keeps that local experiment's runs; runs of archived
+        experiments are left out unless `include_archived` (as KFP's archive does).
         """
         limit = max(1, min(int(limit), 1000))
-        if backend is not None:
+        if experiment is not None:
+            if backend not in (None, "local"):
+                raise KubelabError(
+                    "experiments are listed for local runs; on Kubeflow Pipelines use its UI",
+                    backend=backend,
+                )
+            backend = "local"
+        if backend is not None and self.run_backend(backend).name != "local":
             return RunList(self.run_backend(backend).list_runs(limit))
-        runs = self.local().list_runs(limit)
+        runs = self.store.list_runs(
+            limit, backend="local", experiment=experiment, include_archived=include_archived
+        )
+        if backend is not None:
+            return RunList(runs)
         unavailable: dict[str, str] = {}
         if self.kfp_endpoint:
             try:
@@ -423,6 +462,7 @@ class Client:
             params,
             run_name=run.get("name"),
             backend=owner.name,
+            experiment_name=run.get("experiment"),
             origin={"rerun_of": run["id"], "rerun_of_number": run.get("number")},
         )
 
@@ -471,9 +511,11 @@ class Client:
         backend: str | None = None,
         *,
         name: str | None = None,
+        experiment_name: str | None = None,
     ) -> str:
         """Validate `spec` for `kind` and start the job; returns its id, which is also its
-        name (on a cluster, the name of its objects)."""
+        name (on a cluster, the name of its objects). It joins `experiment_name`
+        (default: one experiment per program file)."""
         from kubelab.workloads import registry
 
         workload = registry.workload(kind)
@@ -489,9 +531,52 @@ class Client:
         job_id = name or f"{kind}-{new_run_id()}"
         if self.store.exists(job_id):
             raise ConflictError(f"a job named {job_id!r} already exists", job=job_id)
+        if experiment_name is not None:
+            experiment_name = check_experiment_name(experiment_name)
+            self.store.lineage.refuse_archived(experiment_name)
         normalised = workload.validate(spec, self.root)
         chosen.create_job(workload, job_id, normalised)
+        try:
+            self._record_job(job_id, kind, chosen, normalised, experiment_name)
+        except Exception:  # the job runs; only its lineage is missing
+            traceback.print_exc()
         return job_id
+
+    def _record_job(
+        self,
+        job_id: str,
+        kind: str,
+        backend: JobBackend,
+        spec: dict[str, Any],
+        experiment: str | None,
+    ) -> None:
+        """A job's lineage: its program (the file, or a function's code), parameters,
+        user, environment, and on Kubernetes the image its pods run."""
+        from kubelab.client import provenance
+
+        source = spec.get("source") if isinstance(spec.get("source"), dict) else {}
+        path = self.root / source["path"] if source.get("path") else None
+        content = None
+        if path is None and isinstance(source.get("code"), str):
+            content = source["code"].encode()
+        properties, facts = provenance.capture(
+            self.home, source=path, content=content, suffix=None if path else ".py"
+        )
+        image = spec.get("image") or getattr(backend, "image", None)
+        properties.update(
+            name=spec.get("name") or job_id,
+            parameters={**(spec.get("func_args") or {}), **(spec.get("parameters") or {})},
+            backend=backend.name,
+        )
+        if backend.name != "local" and image:
+            properties["image"] = image
+        self.store.lineage.record_run(
+            job_id,
+            kind=kind,
+            experiment=experiment or provenance.default_experiment(path),
+            properties=properties,
+            facts=facts,
+        )
 
     def get_job(self, job_id: str) -> dict[str, Any]:
         """The job JSON (steps, states, metrics, spec), up to date with its backend, with
@@ -564,6 +649,207 @@ class Client:
         """`{step: {metric: [{step, value, ts}, ...]}}`: the series a job reported."""
         _, _, job_id = self._job(job_id)
         return self.store.metric_series(job_id)
+
+    # -- experiments (KFP's names) --------------------------------------------------------
+
+    def create_experiment(self, name: str, description: str = "") -> dict[str, Any]:
+        """An experiment to put runs in (`experiment_name=`); an existing one is returned."""
+        return self.store.lineage.create_experiment(name, description)
+
+    def get_experiment(
+        self, experiment_id: int | None = None, experiment_name: str | None = None
+    ) -> dict[str, Any]:
+        """`{id, name, description, archived, created_at, last_run_at, runs, states}`."""
+        ref = experiment_id if experiment_id is not None else experiment_name
+        if ref is None:
+            raise KubelabError("name the experiment by id or name")
+        return self.store.lineage.get_experiment(ref)
+
+    def list_experiments(self, *, include_archived: bool = False) -> list[dict[str, Any]]:
+        """Experiments, the most recently used first (archived ones on request)."""
+        return self.store.lineage.list_experiments(include_archived=include_archived)
+
+    def rename_experiment(self, experiment: int | str, new_name: str) -> dict[str, Any]:
+        """Its runs stay in it; `ConflictError` when the new name is taken."""
+        return self.store.lineage.rename_experiment(experiment, new_name)
+
+    def archive_experiment(self, experiment: int | str) -> dict[str, Any]:
+        """Hide the experiment and its runs from the lists (nothing is deleted)."""
+        return self.store.lineage.update_experiment(experiment, archived=True)
+
+    def unarchive_experiment(self, experiment: int | str) -> dict[str, Any]:
+        return self.store.lineage.update_experiment(experiment, archived=False)
+
+    # -- lineage ----------------------------------------------------------------------------
+
+    def compare_runs(self, run_ids: list[str]) -> dict[str, Any]:
+        """Parameters, metrics, series, steps' code, input and output digests of 2..10
+        runs, jobs or job steps (`JOB/STEP`, e.g. a tuning trial) side by side, each
+        row marked `changed` (see `kubelab.client.compare`)."""
+        from kubelab.client.compare import compare
+
+        return compare(self.store, list(run_ids))
+
+    def run_lineage(self, run_id: str) -> dict[str, Any]:
+        """Where a run came from (source snapshot, git, parameters, environment, user)
+        and each step's execution with the artifacts it read and wrote."""
+        run_id = self.store.resolve_run_id(run_id)
+        record = self.store.lineage.run_record(run_id)
+        return {
+            **self.store.lineage.run_facts(run_id, record),
+            "steps": [
+                {
+                    "name": task,
+                    "execution": step["execution"],
+                    "inputs": step["inputs"],
+                    "outputs": step["outputs"],
+                }
+                for task, step in record["steps"].items()
+            ],
+        }
+
+    def find_artifacts(
+        self,
+        *,
+        artifact_id: int | None = None,
+        uri: str | os.PathLike[str] | None = None,
+        digest: str | None = None,
+        path: str | os.PathLike[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Recorded artifacts by id, URI or digest; or by a file's `path` (its URI, else
+        its content digest: a copy of a model is still found; a notebook or pipeline
+        file is found among the source snapshots by its sha256). Newest first."""
+        lineage = self.store.lineage
+        if path is not None:
+            full = Path(path).resolve()
+            found = lineage.find_artifacts(uri=str(full))
+            if not found and full.exists():
+                from kubelab.pipelines.local.cache import content_digest
+                from kubelab.pipelines.local.recording import normal_digest
+
+                found = lineage.find_artifacts(digest=normal_digest(content_digest(full)))
+            if not found and full.is_file():
+                from kubelab.client.provenance import sha256_digest
+
+                found = lineage.find_artifacts(digest=sha256_digest(full.read_bytes()))
+            return found
+        return lineage.find_artifacts(
+            artifact_id=artifact_id, uri=None if uri is None else str(uri), digest=digest
+        )
+
+    def artifact_lineage(
+        self, artifact: int | dict[str, Any] | str | os.PathLike[str], *, files: bool = True
+    ) -> dict[str, Any]:
+        """Where an artifact came from: its producing step and run, that step's inputs
+        and their producers, back to each run's source snapshot, parameters and
+        environment; and who consumed it. `artifact`: an id, a found artifact, a
+        `RUN/STEP/OUTPUT` reference, a file path or a digest. `files=False` never
+        reads a file for it (the server confines paths to the Jupyter root itself)."""
+        if isinstance(artifact, dict):
+            return self.store.lineage.lineage(int(artifact["id"]))
+        if isinstance(artifact, int):
+            return self.store.lineage.lineage(artifact)
+        return self.store.lineage.lineage(self._artifact_id(str(artifact), files=files))
+
+    def _artifact_id(self, ref: str, *, files: bool = True) -> int:
+        if ref.isdigit():
+            return int(ref)
+        parts = ref.split("/")
+        is_file = files and Path(ref).exists()
+        run_id = None
+        if len(parts) >= 3 and not is_file:
+            with contextlib.suppress(NotFoundError):
+                run_id = self.store.resolve_run_id(parts[0])
+        if run_id is not None:
+            step, output = "/".join(parts[1:-1]), parts[-1]
+            for name, found in self.store.lineage.run_record(run_id)["steps"].items():
+                if step not in (name, found["execution"]["properties"].get("step")):
+                    continue
+                for art in found["outputs"]:
+                    if art["event"] == output:
+                        return int(art["id"])
+            raise NotFoundError(
+                f"run {run_id} has no output {output!r} of step {step!r}",
+                run=run_id,
+                step=step,
+            )
+        found = self.find_artifacts(path=ref) if is_file else []
+        if not found:
+            found = self.store.lineage.find_artifacts(digest=ref)
+        if not found:
+            raise NotFoundError(
+                f"no recorded artifact {ref!r}: give an artifact id, RUN/STEP/OUTPUT, "
+                + ("a file path or a digest" if files else "or a digest"),
+                artifact=ref,
+            )
+        return int(found[0]["id"])
+
+    def reproduce_run(
+        self, run_id: str, *, timeout: float | None = None, **engine_options: Any
+    ) -> dict[str, Any]:
+        """Run `run_id`'s stored pipeline snapshot again with its stored parameters and
+        no cache, wait, and report artifact by artifact whether the outputs' digests
+        match (and whether the environment differs). See `compare.reproduction`."""
+        from kubelab.client.compare import reproduction
+
+        new_id = self.start_reproduction(run_id, **engine_options)
+        self.wait_for_run_completion(new_id, timeout)
+        return reproduction(self.store, self.store.resolve_run_id(run_id), new_id)
+
+    def start_reproduction(self, run_id: str, **engine_options: Any) -> str:
+        """Start the re-run `reproduce_run` waits for; returns its id."""
+        import json
+
+        run = self.store.get_run(run_id)
+        if run["kind"] != "pipeline" or run["backend"] != "local":
+            raise KubelabError(
+                f"{run['id']} is a {run['backend']} {run['kind']} record: reproduce re-runs "
+                "local pipeline runs",
+                run=run["id"],
+            )
+        facts = self.store.lineage.run_facts(run["id"])
+        spec = facts.get("pipeline_spec")
+        try:
+            ir = json.loads(Path(spec["snapshot"]).read_text()) if spec else None
+        except (OSError, ValueError):
+            ir = None
+        if ir is None:
+            raise KubelabError(
+                f"run {run['id']} has no stored pipeline snapshot (it was recorded before "
+                "kubelab kept them); use `kubelab runs rerun` instead",
+                run=run["id"],
+            )
+        metadata = {
+            step["name"]: self.store.task_info(run["id"], step["name"]).get("metadata") or {}
+            for step in run["steps"]
+        }
+        source = (facts.get("source") or {}).get("path") or run.get("source")
+        return self.local().start_run(
+            ir,
+            run["parameters"],
+            source=source,
+            task_metadata={k: v for k, v in metadata.items() if v},
+            run_name=run["name"],
+            enable_caching=False,
+            experiment=run.get("experiment"),
+            reproduces=run["id"],
+            **engine_options,
+        )
+
+    def export_to_mlflow(
+        self, tracking_uri: str, run_ids: list[str] | None = None, *, artifacts: bool = True
+    ) -> list[dict[str, Any]]:
+        """Write runs (default: every local run and job) to an MLflow tracking store:
+        parameters, metrics with their steps, lineage as tags, artifacts. Needs the
+        `kubelab[mlflow]` extra. Returns `{run, mlflow_run_id, experiment_id, status}`
+        per run; a run exported before is skipped (status "exists")."""
+        from kubelab.client.mlflow_export import export_runs
+
+        if run_ids:
+            ids = [self.store.resolve_run_id(r) for r in run_ids]
+        else:
+            ids = [r["id"] for r in self.store.list_runs(1000, kinds=("pipeline", *JOB_KINDS))]
+        return export_runs(self.store, tracking_uri, ids, artifacts=artifacts)
 
 
 def _setting(value: str | os.PathLike[str] | None, env: str) -> str:

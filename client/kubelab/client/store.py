@@ -25,6 +25,11 @@ CPU); each step carries its own `warnings` and, for notebook steps, `marshal`: b
 and seconds spent loading and saving values, and how many were handed on unchanged
 (`linked`). A failed notebook step's `error` starts with the cell and line
 (`failed in cell 3, line 1: ZeroDivisionError: ...`).
+
+Where each run came from (source snapshot, parameters, environment, artifacts and
+the steps that produced and consumed them) is ML Metadata's model, in tables of its
+own: `kubelab.client.lineage` (`RunStore.lineage`). Each run JSON names its
+`experiment`.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from kubelab.client import lineage as lineage_tables
 from kubelab.pipelines.errors import NotFoundError
 
 # The one state vocabulary of runs, jobs and their steps (KFP-like); every backend
@@ -176,6 +182,8 @@ _MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
     "ALTER TABLE runs ADD COLUMN owner_instance TEXT;"
     "ALTER TABLE runs ADD COLUMN heartbeat_at REAL;",
     _number_runs,
+    # ML Metadata's tables; runs recorded before them join their file's experiment.
+    lineage_tables.backfill_experiments,
 )
 
 
@@ -193,6 +201,9 @@ def iso_time(ts: float | None) -> str | None:
     if ts is None:
         return None
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+_iso = iso_time
 
 
 def _pid_alive(pid: int | None) -> bool:
@@ -310,6 +321,7 @@ class RunStore:
         self.path = Path(path) if path is not None else default_db_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        self._depth = 0  # transactions open on the thread holding the lock
         self._conn = sqlite3.connect(
             str(self.path), check_same_thread=False, isolation_level=None, timeout=30
         )
@@ -317,6 +329,7 @@ class RunStore:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA foreign_keys=ON")
+        self._lineage: lineage_tables.Lineage | None = None
         self.closed = False
         with self._lock:
             self._migrate()
@@ -335,8 +348,16 @@ class RunStore:
                     migration(self._conn)
                 else:
                     self._conn.executescript(migration)
-        self._conn.executescript(_SCHEMA)  # tables and indexes that are still missing
+        # Tables and indexes that are still missing.
+        self._conn.executescript(_SCHEMA + lineage_tables.SCHEMA)
         self._conn.execute(f"PRAGMA user_version={len(_MIGRATIONS)}")
+
+    @property
+    def lineage(self) -> lineage_tables.Lineage:
+        """Lineage and experiments (ML Metadata's model) in this store."""
+        if self._lineage is None:
+            self._lineage = lineage_tables.Lineage(self)
+        return self._lineage
 
     def close(self) -> None:
         with self._lock:
@@ -344,20 +365,36 @@ class RunStore:
             self._conn.close()
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Cursor]:
+    def transaction(self) -> Iterator[sqlite3.Cursor]:
+        """One write transaction; one opened inside another joins it (a batch of
+        records commits once)."""
         with self._lock:
             cur = self._conn.cursor()
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield cur
+                finally:
+                    self._depth -= 1
+                return
             cur.execute("BEGIN IMMEDIATE")
+            self._depth = 1
             try:
                 yield cur
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
+            finally:
+                self._depth = 0
             cur.execute("COMMIT")
 
-    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+    _tx = transaction
+
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         with self._lock:
             return self._conn.execute(sql, params).fetchall()
+
+    _query = query
 
     # -- crash recovery -------------------------------------------------------------
 
@@ -527,19 +564,35 @@ class RunStore:
         self._sweep()
         row = self._run_row(run_id)
         steps = self._query("SELECT * FROM tasks WHERE run_id=? ORDER BY seq", (row["id"],))
-        return self._run_json(row, steps)
+        experiments = self.lineage.experiments_of([row["id"]])
+        return self._run_json(row, steps, experiments.get(row["id"]))
 
     def list_runs(
-        self, limit: int = 100, kinds: tuple[str, ...] = ("pipeline",), backend: str | None = None
+        self,
+        limit: int = 100,
+        kinds: tuple[str, ...] = ("pipeline",),
+        backend: str | None = None,
+        *,
+        experiment: int | str | None = None,
+        include_archived: bool = False,
     ) -> list[dict[str, Any]]:
         """Newest first, each in the same JSON as get_run; pipeline runs unless `kinds`
-        names job kinds too; of every backend unless `backend` names one."""
+        names job kinds too; of every backend unless `backend` names one. `experiment`
+        (id or name) keeps that experiment's runs; runs of archived experiments are
+        left out unless `include_archived`."""
         self._sweep()
         marks = ",".join("?" * len(kinds))
         where = f"kind IN ({marks})" + (" AND backend=?" if backend else "")
+        params: tuple[Any, ...] = (*kinds, *([backend] if backend else []))
+        experiment_where, experiment_params = self.lineage.runs_filter(
+            experiment, include_archived=include_archived
+        )
+        if experiment_where:
+            where += f" AND {experiment_where}"
+            params += tuple(experiment_params)
         rows = self._query(
             f"SELECT * FROM runs WHERE {where} ORDER BY created_at DESC LIMIT ?",
-            (*kinds, *([backend] if backend else []), limit),
+            (*params, limit),
         )
         if not rows:
             return []
@@ -550,7 +603,8 @@ class RunStore:
             f"SELECT * FROM tasks WHERE run_id IN ({marks}) ORDER BY seq", tuple(ids)
         ):
             steps_by_run[t["run_id"]].append(t)
-        return [self._run_json(r, steps_by_run[r["id"]]) for r in rows]
+        experiments = self.lineage.experiments_of(ids)
+        return [self._run_json(r, steps_by_run[r["id"]], experiments.get(r["id"])) for r in rows]
 
     @staticmethod
     def _step_json(t: sqlite3.Row) -> dict[str, Any]:
@@ -583,7 +637,12 @@ class RunStore:
             **{k: metadata[k] for k in STEP_DETAILS if k in metadata},
         }
 
-    def _run_json(self, row: sqlite3.Row, steps: list[sqlite3.Row]) -> dict[str, Any]:
+    def _run_json(
+        self,
+        row: sqlite3.Row,
+        steps: list[sqlite3.Row],
+        experiment: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         origin = json.loads(row["origin"] or "{}")
         run = {
             "id": row["id"],
@@ -602,6 +661,8 @@ class RunStore:
             "error": row["error"],
             "source": row["source"],
             "warnings": json.loads(row["warnings"] or "[]"),
+            "experiment": experiment["name"] if experiment else None,
+            "experiment_id": experiment["id"] if experiment else None,
             "steps": [self._step_json(t) for t in steps],
         }
         if row["kind"] != "pipeline":
@@ -612,6 +673,7 @@ class RunStore:
         """Forget a finished run or job: its row, steps and metric series (not its files)."""
         run_id = self.resolve_run_id(run_id)
         with self._tx() as cur:
+            self.lineage.forget_run(cur, run_id)
             cur.execute("DELETE FROM metrics WHERE run_id=?", (run_id,))
             cur.execute("DELETE FROM tasks WHERE run_id=?", (run_id,))
             cur.execute("DELETE FROM runs WHERE id=?", (run_id,))

@@ -1,20 +1,38 @@
 import * as React from 'react';
 
-import { ICompiledStep, IEdge } from '../api';
+import { ToolbarButtonComponent } from '@jupyterlab/ui-components';
+
+import { IEdge } from '../api';
+
+/**
+ * A node of the graph: a pipeline step (a compiled step is one), or any other node
+ * drawn the same way (the lineage view's artifacts and executions).
+ */
+export interface IDagNode {
+  /** Unique among the nodes; edges and `depends_on` refer to it. */
+  name: string;
+  depends_on: string[];
+  /** What the node shows, when it is not its name. */
+  label?: string;
+}
 
 export interface IDagNodeInfo {
   state: string;
   /** Second line of the node: "succeeded · 1.2 s", "cached from #5". */
   status: string;
   color: number;
+  /** Another look for other kinds of nodes: class `jp-kubelab-dag-kind-KIND`. */
+  kind?: string;
 }
 
 export interface IDagViewProps {
-  steps: ICompiledStep[];
+  steps: IDagNode[];
   edges: IEdge[];
   info: (step: string) => IDagNodeInfo;
   selected: string | null;
   onSelect: (step: string) => void;
+  /** What the graph is, for screen readers (default: the pipeline graph). */
+  ariaLabel?: string;
 }
 
 export interface IDagViewHandle {
@@ -39,7 +57,7 @@ const MAX_ZOOM = 3;
 export type Direction = 'down' | 'right';
 
 interface INode {
-  step: ICompiledStep;
+  step: IDagNode;
   x: number;
   y: number;
   w: number;
@@ -58,6 +76,8 @@ interface ILayout {
   direction: Direction;
 }
 
+const labelOf = (node: IDagNode): string => node.label ?? node.name;
+
 function nodeWidth(name: string): number {
   return Math.max(MIN_W, Math.min(MAX_W, Math.ceil(name.length * 8) + 44));
 }
@@ -73,7 +93,7 @@ function fitName(name: string, width: number): string {
 }
 
 /** Steps by depth (longest path from a root), in notebook order within a layer. */
-function layersOf(steps: ICompiledStep[]): ICompiledStep[][] {
+function layersOf(steps: IDagNode[]): IDagNode[][] {
   const byName = new Map(steps.map(s => [s.name, s]));
   const depth = new Map<string, number>();
   const visit = (name: string, seen: Set<string>): number => {
@@ -95,7 +115,7 @@ function layersOf(steps: ICompiledStep[]): ICompiledStep[][] {
     return d;
   };
   steps.forEach(s => visit(s.name, new Set()));
-  const layers: ICompiledStep[][] = [];
+  const layers: IDagNode[][] = [];
   for (const step of steps) {
     (layers[depth.get(step.name) ?? 0] ??= []).push(step);
   }
@@ -103,18 +123,18 @@ function layersOf(steps: ICompiledStep[]): ICompiledStep[][] {
 }
 
 /** Layers across `direction`, each layer's nodes side by side and centred. */
-function layout(steps: ICompiledStep[], direction: Direction): ILayout {
+function layout(steps: IDagNode[], direction: Direction): ILayout {
   const layers = layersOf(steps);
   const nodes = new Map<string, INode>();
   if (direction === 'down') {
-    const rowWidth = (layer: ICompiledStep[]) =>
-      layer.reduce((sum, s) => sum + nodeWidth(s.name), 0) +
+    const rowWidth = (layer: IDagNode[]) =>
+      layer.reduce((sum, s) => sum + nodeWidth(labelOf(s)), 0) +
       (layer.length - 1) * GAP_IN;
     const width = PAD * 2 + Math.max(MIN_W, ...layers.map(rowWidth));
     layers.forEach((layer, row) => {
       let x = (width - rowWidth(layer)) / 2;
       for (const step of layer) {
-        const w = nodeWidth(step.name);
+        const w = nodeWidth(labelOf(step));
         nodes.set(step.name, {
           step,
           x,
@@ -128,12 +148,12 @@ function layout(steps: ICompiledStep[], direction: Direction): ILayout {
       PAD * 2 + layers.length * NODE_H + (layers.length - 1) * GAP_ACROSS;
     return { nodes, width, height, direction };
   }
-  const columnHeight = (layer: ICompiledStep[]) =>
+  const columnHeight = (layer: IDagNode[]) =>
     layer.length * NODE_H + (layer.length - 1) * GAP_IN;
   const height = PAD * 2 + Math.max(NODE_H, ...layers.map(columnHeight));
   let x = PAD;
   layers.forEach(layer => {
-    const w = Math.max(...layer.map(s => nodeWidth(s.name)));
+    const w = Math.max(...layer.map(s => nodeWidth(labelOf(s))));
     let y = (height - columnHeight(layer)) / 2;
     for (const step of layer) {
       nodes.set(step.name, { step, x, y, w });
@@ -145,7 +165,7 @@ function layout(steps: ICompiledStep[], direction: Direction): ILayout {
 }
 
 /** The direction that shows the graph at the largest zoom in a `w` × `h` area. */
-function bestLayout(steps: ICompiledStep[], w: number, h: number): ILayout {
+function bestLayout(steps: IDagNode[], w: number, h: number): ILayout {
   const down = layout(steps, 'down');
   if (w === 0 || h === 0) {
     return down;
@@ -156,7 +176,7 @@ function bestLayout(steps: ICompiledStep[], w: number, h: number): ILayout {
   return scale(right) > scale(down) * 1.15 ? right : down;
 }
 
-function linksOf(steps: ICompiledStep[], edges: IEdge[]): ILink[] {
+function linksOf(steps: IDagNode[], edges: IEdge[]): ILink[] {
   const all = new Map<string, ILink>();
   for (const edge of edges) {
     all.set(`${edge.from}\u0000${edge.to}`, { ...edge });
@@ -253,7 +273,7 @@ interface IView {
  * state in the selected run and are buttons: click, Enter or Space selects one.
  */
 export const DagView = React.forwardRef<IDagViewHandle, IDagViewProps>(
-  ({ steps, edges, info, selected, onSelect }, handle) => {
+  ({ steps, edges, info, selected, onSelect, ariaLabel }, handle) => {
     const svg = React.useRef<SVGSVGElement>(null);
     const [view, setView] = React.useState<IView>({ k: 1, x: 0, y: 0 });
     const [size, setSize] = React.useState({ w: 0, h: 0 });
@@ -419,7 +439,7 @@ export const DagView = React.forwardRef<IDagViewHandle, IDagViewProps>(
         data-direction={graph.direction}
         tabIndex={0}
         role="group"
-        aria-label="Pipeline graph: Tab to a step, Enter to select it; + and - zoom, arrows pan, 0 fits"
+        aria-label={`${ariaLabel ?? 'Pipeline graph'}: Tab to a node, Enter to select it; + and - zoom, arrows pan, 0 fits`}
         onKeyDown={onKeyDown}
         onPointerDown={event => {
           if ((event.target as Element).closest('.jp-kubelab-dag-node')) {
@@ -489,13 +509,15 @@ export const DagView = React.forwardRef<IDagViewHandle, IDagViewProps>(
             );
           })}
           {[...nodes.values()].map(({ step, x, y, w }) => {
-            const { state, status, color } = info(step.name);
+            const { state, status, color, kind } = info(step.name);
+            const label = labelOf(step);
             const select = () => onSelect(step.name);
             return (
               <g
                 key={step.name}
                 className={
                   `jp-kubelab-dag-node jp-kubelab-state-${state}` +
+                  (kind ? ` jp-kubelab-dag-kind-${kind}` : '') +
                   (step.name === selected ? ' jp-mod-selected' : '')
                 }
                 transform={`translate(${x}, ${y})`}
@@ -504,7 +526,7 @@ export const DagView = React.forwardRef<IDagViewHandle, IDagViewProps>(
                 role="button"
                 tabIndex={0}
                 aria-pressed={step.name === selected}
-                aria-label={`${step.name}: ${status}`}
+                aria-label={`${label}: ${status}`}
                 onClick={select}
                 onFocus={() => reveal(step.name)}
                 onKeyDown={event => {
@@ -515,7 +537,7 @@ export const DagView = React.forwardRef<IDagViewHandle, IDagViewProps>(
                   }
                 }}
               >
-                <title>{`${step.name}: ${status}`}</title>
+                <title>{`${label}: ${status}`}</title>
                 <rect
                   className="jp-kubelab-dag-box"
                   width={w}
@@ -540,7 +562,7 @@ export const DagView = React.forwardRef<IDagViewHandle, IDagViewProps>(
                   y={18}
                   dominantBaseline="central"
                 >
-                  {fitName(step.name, w)}
+                  {fitName(label, w)}
                 </text>
                 <text
                   className="jp-kubelab-dag-status"
@@ -558,3 +580,33 @@ export const DagView = React.forwardRef<IDagViewHandle, IDagViewProps>(
     );
   }
 );
+
+/** Zoom out, zoom in and fit, for the toolbar of a view that shows a DagView. */
+export function DagZoomButtons({
+  dag
+}: {
+  dag: React.RefObject<IDagViewHandle>;
+}): JSX.Element {
+  return (
+    <span className="jp-kubelab-zoom">
+      <ToolbarButtonComponent
+        tooltip="Zoom out (-)"
+        label="−"
+        dataset={{ testid: 'kubelab-zoom-out' }}
+        onClick={() => dag.current?.zoomBy(1 / 1.2)}
+      />
+      <ToolbarButtonComponent
+        tooltip="Zoom in (+)"
+        label="+"
+        dataset={{ testid: 'kubelab-zoom-in' }}
+        onClick={() => dag.current?.zoomBy(1.2)}
+      />
+      <ToolbarButtonComponent
+        tooltip="Fit (0)"
+        label="Fit"
+        dataset={{ testid: 'kubelab-zoom-fit' }}
+        onClick={() => dag.current?.fit()}
+      />
+    </span>
+  );
+}

@@ -1,19 +1,14 @@
 import * as React from 'react';
 
 import { MainAreaWidget } from '@jupyterlab/apputils';
-import {
-  Button,
-  HTMLSelect,
-  runIcon,
-  ToolbarButtonComponent
-} from '@jupyterlab/ui-components';
+import { Button, HTMLSelect, runIcon } from '@jupyterlab/ui-components';
 
 import { IRunOutput } from '../api';
 import { stepColor } from '../format';
 import { pipelineIcon } from '../icons';
 import { PipelineModel } from '../model';
 import { isActive } from '../runs';
-import { DagView, IDagViewHandle } from './DagView';
+import { DagView, DagZoomButtons, IDagViewHandle } from './DagView';
 import { ModelView, useNow } from './ModelView';
 import { RunFailure } from './RunFailure';
 import { StepDetails } from './StepDetails';
@@ -25,9 +20,11 @@ export type ServeOutput = (output: IRunOutput) => Promise<void>;
 /** The full-size pipeline: toolbar, graph and the selected step's details. */
 function PipelineCanvas({
   model,
+  openLineage,
   onServe
 }: {
   model: PipelineModel;
+  openLineage?: (ref: string, output: string) => void;
   onServe?: ServeOutput;
 }): JSX.Element {
   const dag = React.useRef<IDagViewHandle>(null);
@@ -87,26 +84,7 @@ function PipelineCanvas({
             }
           />
         </label>
-        <span className="jp-kubelab-zoom">
-          <ToolbarButtonComponent
-            tooltip="Zoom out (-)"
-            label="−"
-            dataset={{ testid: 'kubelab-zoom-out' }}
-            onClick={() => dag.current?.zoomBy(1 / 1.2)}
-          />
-          <ToolbarButtonComponent
-            tooltip="Zoom in (+)"
-            label="+"
-            dataset={{ testid: 'kubelab-zoom-in' }}
-            onClick={() => dag.current?.zoomBy(1.2)}
-          />
-          <ToolbarButtonComponent
-            tooltip="Fit (0)"
-            label="Fit"
-            dataset={{ testid: 'kubelab-zoom-fit' }}
-            onClick={() => dag.current?.fit()}
-          />
-        </span>
+        <DagZoomButtons dag={dag} />
       </div>
       {run && (
         <div
@@ -155,6 +133,7 @@ function PipelineCanvas({
               onGoToCell={index => model.goToCell(index, true)}
               onSelectRun={id => model.selectRun(id)}
               onRunFrom={task => run && void model.runFrom(run.id, task)}
+              onOpenLineage={openLineage}
               onServe={onServe}
             />
           ) : (
@@ -175,10 +154,14 @@ function PipelineCanvas({
  * the selected step.
  */
 export class PipelineView extends MainAreaWidget<ModelView> {
-  constructor(model: PipelineModel, onServe?: ServeOutput) {
+  constructor(
+    model: PipelineModel,
+    openLineage?: (ref: string, output: string) => void,
+    onServe?: ServeOutput
+  ) {
     super({
       content: new ModelView(model, 'the pipeline view', m => (
-        <PipelineCanvas model={m} onServe={onServe} />
+        <PipelineCanvas model={m} openLineage={openLineage} onServe={onServe} />
       ))
     });
     this.id = 'kubelab-pipeline-view';

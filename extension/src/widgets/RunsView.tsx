@@ -1,6 +1,7 @@
 import * as React from 'react';
 
 import {
+  Button,
   redoIcon,
   stopIcon,
   ToolbarButtonComponent
@@ -26,6 +27,8 @@ export interface IRunsViewProps {
   onSelect: (id: string) => void;
   onCancel: (id: string) => void;
   onRerun: (id: string) => void;
+  /** Compare the runs ticked in the list (two or more); no ticks without it. */
+  onCompare?: (ids: string[]) => void;
 }
 
 const SHOWN = 10;
@@ -54,8 +57,9 @@ function BackendChip({ backend }: { backend: string }): JSX.Element {
 }
 
 export function RunsView(props: IRunsViewProps): JSX.Element {
-  const { runs, selected, busy, now } = props;
+  const { runs, selected, busy, now, onCompare } = props;
   const list = React.useRef<HTMLUListElement>(null);
+  const [ticked, setTicked] = React.useState<string[]>([]);
   if (runs.length === 0) {
     return (
       <p className="jp-kubelab-muted" data-testid="kubelab-no-runs">
@@ -64,6 +68,10 @@ export function RunsView(props: IRunsViewProps): JSX.Element {
     );
   }
   const shown = runs.slice(0, SHOWN);
+  // Ticks of runs no longer listed (another notebook's) do not count.
+  const compared = ticked.filter(id => shown.some(r => r.id === id));
+  const tick = (id: string, on: boolean) =>
+    setTicked(on ? [...compared, id] : compared.filter(t => t !== id));
   const move = (from: number, by: number) => {
     const rows = list.current?.querySelectorAll<HTMLElement>('[role=option]');
     rows?.[Math.max(0, Math.min(shown.length - 1, from + by))]?.focus();
@@ -83,7 +91,9 @@ export function RunsView(props: IRunsViewProps): JSX.Element {
             <li
               key={run.id}
               className={
-                'jp-kubelab-run' + (isSelected ? ' jp-mod-selected' : '')
+                'jp-kubelab-run' +
+                (isSelected ? ' jp-mod-selected' : '') +
+                (onCompare ? ' jp-kubelab-run-comparable' : '')
               }
               role="option"
               aria-selected={isSelected}
@@ -105,6 +115,13 @@ export function RunsView(props: IRunsViewProps): JSX.Element {
                 }
               }}
             >
+              {onCompare && (
+                <CompareTick
+                  label={run.label || run.name}
+                  checked={compared.includes(run.id)}
+                  onChange={on => tick(run.id, on)}
+                />
+              )}
               <span
                 className="jp-kubelab-run-label"
                 data-testid="kubelab-run-label"
@@ -121,6 +138,21 @@ export function RunsView(props: IRunsViewProps): JSX.Element {
           );
         })}
       </ul>
+      {/* Once a run is ticked: the list keeps its room until then. */}
+      {onCompare && compared.length > 0 && (
+        <CompareBar
+          count={compared.length}
+          // Oldest first, as KFP's Compare runs: what changed since the first one.
+          onCompare={() =>
+            onCompare(
+              shown
+                .filter(r => compared.includes(r.id))
+                .map(r => r.id)
+                .reverse()
+            )
+          }
+        />
+      )}
       {runs.length > SHOWN && (
         <p className="jp-kubelab-muted">
           {runs.length - SHOWN} older runs: <code>kubelab runs list</code>
@@ -184,6 +216,53 @@ export function RunsView(props: IRunsViewProps): JSX.Element {
             </table>
           )}
         </div>
+      )}
+    </div>
+  );
+}
+
+/** A run's tick for "Compare runs" (a checkbox that does not select the row). */
+function CompareTick(props: {
+  label: string;
+  checked: boolean;
+  onChange: (checked: boolean) => void;
+}): JSX.Element {
+  return (
+    <label
+      className="jp-kubelab-run-tick"
+      title="Tick two or more runs, then Compare"
+      onClick={event => event.stopPropagation()}
+      onKeyDown={event => event.stopPropagation()}
+    >
+      <input
+        type="checkbox"
+        aria-label={`Compare ${props.label}`}
+        data-testid="kubelab-run-tick"
+        checked={props.checked}
+        onChange={event => props.onChange(event.currentTarget.checked)}
+      />
+    </label>
+  );
+}
+
+/** "Compare 2 runs" under the list, once two or more are ticked. */
+function CompareBar(props: {
+  count: number;
+  onCompare: () => void;
+}): JSX.Element {
+  return (
+    <div className="jp-kubelab-compare-bar">
+      <Button
+        className="jp-mod-styled"
+        data-testid="kubelab-compare-runs"
+        disabled={props.count < 2}
+        title="Parameters, metrics, code, data and cache of the ticked runs, side by side"
+        onClick={props.onCompare}
+      >
+        Compare{props.count > 1 ? ` ${props.count} runs` : ''}
+      </Button>
+      {props.count < 2 && (
+        <span className="jp-kubelab-muted">tick two or more runs</span>
       )}
     </div>
   );

@@ -25,6 +25,8 @@ export interface ISidebarOptions {
   /** Open the pipeline view, showing `step` (and its log) when given. */
   openPipeline: (step?: string, showLog?: boolean) => void;
   openGuide: () => void;
+  /** Open "Compare runs" for the runs ticked in the runs list. */
+  openCompare?: (ids: string[]) => void;
 }
 
 /** A titled part of the sidebar, with buttons in its title bar. */
@@ -44,7 +46,13 @@ export function section(
   return panel;
 }
 
-function RunsPart({ model }: { model: PipelineModel }): JSX.Element | null {
+function RunsPart({
+  model,
+  onCompare
+}: {
+  model: PipelineModel;
+  onCompare?: (ids: string[]) => void;
+}): JSX.Element | null {
   const now = useNow(model.runs.some(isActive));
   if (!model.notebook) {
     return null;
@@ -69,6 +77,7 @@ function RunsPart({ model }: { model: PipelineModel }): JSX.Element | null {
         onSelect={id => model.selectRun(id)}
         onCancel={id => void model.cancel(id)}
         onRerun={id => void model.rerun(id)}
+        onCompare={onCompare}
       />
     </>
   );
@@ -154,7 +163,9 @@ export class SidebarPanel extends SidePanel {
     this._runs = section(
       'kubelab-runs-section',
       'Runs',
-      new ModelView(model, 'the runs', m => <RunsPart model={m} />),
+      new ModelView(model, 'the runs', m => (
+        <RunsPart model={m} onCompare={options.openCompare} />
+      )),
       [refresh]
     );
     this._cell = section(

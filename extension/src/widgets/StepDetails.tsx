@@ -33,6 +33,15 @@ export interface IStepDetailsProps {
   onRunFrom: (task: string) => void;
   /** Serve a model the step gave (absent: no Serve buttons). */
   onServe?: (output: IRunOutput) => Promise<void>;
+  /** Open the lineage of one of the step's outputs in the run (`RUN/TASK/OUTPUT`). */
+  onOpenLineage?: (ref: string, output: string) => void;
+}
+
+/** The artifacts a run step wrote (models, datasets, notebook values), by name. */
+function outputArtifacts(runStep: IRunStep | null): string[] {
+  return Object.entries(runStep?.outputs ?? {})
+    .filter(([, v]) => typeof v === 'object' && v !== null && 'uri' in v)
+    .map(([name]) => name);
 }
 
 /** One term of a description list, left out when there is nothing to say. */
@@ -73,6 +82,7 @@ export function StepDetails(props: IStepDetailsProps): JSX.Element {
     run.path !== null &&
     run.backend === 'local' &&
     runStep;
+  const artifacts = outputArtifacts(runStep);
   const logRun = cachedFrom?.run ?? run?.id;
   const logTask = cachedFrom?.task ?? runStep?.name;
   const log = React.useRef<HTMLDivElement>(null);
@@ -159,6 +169,31 @@ export function StepDetails(props: IStepDetailsProps): JSX.Element {
                   ? ` · ${runStep.attempts} attempts`
                   : ''}
               </span>
+            </dd>
+          </>
+        )}
+        {run && runStep && props.onOpenLineage && artifacts.length > 0 && (
+          <>
+            <dt>Outputs</dt>
+            <dd data-testid="kubelab-details-outputs">
+              {artifacts.map((name, i) => (
+                <React.Fragment key={name}>
+                  {i > 0 && ', '}
+                  <button
+                    className="jp-kubelab-link"
+                    title={`Lineage of ${name}: the step and run that made it, back to the notebook and parameters`}
+                    data-testid={`kubelab-lineage-${name}`}
+                    onClick={() =>
+                      props.onOpenLineage?.(
+                        `${run.id}/${runStep.name}/${name}`,
+                        name
+                      )
+                    }
+                  >
+                    {name}
+                  </button>
+                </React.Fragment>
+              ))}
             </dd>
           </>
         )}

@@ -19,9 +19,8 @@ function shortType(type: string | null): string {
 }
 
 /**
- * What a finished step gave: its outputs, and a Serve button on each that is a model
- * (a scikit-learn or torch object the notebook saved, a Model artifact), which starts
- * a model server for it.
+ * The models a finished step gave (a scikit-learn or torch object the notebook saved,
+ * a Model artifact), each with a Serve button that starts a model server for it.
  */
 export function StepOutputs({
   client,
@@ -47,7 +46,8 @@ export function StepOutputs({
       live = false;
     };
   }, [client, runId, task]);
-  if (!outputs || outputs.length === 0) {
+  const models = (outputs ?? []).filter(output => output.servable);
+  if (models.length === 0) {
     return null;
   }
   const serve = async (output: IRunOutput) => {
@@ -63,10 +63,10 @@ export function StepOutputs({
   };
   return (
     <>
-      <dt>Outputs</dt>
+      <dt>Models</dt>
       <dd>
         <ul className="jp-kubelab-outputs" data-testid="kubelab-step-outputs">
-          {outputs.map(output => (
+          {models.map(output => (
             <li key={output.name} data-testid={`kubelab-output-${output.name}`}>
               <code>{output.name}</code>
               {output.servable && (

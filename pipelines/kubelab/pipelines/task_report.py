@@ -1,11 +1,12 @@
 """What a running task tells the local engine besides its outputs.
 
 The task's process fills a report; the fork server writes it next to the task's
-result and the engine records it: warnings for the step, marshalling figures, and
-the files the task read (so a cached result is only reused while those files are
-unchanged). On Kubeflow nobody collects it, which costs nothing.
+result and the engine records it: warnings for the step, marshalling figures, the
+files the task read (so a cached result is only reused while those files are
+unchanged) and the files it wrote (its lineage: where a model saved to a file came
+from). On Kubeflow nobody collects it, which costs nothing.
 
-Reads are recorded with an audit hook (PEP 578): every file opened for reading under
+Reads and writes are recorded with an audit hook (PEP 578): every file opened under
 a watched folder (the task's working directory, a notebook's folder), except under
 the pipeline root (artifacts are already part of the cache key), hidden folders and
 Python installations (a venv or conda under the home folder: its libraries are the
@@ -24,6 +25,7 @@ _report: dict[str, Any] = {}
 _roots: list[str] = []
 _excluded: list[str] = []
 _reads: set[str] = set()
+_writes: set[str] = set()
 _hooked = False
 
 
@@ -50,14 +52,19 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
     if isinstance(path, int) or path is None:
         return
     if mode is not None:
-        if "r" not in mode and "+" not in mode:
-            return
-    elif flags & os.O_ACCMODE == os.O_WRONLY:
-        return
+        reads = "r" in mode or "+" in mode
+        writes = any(m in mode for m in "wax+")
+    else:
+        access = flags & os.O_ACCMODE
+        reads, writes = access != os.O_WRONLY, access != os.O_RDONLY
     try:
-        _reads.add(os.path.abspath(os.fsdecode(path)))
+        full = os.path.abspath(os.fsdecode(path))
     except (TypeError, ValueError):
         return
+    if reads:
+        _reads.add(full)
+    if writes:
+        _writes.add(full)
 
 
 def watch_reads(folder: str, *, exclude: str | None = None) -> None:
@@ -86,11 +93,12 @@ def _installations() -> list[str]:
     return [os.path.realpath(p) for p in prefixes if p]
 
 
-def files_read() -> list[str]:
-    """The regular files read under the watched folders, sorted."""
+def _task_files(paths: set[str]) -> list[str]:
+    """Of `paths`, the regular files under the watched folders that are the task's
+    data (not the environment's, not hidden), sorted."""
     found: set[str] = set()
     installations = _installations()
-    for raw in list(_reads):
+    for raw in list(paths):
         path = os.path.realpath(_source_of(raw))
         if not _inside(path, _roots) or _inside(path, _excluded + installations):
             continue
@@ -105,17 +113,29 @@ def files_read() -> list[str]:
     return sorted(found)
 
 
+def files_read() -> list[str]:
+    """The regular files read under the watched folders, sorted."""
+    return _task_files(_reads)
+
+
+def files_written() -> list[str]:
+    """The regular files written under the watched folders (and still there), sorted."""
+    return _task_files(_writes)
+
+
 def collect() -> dict[str, Any]:
-    """The report, with each file read and its digest (taken now, after the task)."""
+    """The report, with each file read or written and its digest (taken now, after
+    the task)."""
     from kubelab.pipelines import digests
 
     report = dict(_report)
-    reads = []
-    for path in files_read():
-        try:
-            reads.append({"path": path, "digest": digests.file_digest(path)})
-        except OSError:
-            continue
-    if reads:
-        report["reads"] = reads
+    for key, paths in (("reads", files_read()), ("writes", files_written())):
+        found = []
+        for path in paths:
+            try:
+                found.append({"path": path, "digest": digests.file_digest(path)})
+            except OSError:
+                continue
+        if found:
+            report[key] = found
     return report

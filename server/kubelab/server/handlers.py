@@ -6,9 +6,9 @@ one a JupyterHub read-only share installs). Three levels, one decorator each:
 
 | decorator   | needs                                        | endpoints |
 |-------------|----------------------------------------------|-----------|
-| `guarded`   | `read` on kubelab for GET, `write` for POST/DELETE | status, runs, run, logs, jobs (GET); cancel, DELETE job |
+| `guarded`   | `read` on kubelab for GET, `write` for POST/PATCH/DELETE | status, runs, run, logs, jobs, compare, lineage (GET); cancel, DELETE job, experiments (POST/PATCH) |
 | `reads`     | `read` on kubelab and `read` on contents     | POST pipelines/compile (answers what the notebook holds, runs nothing) |
-| `runs_code` | `write` on kubelab and `execute` on kernels  | POST runs, rerun, run-from, pipelines/validate, POST jobs |
+| `runs_code` | `write` on kubelab and `execute` on kernels  | POST runs, rerun, run-from, reproduce, pipelines/validate, POST jobs |
 
 Running a notebook's steps or a job's function executes the user's code, which is
 what `execute` on `kernels` means to Jupyter: whoever may not run a kernel may not run
@@ -133,11 +133,13 @@ class StatusHandler(KubelabHandler):
 
 def default_handlers() -> list[tuple[str, type]]:
     from .jobs import job_handlers
+    from .lineage import lineage_handlers
     from .runs import run_handlers
     from .serving import serving_handlers
 
     return [
         (rf"{API_PREFIX}/status", StatusHandler),
+        *lineage_handlers(API_PREFIX),  # before runs/{id}: runs/compare is not a run
         *run_handlers(API_PREFIX),
         *job_handlers(API_PREFIX),
         *serving_handlers(API_PREFIX),

@@ -7,29 +7,16 @@ read into this API's responses.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 from jupyter_server.auth.identity import User
 
-# Written by the kubelab spawners: non-secret identity (user, groups, profile) as JSON.
-IDENTITY_FILE_ENV = "KUBELAB_IDENTITY_FILE"
+from kubelab.client.provenance import read_spawner_identity
+
 # Directory with the OIDC token files (access_token, id_token); only presence is reported.
 TOKEN_DIR_ENV = "KUBELAB_TOKEN_DIR"
-
-
-def read_spawner_identity() -> dict[str, Any]:
-    """Re-read on each call: the spawner may rewrite the file while the server runs."""
-    path = os.environ.get(IDENTITY_FILE_ENV)
-    if not path:
-        return {}
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def token_files() -> dict[str, bool]:

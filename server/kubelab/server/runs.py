@@ -4,8 +4,8 @@
 |----------------------------------------------|---------------------------|--------|
 | POST pipelines/compile                       | {path, ir?: bool = true, content?: nbformat JSON (unsaved notebook)} | 200 steps, edges, parameters, metrics, cells (+ `ir`); 400 {message, cell, step} |
 | POST pipelines/validate                      | {path, parameters?}       | 200 report {ok, errors, steps, variables, metrics}; 429 when too many run |
-| POST runs                                    | {path, parameters, backend} | 201 {id, backend} |
-| GET  runs                                    | ?limit=N&backend=NAME     | 200 {runs: [...], unavailable: {backend: why}} newest first, of every configured backend unless `backend` names one |
+| POST runs                                    | {path, parameters, backend, experiment?} | 201 {id, backend} |
+| GET  runs                                    | ?limit=N&backend=NAME&experiment=ID_OR_NAME&archived=true | 200 {runs: [...], unavailable: {backend: why}} newest first, of every configured backend unless `backend` names one; `experiment` keeps one local experiment's runs |
 | GET  runs/{id}                               |                           | 200 run JSON |
 | POST runs/{id}/cancel                        |                           | 200 run JSON; 409 when it already finished |
 | POST runs/{id}/rerun                         |                           | 201 {id}: the same notebook, same parameters |
@@ -27,6 +27,9 @@ messages count cells from 1, as JupyterLab does.
 `path` is a notebook path relative to the Jupyter root directory (as JupyterLab shows
 it). Absolute paths, `..` segments and symlinks leading out of the root are refused.
 `{step}` is the pipeline task name (as in the run JSON) or the notebook step name.
+Each run names its `experiment` (and `experiment_id`); runs of archived experiments
+are listed only with `archived=true`. Lineage, compare, reproduce and experiments
+are in `lineage.py`.
 """
 
 from __future__ import annotations
@@ -44,10 +47,10 @@ class ForbiddenPathError(ForbiddenError):
     """A path that leads outside the Jupyter root."""
 
 
-def resolve_notebook(root: str | os.PathLike[str], path: Any) -> Path:
-    """`path` (relative to the Jupyter root) as an absolute file inside `root`."""
+def resolve_path(root: str | os.PathLike[str], path: Any, what: str = "file") -> Path:
+    """`path` (relative to the Jupyter root) as an absolute, existing path inside `root`."""
     if not isinstance(path, str) or not path.strip():
-        raise KubelabError("'path' must be a notebook path relative to the Jupyter root")
+        raise KubelabError(f"'path' must be a {what} path relative to the Jupyter root")
     if "\x00" in path:
         raise KubelabError("'path' contains a NUL byte", path=path)
     pure = PurePosixPath(path.replace("\\", "/"))
@@ -62,7 +65,13 @@ def resolve_notebook(root: str | os.PathLike[str], path: Any) -> Path:
     if not full.is_relative_to(base):
         raise ForbiddenPathError(f"{path!r} leads outside the Jupyter root", path=path)
     if not full.exists():
-        raise NotFoundError(f"notebook {path!r} does not exist", path=path)
+        raise NotFoundError(f"{what} {path!r} does not exist", path=path)
+    return full
+
+
+def resolve_notebook(root: str | os.PathLike[str], path: Any) -> Path:
+    """`path` (relative to the Jupyter root) as an absolute notebook file inside `root`."""
+    full = resolve_path(root, path, "notebook")
     if not full.is_file() or full.suffix != ".ipynb":
         raise KubelabError(f"{path!r} is not a notebook (.ipynb)", path=path)
     return full
@@ -165,7 +174,13 @@ class RunsHandler(RunsBase):
     async def get(self) -> None:
         limit = self.int_argument("limit", 100)
         backend = self.get_query_argument("backend", None) or None
-        runs = await self.call(self.client.list_runs, limit, backend=backend)
+        runs = await self.call(
+            self.client.list_runs,
+            limit,
+            backend=backend,
+            experiment=self.get_query_argument("experiment", None),
+            include_archived=self.get_query_argument("archived", "false") == "true",
+        )
         self.write_json(
             {"runs": [self.with_path(r) for r in runs], "unavailable": runs.unavailable}
         )
@@ -179,6 +194,7 @@ class RunsHandler(RunsBase):
             full,
             body.get("parameters"),
             backend=body.get("backend"),
+            experiment_name=body.get("experiment"),
         )
         self.write_json({"id": started.run_id, "backend": started.backend}, status=201)
 

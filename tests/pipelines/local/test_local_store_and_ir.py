@@ -82,6 +82,8 @@ def test_run_json_shape_and_lookup(tmp_path: Path) -> None:
         "error",
         "source",
         "warnings",
+        "experiment",
+        "experiment_id",
         "steps",
     }
     assert (run["number"], run["label"], run["origin"]) == (1, "#1", {})

@@ -1,5 +1,5 @@
-"""What a task reports about the files it read (the audit hook runs in a child process:
-an audit hook cannot be removed again)."""
+"""What a task reports about the files it read and wrote (the audit hook runs in a child
+process: an audit hook cannot be removed again)."""
 
 from __future__ import annotations
 
@@ -40,6 +40,10 @@ def test_reads_under_the_folder_are_reported_with_digests(tmp_path: Path) -> Non
             [sys.executable, "-c", SCRIPT, str(folder), str(outputs)],
             capture_output=True, text=True, check=True,
         )  # fmt: skip
-        reads = json.loads(out.stdout)["reads"]
+        report = json.loads(out.stdout)
+        reads = report["reads"]
         assert [Path(r["path"]).name for r in reads] == ["data.csv", "helpers.py"]
         assert all(r["digest"].startswith("xxh3-128:") for r in reads)
+        # Written files are its outputs (lineage); bytecode Python caches is not.
+        assert [Path(w["path"]).name for w in report["writes"]] == ["written.txt"]
+        assert report["writes"][0]["digest"].startswith("xxh3-128:")

@@ -152,6 +152,7 @@ class KubeflowPipelinesBackend(RunBackend):
         platform_spec: dict[str, Any] | None = None,
         **engine_options: Any,
     ) -> str:
+        experiment = engine_options.pop("experiment", None)
         given = sorted(k for k, v in engine_options.items() if v is not None)
         if given:
             raise KubelabError(
@@ -169,7 +170,7 @@ class KubeflowPipelinesBackend(RunBackend):
             if platform_spec
             else spec,
             "runtime_config": {"parameters": parameters},
-            "experiment_id": self.experiment_id(self.experiment or pipeline),
+            "experiment_id": self.experiment_id(experiment or self.experiment or pipeline),
         }
         run = self.http.request("POST", "v2beta1/runs", body=body)
         run_id = run.get("run_id")

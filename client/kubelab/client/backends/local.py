@@ -147,6 +147,7 @@ class LocalBackend(RunBackend, JobBackend):
             task_metadata=task_metadata,
             run_name=original.get("name"),
             force_rerun=engine.downstream_tasks(ir, task),
+            experiment=original.get("experiment"),
         )
 
     @staticmethod

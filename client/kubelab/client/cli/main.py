@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "kubelab.client.cli.notebook",
     "kubelab.client.cli.runs",
     "kubelab.client.cli.jobs",
+    "kubelab.client.cli.experiments",
     "kubelab.workloads.trainer.cli",
     "kubelab.workloads.serving.cli",
     "kubelab.workloads.optimizer.cli",

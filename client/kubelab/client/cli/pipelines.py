@@ -67,6 +67,10 @@ def register(subparsers: Any) -> None:
     run_p.add_argument("--function", help="the pipeline to run when the .py file has several")
     run_p.add_argument("--pipeline-root", help="where artifacts go (default: ./local_outputs)")
     run_p.add_argument("--timeout", type=float, help="per-step timeout in seconds")
+    run_p.add_argument(
+        "--experiment",
+        help="the experiment the run joins (created if new; default: one per notebook or file)",
+    )
     add_backend_option(run_p, default="local")
     run_p.add_argument(
         "--output",
@@ -191,7 +195,11 @@ def run_command(args: argparse.Namespace) -> int:
         )
     print(f"running {name} on the {args.backend} backend", file=sys.stderr)
     run_id = client.create_run(
-        source, arguments, enable_caching=not args.no_cache, **engine_options
+        source,
+        arguments,
+        enable_caching=not args.no_cache,
+        experiment_name=args.experiment,
+        **engine_options,
     )
     if args.backend != "local":
         url = client.get_run(run_id, backend=args.backend).get("url")

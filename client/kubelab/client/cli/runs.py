@@ -1,4 +1,7 @@
-"""`kubelab runs list | show | logs | cancel`: pipeline runs of any backend, through `Client`."""
+"""`kubelab runs list | show | logs | cancel`: pipeline runs of any backend, through `Client`.
+
+`compare`, `lineage`, `reproduce` and `export` are in `cli/lineage.py`.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kubelab.client.cli import lineage
 from kubelab.client.cli.common import (
     add_backend_option,
     add_output_option,
@@ -21,12 +25,18 @@ from kubelab.pipelines.errors import NotFoundError
 
 
 def register(subparsers: Any) -> None:
-    runs_p = subparsers.add_parser("runs", help="list, inspect, follow and cancel pipeline runs")
+    runs_p = subparsers.add_parser(
+        "runs", help="list, inspect, follow, cancel, compare and reproduce pipeline runs"
+    )
     runs_sub = runs_p.add_subparsers(dest="runs_command", metavar="ACTION")
     list_p = runs_sub.add_parser(
         "list", help="recent runs of every backend (Kubeflow Pipelines when set), newest first"
     )
     list_p.add_argument("--limit", type=int, default=20)
+    list_p.add_argument("--experiment", help="only the runs of this experiment (id or name)")
+    list_p.add_argument(
+        "--archived", action="store_true", help="include runs of archived experiments"
+    )
     add_output_option(list_p)
     add_backend_option(list_p, default_note="every configured backend")
     list_p.set_defaults(handler=list_command)
@@ -48,11 +58,17 @@ def register(subparsers: Any) -> None:
     cancel_p.add_argument("run")
     add_backend_option(cancel_p)
     cancel_p.set_defaults(handler=cancel_command)
+    lineage.register(runs_sub)
     runs_p.set_defaults(handler=lambda args: (runs_p.print_help(), 2)[1])
 
 
 def list_command(args: argparse.Namespace) -> int:
-    runs = client_from(args).list_runs(args.limit, backend=args.backend)
+    runs = client_from(args).list_runs(
+        args.limit,
+        backend=args.backend,
+        experiment=args.experiment,
+        include_archived=args.archived,
+    )
     for backend, reason in runs.unavailable.items():
         print(f"{backend}: {reason} (its runs started here: last known state)", file=sys.stderr)
     if args.output == "json":

@@ -30,7 +30,7 @@ from typing import Any
 from kubelab.client.store import RunStore
 from kubelab.pipelines.errors import KubelabError
 from kubelab.pipelines.local import ir as irutil
-from kubelab.pipelines.local import launch, live_runs
+from kubelab.pipelines.local import launch, live_runs, recording
 from kubelab.pipelines.local.outcomes import RunResult
 from kubelab.pipelines.local.preload import plan_preload, warm_worker
 from kubelab.pipelines.local.scheduling import EventCallback, Run, downstream_tasks
@@ -63,6 +63,8 @@ def _prepare(
     workdir: str | os.PathLike[str] | None = None,
     preload_modules: Iterable[str] = (),
     strict_resources: bool = False,
+    experiment: str | None = None,
+    reproduces: str | None = None,
 ) -> Run:
     irutil.check_pipeline_spec(ir)
     resolved = irutil.resolve_arguments(ir, arguments)
@@ -90,6 +92,7 @@ def _prepare(
         workdir=workdir,
         strict_resources=strict_resources,
     )
+    recording.start(run, name=name, source=source, experiment=experiment, reproduces=reproduces)
     python_executors = [
         executor
         for e in ir.get("deploymentSpec", {}).get("executors", {}).values()
@@ -134,6 +137,7 @@ def run_pipeline(
     workdir: str | os.PathLike[str] | None = None,
     preload: Iterable[str] = (),
     strict_resources: bool = False,
+    experiment: str | None = None,
 ) -> RunResult:
     """Run a pipeline to the end and return its result (a failed run does not raise).
 
@@ -141,8 +145,10 @@ def run_pipeline(
     directory. Independent tasks all run at once unless `parallelism` caps them; a task
     reserves the CPUs its limit names. A task asking for more GPUs than the machine has
     runs on what it has, with a warning, unless `strict_resources`. `preload` names
-    modules the warm worker imports before the steps (e.g. a notebook's ML imports). In
-    a Jupyter kernel, without an `on_event` of its own, it shows a live widget.
+    modules the warm worker imports before the steps (e.g. a notebook's ML imports). The
+    run joins `experiment` (default: one per source file, see
+    `kubelab.client.provenance.default_experiment`). In a Jupyter kernel, without an
+    `on_event` of its own, it shows a live widget.
     """
     if on_event is None:
         from kubelab.pipelines.local.progress import notebook_progress
@@ -164,6 +170,7 @@ def run_pipeline(
         workdir=workdir,
         preload_modules=preload,
         strict_resources=strict_resources,
+        experiment=experiment,
     )
     # The run executes in a worker thread so that Ctrl-C / "interrupt kernel" here
     # cancels it cleanly (processes killed, store updated) instead of orphaning it.
@@ -204,6 +211,7 @@ def start_run(
             "task_metadata": None,
             "on_event": None,
             "task_timeout": None,
+            "experiment": None,
             **options,
         },
     )

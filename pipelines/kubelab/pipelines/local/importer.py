@@ -10,7 +10,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from kubelab.pipelines.errors import KubelabError
-from kubelab.pipelines.local import task_io
+from kubelab.pipelines.local import recording, task_io
 from kubelab.pipelines.local.outcomes import Outcome
 
 if TYPE_CHECKING:
@@ -60,4 +60,5 @@ def run_importer(
         finished_at=time.time(),
         outputs=task_io.public_outputs({}, arts),
     )
+    recording.importer(run, qname, params, arts)
     return Outcome("succeeded", {}, arts)

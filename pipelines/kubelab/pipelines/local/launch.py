@@ -12,6 +12,7 @@ comes from the `Run` passed in.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
@@ -23,7 +24,7 @@ from kubelab.client.store import kubelab_home
 from kubelab.pipelines.errors import KubelabError
 from kubelab.pipelines.local import cache as cache_keys
 from kubelab.pipelines.local import ir as irutil
-from kubelab.pipelines.local import task_io, workers
+from kubelab.pipelines.local import recording, task_io, workers
 from kubelab.pipelines.local.importer import run_importer
 from kubelab.pipelines.local.outcomes import Outcome
 from kubelab.pipelines.local.placeholders import resolve_command
@@ -127,6 +128,18 @@ def run_executor(
     task_caching = spec.get("cachingOptions", {"enableCache": True}).get("enableCache", False)
     use_cache = run.enable_caching and task_caching and not run.forced(qname)
     run.record(qname, inputs={"parameters": params, "artifacts": artifacts}, cache_key=key)
+    python = irutil.python_executor(container)
+    # What the lineage of the step records, whichever way it ends.
+    record_step = functools.partial(
+        recording.step,
+        run,
+        qname,
+        container=container,
+        python=python,
+        parameters=params,
+        inputs=artifacts,
+        cache_key=key,
+    )
     if use_cache:
         claim(run, key)
         hit = run.store.cache_get(key)
@@ -149,8 +162,15 @@ def run_executor(
                 # The log of the run that produced the result ("from cache" in the UI).
                 log_path=hit.get("log_path"),
             )
+            record_step(
+                state="succeeded",
+                outputs=hit["artifacts"],
+                output_parameters=hit["parameters"],
+                cached=True,
+                reads=hit.get("reads"),
+                writes=hit.get("writes"),
+            )
             return Outcome("succeeded", hit["parameters"], hit["artifacts"])
-    python = irutil.python_executor(container)
     retry = spec.get("retryPolicy", {})
     max_retries = int(retry.get("maxRetryCount", 0) or 0)
     backoff = duration_seconds(retry.get("backoffDuration"), 0.0)
@@ -214,7 +234,9 @@ def run_executor(
             run.collect_metrics(out_arts)
             # Written even when reads are off (--no-cache), so later runs can reuse it.
             entry = {"parameters": out_params, "artifacts": out_arts}
-            entry["files"] = cache_keys.existing_files(entry)
+            # The files it wrote must still be there too: a hit does not write them again.
+            entry["writes"] = report.get("writes", [])
+            entry["files"] = cache_keys.existing_files(entry) + [w["path"] for w in entry["writes"]]
             entry["reads"] = report.get("reads", [])  # valid while these are unchanged
             entry["log_path"] = str(log_path)
             run.store.cache_put(key, entry, run.run_id, qname)
@@ -225,6 +247,13 @@ def run_executor(
                 finished_at=time.time(),
                 error=None,
                 outputs=task_io.public_outputs(out_params, out_arts),
+            )
+            record_step(
+                state="succeeded",
+                outputs=out_arts,
+                output_parameters=out_params,
+                reads=report.get("reads"),
+                writes=report.get("writes"),
             )
             return Outcome("succeeded", out_params, out_arts)
         if attempt <= max_retries and not run.cancelled.is_set():
@@ -241,6 +270,7 @@ def run_executor(
     run.record(
         qname, state="failed", finished_at=time.time(), error=error, failed_at=result.get("where")
     )
+    record_step(state="failed")
     step = run.task_metadata.get(qname, {}).get("step")
     if step and result.get("where"):  # "step b failed in cell 3, line 1: ..."
         return Outcome("failed", error=f"step {step} {error}")

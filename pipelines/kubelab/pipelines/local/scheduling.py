@@ -22,7 +22,7 @@ from typing import Any
 from kubelab.client.store import RunStore
 from kubelab.pipelines.errors import KubelabError, NotFoundError
 from kubelab.pipelines.local import ir as irutil
-from kubelab.pipelines.local import task_io, workers
+from kubelab.pipelines.local import recording, task_io, workers
 from kubelab.pipelines.local.conditions import evaluate_condition
 from kubelab.pipelines.local.inputs import argument_artifacts, resolve_inputs
 from kubelab.pipelines.local.launch import run_executor
@@ -172,6 +172,7 @@ class Run:
         self.lock = threading.Lock()
         self.metrics: dict[str, Any] = {}
         self.result: RunResult | None = None
+        self.recording: recording.RunRecording | None = None  # set by recording.start
         self.create_time = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
     # -- events and records -------------------------------------------------------
@@ -253,6 +254,7 @@ class Run:
             outputs=outputs,
             metrics=self.metrics,
         )
+        recording.finish(self, state)
         self.emit({"type": "run", "state": state, "error": error})
         self.finished.set()
         self.result = RunResult(self.run_id, state, outputs, error, str(self.root), self.store)

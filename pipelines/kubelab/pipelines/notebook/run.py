@@ -74,13 +74,15 @@ def run_notebook(
     store: Any = None,
     on_event: Any = None,
     strict_resources: bool = False,
+    experiment: str | None = None,
     **params: Any,
 ) -> Any:
     """Run the notebook as a pipeline and return the engine's RunResult.
 
     Pipeline parameters are keyword arguments (`run_notebook("nb.ipynb", n_estimators=10)`)
-    or, when a name clashes with an option here, `parameters={...}`. Inside a notebook the
-    engine shows a live progress widget.
+    or, when a name clashes with an option here, `parameters={...}`. The run joins
+    `experiment` (default: the notebook's). Inside a notebook the engine shows a live
+    progress widget.
     """
     from kubelab.pipelines.local import engine
     from kubelab.pipelines.local.ir import check_parameter_names
@@ -99,4 +101,5 @@ def run_notebook(
         on_event=on_event,  # None: the engine shows its live widget inside a kernel
         preload=preload_modules(nb),
         strict_resources=strict_resources,
+        experiment=experiment,
     )
