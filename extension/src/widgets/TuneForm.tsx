@@ -40,6 +40,12 @@ interface ISpace {
   choices: string;
 }
 
+/** A range's bounds and their labels. */
+const BOUNDS: ReadonlyArray<['min' | 'max', string]> = [
+  ['min', 'from'],
+  ['max', 'to']
+];
+
 /** Optuna's samplers as Katib names them (what the local backend runs). */
 const ALGORITHMS = ['tpe', 'random', 'grid', 'multivariate-tpe', 'cmaes'];
 
@@ -164,26 +170,19 @@ function SpaceRow(props: {
           </label>
           {space.mode === 'range' ? (
             <>
-              <label>
-                <span className="jp-kubelab-sr-only">{name}: </span>from
-                <input
-                  className="jp-mod-styled jp-kubelab-input"
-                  type="number"
-                  step={spec.type === 'int' ? 1 : 'any'}
-                  value={space.min}
-                  onChange={event => set({ min: event.target.value })}
-                />
-              </label>
-              <label>
-                <span className="jp-kubelab-sr-only">{name}: </span>to
-                <input
-                  className="jp-mod-styled jp-kubelab-input"
-                  type="number"
-                  step={spec.type === 'int' ? 1 : 'any'}
-                  value={space.max}
-                  onChange={event => set({ max: event.target.value })}
-                />
-              </label>
+              {BOUNDS.map(([bound, word]) => (
+                <label key={bound}>
+                  <span className="jp-kubelab-sr-only">{name}: </span>
+                  {word}
+                  <input
+                    className="jp-mod-styled jp-kubelab-input"
+                    type="number"
+                    step={spec.type === 'int' ? 1 : 'any'}
+                    value={space[bound]}
+                    onChange={event => set({ [bound]: event.target.value })}
+                  />
+                </label>
+              ))}
               {spec.type === 'float' && (
                 <label className="jp-kubelab-check">
                   <input
