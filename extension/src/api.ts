@@ -95,16 +95,20 @@ export const FINAL_STATES: ReadonlyArray<string> = [
   'cancelled'
 ];
 
-export interface IRunStep {
+/** What every step has: of a run, or of a job (a node, a trial, a model server). */
+export interface IStepBase {
   name: string;
   display_name: string;
   state: RunState;
   started_at: string | null;
   finished_at: string | null;
   duration_s: number | null;
+  error: string | null;
+}
+
+export interface IRunStep extends IStepBase {
   cached: boolean;
   attempts: number;
-  error: string | null;
   cells: number[];
   outputs: Record<string, unknown>;
   /** The run (and its task) whose result a cached step reused, and how long it took. */
@@ -195,6 +199,156 @@ export interface IValidationReport {
   seconds: number;
 }
 
+/** What kind of workload a job is. */
+export type JobKind = 'training' | 'tuning' | 'serving';
+
+export const JOB_KINDS: ReadonlyArray<JobKind> = [
+  'training',
+  'tuning',
+  'serving'
+];
+
+/** A step of a job: a node of a training job, a trial, a model server. */
+export interface IJobStep extends IStepBase {
+  outputs: Record<string, any>;
+  /** Training: where the node ran ("cpu", "cuda"), its GPUs and ranks. */
+  device?: string;
+  device_count?: number;
+  gpus?: number[];
+  ranks?: number[];
+}
+
+/** A trial of a tuning job, as the tuning view lists it. */
+export interface ITrial {
+  name: string;
+  parameters: Record<string, unknown>;
+  /** Per metric: its min, max and latest value. */
+  metrics: Record<string, { min?: number; max?: number; latest?: number }>;
+  objective: number | null;
+  /** Katib's condition: Succeeded, EarlyStopped, Failed, Killed, Running, ... */
+  condition: string;
+  state: RunState;
+  started_at: string | null;
+  finished_at: string | null;
+  duration_s: number | null;
+  error: string | null;
+  best: boolean;
+}
+
+/** What the server adds to a tuning job: objective, counts, trials, best, chart. */
+export interface ITuningView {
+  objective: {
+    metric: string | null;
+    type: 'minimize' | 'maximize' | null;
+    goal: number | null;
+    strategy: string | null;
+  };
+  algorithm: { name: string | null; settings: Record<string, unknown> };
+  parameters: { name: string; parameterType: string }[];
+  counts: {
+    trials: number;
+    succeeded: number;
+    early_stopped: number;
+    failed: number;
+    running: number;
+    pending: number;
+    killed: number;
+    max_trials: number | null;
+    parallel_trials: number | null;
+  };
+  best: {
+    trial: string;
+    parameters: Record<string, unknown>;
+    objective: number | null;
+  } | null;
+  trials: ITrial[];
+  chart: {
+    index: number;
+    trial: string;
+    objective: number | null;
+    condition: string;
+    best_so_far: number | null;
+  }[];
+  message: string | null;
+}
+
+/** A training, tuning or serving job as the jobs API answers it. */
+export interface IJob {
+  id: string;
+  name: string;
+  label: string;
+  kind: JobKind;
+  backend: string;
+  state: RunState;
+  created_at: string;
+  finished_at: string | null;
+  metrics: Record<string, unknown>;
+  error: string | null;
+  warnings: string[];
+  steps: IJobStep[];
+  /** The normalised spec (its `name` is what the user called the job). */
+  spec: Record<string, any>;
+  /** Tuning jobs: trials, best trial, chart. */
+  tuning?: ITuningView;
+  /** Serving jobs on a cluster: the InferenceService's URL. */
+  url?: string | null;
+}
+
+export interface ICreatedJob {
+  id: string;
+  kind: JobKind;
+  backend: string;
+}
+
+/** One reported value of a metric. */
+export interface IMetricPoint {
+  step: number | null;
+  value: number;
+}
+
+/** `{step: {metric: points}}`: what each step of a job reported. */
+export type MetricSeries = Record<string, Record<string, IMetricPoint[]>>;
+
+/** An output of a run step; `servable` when it is a model a server can load. */
+export interface IRunOutput {
+  name: string;
+  uri: string;
+  schema_title: string | null;
+  servable: { format: string; type: string | null } | null;
+}
+
+/** A v2 inference request (Open Inference Protocol). */
+export interface IInferRequest {
+  inputs: {
+    name: string;
+    shape: number[];
+    datatype: string;
+    data: unknown[];
+  }[];
+  [key: string]: unknown;
+}
+
+/** A model server's view: state, where it answers, stats and a request to try. */
+export interface IServerView {
+  job: IJob;
+  name: string;
+  state: RunState;
+  ready: boolean;
+  url: string | null;
+  proxy_url: string;
+  format: string | null;
+  model: string | null;
+  metadata: Record<string, unknown> | null;
+  stats: {
+    requests: number;
+    errors: number;
+    by_code: Record<string, number>;
+    latency_ms: { mean: number; p50: number | null; p99: number | null } | null;
+  } | null;
+  example: IInferRequest | null;
+  log_tail: string;
+}
+
 /** An error answered by the server, with its JSON details (e.g. `cell`). */
 export class KubelabApiError extends Error {
   constructor(
@@ -280,6 +434,67 @@ export class KubelabClient {
     );
   }
 
+  /** A run step's outputs, and which of them are models (for Serve). */
+  async runOutputs(id: string, step: string): Promise<IRunOutput[]> {
+    const body = await this.request<{ outputs: IRunOutput[] }>(
+      `runs/${encodeURIComponent(id)}/steps/${encodeURIComponent(step)}/outputs`
+    );
+    return body.outputs;
+  }
+
+  /** Training, tuning and serving jobs, newest first. */
+  async listJobs(limit = 100): Promise<IJob[]> {
+    const body = await this.request<{ jobs: IJob[] }>(`jobs?limit=${limit}`);
+    return body.jobs;
+  }
+
+  getJob(id: string): Promise<IJob> {
+    return this.request<IJob>(`jobs/${encodeURIComponent(id)}`);
+  }
+
+  /** Start a job; a 400 names the spec field it is about in `details.field`. */
+  createJob(
+    kind: JobKind,
+    spec: Record<string, unknown>,
+    backend?: string
+  ): Promise<ICreatedJob> {
+    return this.post<ICreatedJob>('jobs', { kind, spec, backend });
+  }
+
+  cancelJob(id: string): Promise<IJob> {
+    return this.post<IJob>(`jobs/${encodeURIComponent(id)}/cancel`, {});
+  }
+
+  deleteJob(id: string): Promise<{ id: string; deleted: boolean }> {
+    return this.request(`jobs/${encodeURIComponent(id)}`, { method: 'DELETE' });
+  }
+
+  async jobMetrics(id: string): Promise<MetricSeries> {
+    const body = await this.request<{ series: MetricSeries }>(
+      `jobs/${encodeURIComponent(id)}/metrics`
+    );
+    return body.series;
+  }
+
+  /** A chunk of a job step's log from byte `offset` (as `stepLogs`). */
+  jobLogs(id: string, step: string, offset = 0): Promise<ILogChunk> {
+    return this.request<ILogChunk>(
+      `jobs/${encodeURIComponent(id)}/steps/${encodeURIComponent(step)}/logs?offset=${offset}`
+    );
+  }
+
+  servingView(id: string): Promise<IServerView> {
+    return this.request<IServerView>(`serving/${encodeURIComponent(id)}`);
+  }
+
+  /** A v2 inference request to model `model` of server job `id`, through Jupyter. */
+  infer(id: string, model: string, body: unknown): Promise<unknown> {
+    return this.post(
+      `serving/${encodeURIComponent(id)}/v2/models/${encodeURIComponent(model)}/infer`,
+      body
+    );
+  }
+
   private post<T>(path: string, body: unknown): Promise<T> {
     return this.request<T>(path, {
       method: 'POST',
@@ -309,7 +524,8 @@ export class KubelabClient {
       }
     }
     if (!response.ok) {
-      const message = body?.message ?? response.statusText;
+      // kubelab answers `{message}`, a model server `{error}`.
+      const message = body?.message ?? body?.error ?? response.statusText;
       throw new KubelabApiError(message, response.status, body ?? {});
     }
     return body as T;

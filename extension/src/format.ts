@@ -57,6 +57,43 @@ export function secondsSince(
     : null;
 }
 
+/** How long ago an ISO time was: "just now", "40 s ago", "3 min ago", "2 h ago". */
+export function formatAge(iso: string | null, now = Date.now()): string {
+  const seconds = secondsSince(iso, null, now);
+  if (seconds === null) {
+    return '';
+  }
+  if (seconds < 5) {
+    return 'just now';
+  }
+  if (seconds < 60) {
+    return `${Math.floor(seconds)} s ago`;
+  }
+  if (seconds < 3600) {
+    return `${Math.floor(seconds / 60)} min ago`;
+  }
+  if (seconds < 86400) {
+    return `${Math.floor(seconds / 3600)} h ago`;
+  }
+  return `${Math.floor(seconds / 86400)} d ago`;
+}
+
+/** A metric or parameter value, short: 4 significant digits for fractions. */
+export function formatValue(value: unknown): string {
+  if (typeof value === 'number') {
+    return Number.isInteger(value) ? String(value) : value.toPrecision(4);
+  }
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+/** JSON indented, with lists of numbers or strings kept on one line (tensors' data). */
+export function compactJson(value: unknown): string {
+  return JSON.stringify(value, null, 2).replace(
+    /\[\s+([^[\]{}]*?)\s+\]/g,
+    (_, items: string) => `[${items.split(/,\s+/).join(', ')}]`
+  );
+}
+
 export function shortTime(iso: string | null): string {
   if (!iso) {
     return '';

@@ -3,24 +3,40 @@ import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import { ICommandPalette, WidgetTracker } from '@jupyterlab/apputils';
+import {
+  ICommandPalette,
+  showErrorMessage,
+  WidgetTracker
+} from '@jupyterlab/apputils';
 import { ILauncher } from '@jupyterlab/launcher';
 import { INotebookTracker } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
-import { checkIcon, runIcon, tagIcon } from '@jupyterlab/ui-components';
+import {
+  checkIcon,
+  refreshIcon,
+  runIcon,
+  tagIcon,
+  ToolbarButton
+} from '@jupyterlab/ui-components';
+import { Widget } from '@lumino/widgets';
 
-import { IRun, KubelabClient } from './api';
+import { IJob, IRun, IRunOutput, KubelabClient } from './api';
 import { EXAMPLE_NOTEBOOK } from './example';
 import { kubelabIcon, pipelineIcon } from './icons';
+import { JobTracker } from './jobs';
 import { PipelineModel } from './model';
-import { RunNotifier } from './notify';
+import { JobNotifier, RunNotifier } from './notify';
 import { RunTracker } from './runs';
 import { CellStepLabels } from './widgets/CellStepLabels';
 import { CompareView } from './widgets/CompareView';
 import { LineageView } from './widgets/LineageView';
 import { GuideView } from './widgets/GuideView';
+import { JobsPanel } from './widgets/JobsView';
+import { JobView } from './widgets/JobView';
 import { PipelineView } from './widgets/PipelineView';
-import { SidebarPanel } from './widgets/SidebarPanel';
+import { section, SidebarPanel } from './widgets/SidebarPanel';
+import { TrainFormView } from './widgets/TrainForm';
+import { TuneFormView } from './widgets/TuneForm';
 
 const PLUGIN_ID = 'kubelab:plugin';
 
@@ -33,8 +49,28 @@ export const CommandIDs = {
   refreshRuns: 'kubelab:refresh-runs',
   toggleCellLabels: 'kubelab:toggle-cell-labels',
   openGuide: 'kubelab:open-guide',
-  newExample: 'kubelab:new-example'
+  newExample: 'kubelab:new-example',
+  train: 'kubelab:train',
+  tune: 'kubelab:tune',
+  refreshJobs: 'kubelab:refresh-jobs',
+  openJob: 'kubelab:open-job'
 } as const;
+
+/** A notebook variable's name as a model name (`/v2/models/{name}`, a DNS label). */
+function modelName(variable: string): string {
+  const name = variable
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^[^a-z]+|-+$/g, '')
+    .slice(0, 45);
+  return name || 'model';
+}
+
+/** The file of a document widget (a notebook, a script), if it has one. */
+function documentPath(widget: Widget | null): string | null {
+  const context = (widget as { context?: { path?: unknown } } | null)?.context;
+  return typeof context?.path === 'string' ? context.path : null;
+}
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
@@ -92,7 +128,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const openPipeline = (step?: string, showLog = false) => {
       let view = views.currentWidget;
       if (!view || view.isDisposed) {
-        view = new PipelineView(model, openLineage);
+        view = new PipelineView(model, openLineage, output =>
+          serveOutput(output)
+        );
         void views.add(view);
       }
       if (!view.isAttached) {
@@ -126,6 +164,97 @@ const plugin: JupyterFrontEndPlugin<void> = {
       openGuide,
       openCompare
     });
+
+    // Jobs: the sidebar's section and one view per job in the main area.
+    const jobs = new JobTracker(client);
+    const jobViews = new Map<string, JobView>();
+    const openJob = (job: IJob) => {
+      let view = jobViews.get(job.id);
+      if (!view || view.isDisposed) {
+        view = new JobView(client, jobs, job);
+        jobViews.set(job.id, view);
+        view.disposed.connect(() => jobViews.delete(job.id));
+      }
+      if (!view.isAttached) {
+        shell.add(view, 'main');
+      }
+      shell.activateById(view.id);
+    };
+    const openJobById = async (id: string) => {
+      await jobs.refresh();
+      const job = jobs.job(id) ?? (await client.getJob(id));
+      openJob(job);
+    };
+    new JobNotifier({
+      tracker: jobs,
+      inSight: job => jobViews.get(job.id)?.isVisible ?? false,
+      show: openJob
+    });
+    /** Serve a model a run's step gave, and show its server. */
+    const serveOutput = async (output: IRunOutput) => {
+      const created = await client.createJob('serving', {
+        name: modelName(output.name),
+        model: output.uri
+      });
+      await openJobById(created.id);
+    };
+    /** The notebook or script a Train/Tune command acts on. */
+    const targetPath = (args: { path?: unknown }, suffixes: string[]) => {
+      const candidates = [
+        typeof args.path === 'string' ? args.path : null,
+        documentPath(shell.currentWidget),
+        notebooks.currentWidget?.context.path ?? null
+      ];
+      return (
+        candidates.find(p => p && suffixes.some(s => p.endsWith(s))) ?? null
+      );
+    };
+    const forms = new Map<string, Widget>();
+    const openForm = (key: string, make: () => Widget) => {
+      let form = forms.get(key);
+      if (!form || form.isDisposed) {
+        form = make();
+        forms.set(key, form);
+      }
+      if (!form.isAttached) {
+        shell.add(form, 'main');
+      }
+      shell.activateById(form.id);
+    };
+    const started = (key: string) => (id: string) => {
+      forms.get(key)?.dispose();
+      void openJobById(id);
+    };
+    const button = (label: string, tooltip: string, command: string) => {
+      const widget = new ToolbarButton({
+        label,
+        tooltip,
+        onClick: () => void commands.execute(command)
+      });
+      widget.node.dataset.testid = `kubelab-jobs-${label.toLowerCase()}`;
+      return widget;
+    };
+    const refreshJobsButton = new ToolbarButton({
+      icon: refreshIcon,
+      tooltip: 'Refresh the jobs',
+      onClick: () => void jobs.refresh()
+    });
+    refreshJobsButton.node.dataset.testid = 'kubelab-refresh-jobs';
+    sidebar.addSection(
+      section('kubelab-jobs-section', 'Jobs', new JobsPanel(jobs, openJob), [
+        button(
+          'Train',
+          'Train the active notebook or script as a distributed job',
+          CommandIDs.train
+        ),
+        button(
+          'Tune',
+          "Tune the active notebook's parameters (each trial a pipeline run)",
+          CommandIDs.tune
+        ),
+        refreshJobsButton
+      ])
+    );
     shell.add(sidebar, 'left', { rank: 600 });
     restorer?.add(sidebar, sidebar.id);
     restorer?.restore(views, {
@@ -250,6 +379,56 @@ const plugin: JupyterFrontEndPlugin<void> = {
         shell.activateById(sidebar.id);
       }
     });
+    commands.addCommand(CommandIDs.train, {
+      label: 'Train as a Distributed Job…',
+      caption:
+        'Run the active notebook or .py file on several processes (torch.distributed), here or on the cluster',
+      icon: runIcon,
+      execute: args => {
+        const path = targetPath(args, ['.ipynb', '.py']);
+        if (!path) {
+          void showErrorMessage(
+            'Nothing to train',
+            'Open a notebook or a .py file first: the Train form trains the active one.'
+          );
+          return;
+        }
+        const key = `train:${path}`;
+        openForm(
+          key,
+          () => new TrainFormView({ client, path, onStarted: started(key) })
+        );
+      }
+    });
+    commands.addCommand(CommandIDs.tune, {
+      label: 'Tune Notebook Parameters…',
+      caption:
+        "Search the active notebook's pipeline-parameters for the best value of one of its metrics",
+      icon: kubelabIcon,
+      execute: args => {
+        const path = targetPath(args, ['.ipynb']);
+        if (!path) {
+          void showErrorMessage(
+            'Nothing to tune',
+            'Open a notebook with a pipeline-parameters cell first: the Tune form tunes the active one.'
+          );
+          return;
+        }
+        const key = `tune:${path}`;
+        openForm(
+          key,
+          () => new TuneFormView({ client, path, onStarted: started(key) })
+        );
+      }
+    });
+    commands.addCommand(CommandIDs.refreshJobs, {
+      label: 'Refresh Jobs',
+      execute: () => jobs.refresh()
+    });
+    commands.addCommand(CommandIDs.openJob, {
+      label: 'Open Job',
+      execute: args => openJobById(String(args.id))
+    });
     // Toolbar buttons and menus ask again whenever what they depend on changes.
     model.changed.connect(() => {
       commands.notifyCommandChanged(CommandIDs.runPipeline);
@@ -258,6 +437,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
 
     for (const command of Object.values(CommandIDs)) {
+      if (command === CommandIDs.openJob) {
+        continue; // needs a job id: the Jobs section opens jobs
+      }
       palette?.addItem({ command, category: 'kubelab' });
     }
     launcher?.add({
@@ -276,6 +458,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const refresh = () => {
       void sidebar.refreshStatus();
       void runs.refresh();
+      void jobs.refresh();
     };
     const schedule = (seconds: number) => {
       window.clearInterval(timer);

@@ -319,6 +319,24 @@ async def test_run_demo_notebook_to_success(jp_fetch, root) -> None:
     assert 0.5 < run["metrics"]["forest_accuracy"] <= 1.0
     assert 0.5 < run["metrics"]["logreg_accuracy"] <= 1.0
 
+    # A step's outputs say which are models a server can load (the Serve button's).
+    _, answer = await call(
+        jp_fetch, "GET", "runs", created["id"], "steps", "train_forest", "outputs"
+    )
+    (forest,) = answer["outputs"]
+    assert forest["name"] == "forest" and Path(forest["uri"]).is_dir()
+    assert forest["servable"] == {
+        "format": "sklearn",
+        "type": "sklearn.ensemble._forest.RandomForestClassifier",
+    }
+    _, answer = await call(jp_fetch, "GET", "runs", created["id"], "steps", "evaluate", "outputs")
+    assert {o["name"]: o["servable"] for o in answer["outputs"]} == {
+        "forest_accuracy": None,  # a float is not a model
+        "logreg_accuracy": None,
+    }
+    code_, error = await refused(jp_fetch, "GET", "runs", created["id"], "steps", "nope", "outputs")
+    assert code_ == 404 and "no step 'nope'" in error["message"]
+
 
 async def test_cancel_a_running_step_and_follow_its_log(jp_fetch, root) -> None:
     _, created = await call(jp_fetch, "POST", "runs", body={"path": "sub/slow.ipynb"})

@@ -75,6 +75,9 @@ async def test_a_tuning_job_from_rest_shows_trials_best_and_chart(
     assert set(metrics["series"]) == {t["name"] for t in view["trials"]}
     _, listed = await api.call(jp_fetch, "GET", "jobs", kind="tuning")
     assert [j["id"] for j in listed["jobs"]] == ["rest-tune"]
+    # The list shows each job as GET does: the sidebar's rows show counts and the best.
+    assert listed["jobs"][0]["tuning"]["counts"] == view["counts"]
+    assert listed["jobs"][0]["tuning"]["best"] == view["best"]
     status, _ = await api.call(jp_fetch, "DELETE", "jobs", "rest-tune")
     assert status == 200
 

@@ -585,7 +585,11 @@ class Client:
         return workload.describe(owner.get_job(workload, job_id), self.store)
 
     def list_jobs(self, kind: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        """Jobs of every backend, newest first; active cluster jobs are refreshed."""
+        """Jobs of every backend, newest first, each as `get_job` shows it (a tuning
+        job's trial counts and best trial are in the list, for the sidebar's rows);
+        active cluster jobs are refreshed."""
+        from kubelab.workloads import registry
+
         if kind is not None and kind not in JOB_KINDS:
             raise KubelabError(
                 f"unknown job kind {kind!r}; kinds: {', '.join(JOB_KINDS)}", kind=kind
@@ -597,6 +601,8 @@ class Client:
                 # An unreachable cluster leaves the last known state.
                 with contextlib.suppress(KubelabError):
                     jobs[index] = self.get_job(job["id"])
+                    continue
+            jobs[index] = registry.workload(job["kind"]).describe(job, self.store)
         return jobs
 
     def job_logs(self, job_id: str, step: str | None = None, offset: int = 0) -> dict[str, Any]:

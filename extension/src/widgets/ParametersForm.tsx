@@ -6,6 +6,8 @@ export interface IParametersFormProps {
   parameters: Record<string, IParameterSpec>;
   values: Record<string, unknown>;
   onChange: (name: string, value: unknown) => void;
+  /** Prefix of the inputs' ids (forms elsewhere on the page use their own). */
+  idPrefix?: string;
 }
 
 function format(type: string, value: unknown): string {
@@ -41,12 +43,12 @@ function parse(type: string, raw: string): { ok: boolean; value: unknown } {
 }
 
 function ParameterInput(props: {
-  name: string;
+  id: string;
   spec: IParameterSpec;
   value: unknown;
   onChange: (value: unknown) => void;
 }): JSX.Element {
-  const { name, spec, value, onChange } = props;
+  const { id, spec, value, onChange } = props;
   const [text, setText] = React.useState(() => format(spec.type, value));
   const [invalid, setInvalid] = React.useState(false);
   React.useEffect(() => {
@@ -61,7 +63,6 @@ function ParameterInput(props: {
     }
   }, [value, spec.type]);
 
-  const id = `kubelab-param-${name}`;
   if (spec.type === 'bool') {
     return (
       <input
@@ -108,7 +109,8 @@ function ParameterInput(props: {
 export function ParametersForm({
   parameters,
   values,
-  onChange
+  onChange,
+  idPrefix = 'kubelab-param'
 }: IParametersFormProps): JSX.Element | null {
   const names = Object.keys(parameters);
   if (names.length === 0) {
@@ -118,12 +120,12 @@ export function ParametersForm({
     <div className="jp-kubelab-params" data-testid="kubelab-parameters">
       {names.map(name => (
         <React.Fragment key={name}>
-          <label htmlFor={`kubelab-param-${name}`}>
+          <label htmlFor={`${idPrefix}-${name}`}>
             {name}
             <span className="jp-kubelab-muted"> {parameters[name].type}</span>
           </label>
           <ParameterInput
-            name={name}
+            id={`${idPrefix}-${name}`}
             spec={parameters[name]}
             value={values[name]}
             onChange={value => onChange(name, value)}

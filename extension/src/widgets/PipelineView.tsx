@@ -3,6 +3,7 @@ import * as React from 'react';
 import { MainAreaWidget } from '@jupyterlab/apputils';
 import { Button, HTMLSelect, runIcon } from '@jupyterlab/ui-components';
 
+import { IRunOutput } from '../api';
 import { stepColor } from '../format';
 import { pipelineIcon } from '../icons';
 import { PipelineModel } from '../model';
@@ -13,13 +14,18 @@ import { RunFailure } from './RunFailure';
 import { StepDetails } from './StepDetails';
 import { stepStatus } from './StepsView';
 
+/** Serve a model a run's step gave (the jobs part of the extension does it). */
+export type ServeOutput = (output: IRunOutput) => Promise<void>;
+
 /** The full-size pipeline: toolbar, graph and the selected step's details. */
 function PipelineCanvas({
   model,
-  openLineage
+  openLineage,
+  onServe
 }: {
   model: PipelineModel;
   openLineage?: (ref: string, output: string) => void;
+  onServe?: ServeOutput;
 }): JSX.Element {
   const dag = React.useRef<IDagViewHandle>(null);
   const run = model.selectedRun;
@@ -128,6 +134,7 @@ function PipelineCanvas({
               onSelectRun={id => model.selectRun(id)}
               onRunFrom={task => run && void model.runFrom(run.id, task)}
               onOpenLineage={openLineage}
+              onServe={onServe}
             />
           ) : (
             <p className="jp-kubelab-muted jp-kubelab-details-hint">
@@ -149,11 +156,12 @@ function PipelineCanvas({
 export class PipelineView extends MainAreaWidget<ModelView> {
   constructor(
     model: PipelineModel,
-    openLineage?: (ref: string, output: string) => void
+    openLineage?: (ref: string, output: string) => void,
+    onServe?: ServeOutput
   ) {
     super({
       content: new ModelView(model, 'the pipeline view', m => (
-        <PipelineCanvas model={m} openLineage={openLineage} />
+        <PipelineCanvas model={m} openLineage={openLineage} onServe={onServe} />
       ))
     });
     this.id = 'kubelab-pipeline-view';

@@ -8,7 +8,13 @@ import {
 } from '@jupyterlab/ui-components';
 
 import { IRun } from '../api';
-import { formatDuration, secondsSince, shortTime, stateText } from '../format';
+import {
+  formatDuration,
+  formatValue,
+  secondsSince,
+  shortTime,
+  stateText
+} from '../format';
 import { isActive } from '../runs';
 import { StateBadge, StateDot } from './StateDot';
 
@@ -26,13 +32,6 @@ export interface IRunsViewProps {
 }
 
 const SHOWN = 10;
-
-function formatMetric(value: unknown): string {
-  if (typeof value === 'number') {
-    return Number.isInteger(value) ? String(value) : value.toPrecision(4);
-  }
-  return JSON.stringify(value);
-}
 
 function runTime(run: IRun, now: number): string {
   return formatDuration(secondsSince(run.created_at, run.finished_at, now));
@@ -209,7 +208,7 @@ export function RunsView(props: IRunsViewProps): JSX.Element {
                   <tr key={name}>
                     <th scope="row">{name}</th>
                     <td data-testid={`kubelab-metric-${name}`}>
-                      {formatMetric(value)}
+                      {formatValue(value)}
                     </td>
                   </tr>
                 ))}

@@ -30,7 +30,7 @@ export interface ISidebarOptions {
 }
 
 /** A titled part of the sidebar, with buttons in its title bar. */
-function section(
+export function section(
   id: string,
   label: string,
   content: Widget,
@@ -180,9 +180,15 @@ export class SidebarPanel extends SidePanel {
     this._arrange();
   }
 
-  /** Add a section below the pipeline's (e.g. jobs). */
+  /**
+   * Add a section at the bottom (jobs), below the active cell: a notebook's own
+   * sections keep their place (the cell editor near the top of a new notebook).
+   */
   addSection(panel: PanelWithToolbar): void {
     this.addWidget(panel);
+    this._extra.push(panel);
+    this._idle = null;
+    this._arrange();
   }
 
   /** Re-read the server status; called on start and on a timer. */
@@ -240,7 +246,15 @@ export class SidebarPanel extends SidePanel {
     }
     this._idle = idle;
     this._runs.setHidden(idle);
-    this._sizes = idle ? [0.45, 0, 0.55] : [0.6, 0.2, 0.2];
+    // Shares of the height; sections added later (jobs) share the last 15%.
+    const extra = this._extra.length ? 0.15 : 0;
+    const share = new Map<Widget, number>([
+      [this._pipeline, idle ? 0.45 : 0.6 - extra / 3],
+      [this._runs, idle ? 0 : 0.2 - extra / 3],
+      [this._cell, idle ? 0.55 - extra : 0.2 - extra / 3]
+    ]);
+    this._extra.forEach(w => share.set(w, extra / this._extra.length));
+    this._sizes = this.widgets.map(w => share.get(w) ?? 0);
     this._applySizes();
   }
 
@@ -266,6 +280,7 @@ export class SidebarPanel extends SidePanel {
   private _pipeline: PanelWithToolbar;
   private _runs: PanelWithToolbar;
   private _cell: PanelWithToolbar;
+  private _extra: PanelWithToolbar[] = [];
   private _idle: boolean | null = null;
   private _sizes: number[] | null = null;
   private _status: { status: IStatus | null; error: string | null } = {

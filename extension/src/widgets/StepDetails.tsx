@@ -2,12 +2,20 @@ import * as React from 'react';
 
 import { Button, fastForwardIcon } from '@jupyterlab/ui-components';
 
-import { ICompiledStep, IEdge, IRun, IRunStep, KubelabClient } from '../api';
+import {
+  ICompiledStep,
+  IEdge,
+  IRun,
+  IRunOutput,
+  IRunStep,
+  KubelabClient
+} from '../api';
 import { cellLabel, failureLine, formatDuration, shortTime } from '../format';
 import { isActive } from '../runs';
 import { EdgeVariables } from './EdgeVariables';
 import { StateBadge } from './StateDot';
 import { StepLogView } from './StepLogView';
+import { StepOutputs } from './StepOutputs';
 import { stepStatus } from './StepsView';
 
 export interface IStepDetailsProps {
@@ -23,6 +31,8 @@ export interface IStepDetailsProps {
   onGoToCell: (index: number) => void;
   onSelectRun: (id: string) => void;
   onRunFrom: (task: string) => void;
+  /** Serve a model the step gave (absent: no Serve buttons). */
+  onServe?: (output: IRunOutput) => Promise<void>;
   /** Open the lineage of one of the step's outputs in the run (`RUN/TASK/OUTPUT`). */
   onOpenLineage?: (ref: string, output: string) => void;
 }
@@ -209,6 +219,14 @@ export function StepDetails(props: IStepDetailsProps): JSX.Element {
             </dd>
           </>
         )}
+        {run && runStep?.state === 'succeeded' && props.onServe && (
+          <StepOutputs
+            client={props.client}
+            runId={cachedFrom?.run ?? run.id}
+            task={cachedFrom?.task ?? runStep.name}
+            onServe={props.onServe}
+          />
+        )}
       </dl>
       {run && runStep && (
         <div className="jp-kubelab-details-actions">
@@ -231,9 +249,8 @@ export function StepDetails(props: IStepDetailsProps): JSX.Element {
         {logRun && logTask && (
           <StepLogView
             key={`${logRun}/${logTask}`}
-            client={props.client}
-            runId={logRun}
-            task={logTask}
+            source={`${logRun}/${logTask}`}
+            read={offset => props.client.stepLogs(logRun, logTask, offset)}
             reveal={props.logRequest}
             label={
               cachedFrom

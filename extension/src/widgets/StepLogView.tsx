@@ -1,13 +1,13 @@
 import * as React from 'react';
 
-import { KubelabApiError, KubelabClient } from '../api';
+import { IJob, ILogChunk, KubelabApiError, KubelabClient } from '../api';
 import { foldLog } from '../format';
 
 export interface IStepLogViewProps {
-  client: KubelabClient;
-  runId: string;
-  /** The run step (pipeline task) name. */
-  task: string;
+  /** Which log this is (a run's step, a job's node or trial): a new one starts over. */
+  source: string;
+  /** Read the log from byte `offset` (the runs' or the jobs' log API). */
+  read: (offset: number) => Promise<ILogChunk>;
   /** What the log is of, e.g. "train_forest in #8". */
   label: string;
   /** Changes when the user asks to see this log: bring it into view once it has text. */
@@ -17,14 +17,14 @@ export interface IStepLogViewProps {
 const FOLLOW_MS = 1000;
 
 /**
- * A step's log, followed (appended every second) while the step runs. Tracebacks
+ * A step's log (of a run, or of a job: a node, a trial, a model server), followed
+ * (appended every second) while the step runs. Tracebacks
  * start at the user's frames: kubelab's own frames fold into one line that opens
  * on demand, and server paths are shortened.
  */
 export function StepLogView({
-  client,
-  runId,
-  task,
+  source,
+  read,
   label,
   reveal = 0
 }: IStepLogViewProps): JSX.Element {
@@ -36,6 +36,8 @@ export function StepLogView({
   const box = React.useRef<HTMLDivElement>(null);
   const section = React.useRef<HTMLElement>(null);
   const revealing = React.useRef(false);
+  const reader = React.useRef(read);
+  reader.current = read;
 
   React.useEffect(() => {
     let offset = 0;
@@ -49,7 +51,7 @@ export function StepLogView({
       try {
         // Read everything there is now, then wait for more.
         for (;;) {
-          const chunk = await client.stepLogs(runId, task, offset);
+          const chunk = await reader.current(offset);
           if (stopped) {
             return;
           }
@@ -84,7 +86,7 @@ export function StepLogView({
       stopped = true;
       window.clearTimeout(timer);
     };
-  }, [client, runId, task]);
+  }, [source]);
 
   React.useEffect(() => {
     revealing.current = reveal > 0;
@@ -158,5 +160,39 @@ export function StepLogView({
         )}
       </div>
     </section>
+  );
+}
+
+/** The log of a job's step (a node, a trial, the model server), followed. */
+export function JobStepLog(props: {
+  client: KubelabClient;
+  job: IJob;
+  step: string;
+  label: string;
+}): JSX.Element {
+  const { client, job, step } = props;
+  return (
+    <StepLogView
+      key={`${job.id}/${step}`}
+      source={`${job.id}/${step}`}
+      read={offset => client.jobLogs(job.id, step, offset)}
+      label={props.label}
+    />
+  );
+}
+
+/** A table row's "Log" button: shows that row's log below the table. */
+export function LogButton(props: {
+  shown: boolean;
+  onShow: () => void;
+}): JSX.Element {
+  return (
+    <button
+      className="jp-kubelab-link"
+      aria-pressed={props.shown}
+      onClick={props.onShow}
+    >
+      Log
+    </button>
   );
 }

@@ -11,6 +11,7 @@
 | POST runs/{id}/rerun                         |                           | 201 {id}: the same notebook, same parameters |
 | POST runs/{id}/steps/{step}/run-from         |                           | 201 {id}: re-runs step + downstream, upstream from cache |
 | GET  runs/{id}/steps/{step}/logs             | ?offset=N (bytes)         | 200 {text, offset, complete, state} |
+| GET  runs/{id}/steps/{step}/outputs          |                           | 200 {outputs: [{name, uri, schema_title, servable}]}: `servable` is `{format, type}` for a model a server can load (the sidebar's Serve), else null |
 
 Following a running step's log: call `logs?offset=0`, append `text`, call again with
 the returned `offset` until `complete` is true (the step has finished and the whole
@@ -238,6 +239,39 @@ class LogsHandler(RunsBase):
         self.write_json(await self.call(self.client.logs, run_id, step, offset))
 
 
+class OutputsHandler(RunsBase):
+    """A step's outputs, and which of them are models (what the Serve button offers)."""
+
+    @guarded
+    async def get(self, run_id: str, step: str) -> None:
+        run = await self.find_run(run_id)
+        found = next((s for s in run["steps"] if step in (s["name"], s.get("display_name"))), None)
+        if found is None:
+            raise NotFoundError(f"run {run['id']} has no step {step!r}", run=run["id"], step=step)
+        self.write_json({"outputs": await self.call(_outputs, found, run["backend"])})
+
+
+def _outputs(step: dict[str, Any], backend: str) -> list[dict[str, Any]]:
+    from kubelab.workloads.serving.modelfiles import servable_output
+
+    outputs = []
+    for name, artifact in sorted((step.get("outputs") or {}).items()):
+        if not isinstance(artifact, dict) or not isinstance(artifact.get("uri"), str):
+            continue
+        title = (artifact.get("type") or {}).get("schemaTitle")
+        # Only this machine's files can be looked at (a cluster run's are in its store).
+        local = backend == "local" and Path(artifact["uri"]).is_absolute()
+        outputs.append(
+            {
+                "name": name,
+                "uri": artifact["uri"],
+                "schema_title": title,
+                "servable": servable_output(artifact["uri"], title) if local else None,
+            }
+        )
+    return outputs
+
+
 def run_handlers(prefix: str) -> list[tuple[str, type]]:
     run = rf"{prefix}/runs/(?P<run_id>[^/]+)"
     return [
@@ -249,4 +283,5 @@ def run_handlers(prefix: str) -> list[tuple[str, type]]:
         (rf"{run}/rerun", RerunHandler),
         (rf"{run}/steps/(?P<step>[^/]+)/run-from", RunFromHandler),
         (rf"{run}/steps/(?P<step>[^/]+)/logs", LogsHandler),
+        (rf"{run}/steps/(?P<step>[^/]+)/outputs", OutputsHandler),
     ]

@@ -97,3 +97,29 @@ def resolve_model(path: str | os.PathLike[str], format: str | None = None) -> tu
     raise ModelLoadError(
         f"cannot tell the format of {path.name}; pass format= one of {', '.join(FORMATS)}"
     )
+
+
+def servable_output(path: str | os.PathLike[str], schema_title: str | None = None) -> dict | None:
+    """`{format, type}` when a run step's output at `path` is a model a server can load,
+    else None: a value the notebook marshaller saved as a model (scikit-learn, a torch
+    module), or a `Model` artifact holding a model file. Other notebook values (numbers,
+    frames, arbitrary pickles) are not offered as models, though a custom class can
+    still be served by path."""
+    path = Path(path)
+    tag = path / MARSHAL_TAG
+    if tag.is_file():
+        try:
+            info = json.loads(tag.read_text())
+        except (OSError, ValueError):
+            return None
+        fmt = _MARSHALLER_FORMATS.get(str(info.get("marshaller", "")))
+        if fmt is None or fmt == "custom":
+            return None
+        return {"format": fmt, "type": info.get("type")}
+    if schema_title != "system.Model" or not path.exists():
+        return None
+    try:
+        _, fmt = resolve_model(path)
+    except ModelLoadError:
+        return None
+    return {"format": fmt, "type": None}
