@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from conftest import running_lab
 from lab_helpers import (
     SIDEBAR,
     lab_api,
@@ -21,6 +22,14 @@ NAME = "compare_demo.ipynb"
 COMPARE = ".jp-kubelab-compare-view:not(.lm-mod-hidden) [data-testid=kubelab-compare]"
 LINEAGE = ".jp-kubelab-lineage-view:not(.lm-mod-hidden) [data-testid=kubelab-lineage]"
 VIEW = "#kubelab-pipeline-view"
+
+
+@pytest.fixture(scope="module")
+def lab_server(tmp_path_factory):
+    """A lab of its own: the demo's runs here would put its steps in the cache (and the
+    run history) that other modules' tests start from."""
+    with running_lab(tmp_path_factory.mktemp("compare-lab")) as server:
+        yield server
 
 
 def run_and_wait(page, count: int) -> None:
