@@ -97,7 +97,9 @@ def wait_for_notebook_name(page, name: str) -> None:
 def show_sidebar(page) -> None:
     # The layout is restored by now; a click on the tab would close a sidebar left open.
     if not page.locator(SIDEBAR).is_visible():
-        page.locator(".jp-SideBar .lm-TabBar-tab[data-id='kubelab-sidebar']").click()
+        # a lab's first page load activates every extension: slow on a busy machine
+        tab = page.locator(".jp-SideBar .lm-TabBar-tab[data-id='kubelab-sidebar']")
+        tab.click(timeout=90_000)
     page.wait_for_selector(SIDEBAR, state="visible")
 
 
