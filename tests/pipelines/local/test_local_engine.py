@@ -610,8 +610,8 @@ def test_interrupting_run_pipeline_cancels_the_run(store: RunStore, root: Path) 
     def interrupt_when_running() -> None:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            runs = store.list_runs()
-            if runs and runs[0]["steps"][0]["state"] == "running":
+            runs = store.list_runs()  # the run is recorded a moment before its steps
+            if runs and runs[0]["steps"] and runs[0]["steps"][0]["state"] == "running":
                 break
             time.sleep(0.05)
         _thread.interrupt_main()
