@@ -277,5 +277,17 @@ def test_serve_the_demo_model_from_a_run_and_try_it(
     response.wait_for()
     screenshots(page, output_dir, "jobs-serving")
 
+    # Where the served model came from: its lineage, back to the step and the run.
+    view.locator("[data-testid=kubelab-server-lineage]").click()
+    lineage = page.locator(
+        ".jp-kubelab-lineage-view:not(.lm-mod-hidden) [data-testid=kubelab-lineage]"
+    )
+    producer = lineage.locator("[data-testid=kubelab-lineage-producer]")
+    producer.wait_for()
+    assert producer.inner_text().startswith("step train_forest in run #")
+    assert "demo.ipynb" in lineage.locator("[data-testid=kubelab-lineage-source]").inner_text()
+    page.screenshot(path=str(output_dir / "jobs-serving-lineage.png"))
+    page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab:has-text('forest (serving)')").click()
+
     view.locator("[data-testid=kubelab-job-cancel]").click()
     wait_job_state(page, "cancelled", timeout=30_000)

@@ -700,12 +700,16 @@ export function compareRuns(
   return client.request<IComparison>(`runs/compare?${query}`);
 }
 
-/** The lineage of a run step's output, named `RUN/STEP/OUTPUT`. */
+/** How an artifact is named: a run step's output, `RUN/STEP/OUTPUT`, or its URI. */
+export type LineageKey = 'ref' | 'uri';
+
+/** The lineage of an artifact (a run step's output, or the file a model server loads). */
 export function artifactLineage(
   client: KubelabClient,
-  ref: string
+  artifact: string,
+  by: LineageKey = 'ref'
 ): Promise<ILineageGraph> {
   return client.request<ILineageGraph>(
-    `lineage?ref=${encodeURIComponent(ref)}`
+    `lineage?${by}=${encodeURIComponent(artifact)}`
   );
 }

@@ -20,7 +20,7 @@ import {
 } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
-import { IJob, IRun, IRunOutput, KubelabClient } from './api';
+import { IJob, IRun, IRunOutput, KubelabClient, LineageKey } from './api';
 import { EXAMPLE_NOTEBOOK } from './example';
 import { kubelabIcon, pipelineIcon } from './icons';
 import { JobTracker } from './jobs';
@@ -106,16 +106,22 @@ const plugin: JupyterFrontEndPlugin<void> = {
       shell.activateById(view.id);
     };
     const lineages = new Map<string, LineageView>();
-    const openLineage = (ref: string, name: string) => {
-      let view = lineages.get(ref);
+    const openLineage = (
+      artifact: string,
+      name: string,
+      by: LineageKey = 'ref'
+    ) => {
+      const key = `${by}:${artifact}`;
+      let view = lineages.get(key);
       if (!view || view.isDisposed) {
         view = new LineageView({
           client,
-          artifact: ref,
+          artifact,
+          by,
           name,
           label: runLabel
         });
-        lineages.set(ref, view);
+        lineages.set(key, view);
         shell.add(view, 'main');
       }
       shell.activateById(view.id);
@@ -171,7 +177,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const openJob = (job: IJob) => {
       let view = jobViews.get(job.id);
       if (!view || view.isDisposed) {
-        view = new JobView(client, jobs, job);
+        view = new JobView(client, jobs, job, (uri, name) =>
+          openLineage(uri, name, 'uri')
+        );
         jobViews.set(job.id, view);
         view.disposed.connect(() => jobViews.delete(job.id));
       }

@@ -13,7 +13,7 @@ import { jobName } from './JobsView';
 import { useNow } from './ModelView';
 import { ServerJobView } from './ServerJobView';
 import { StateBadge } from './StateDot';
-import { TrainingJobView } from './TrainingJobView';
+import { IJobBodyProps, TrainingJobView } from './TrainingJobView';
 import { TuningJobView } from './TuningJobView';
 
 export interface IJobPageProps {
@@ -22,6 +22,7 @@ export interface IJobPageProps {
   id: string;
   /** The job is gone (deleted here or elsewhere): close its view. */
   onDeleted: () => void;
+  openLineage?: IJobBodyProps['openLineage'];
 }
 
 const STOP_LABEL: Record<string, string> = {
@@ -80,7 +81,8 @@ export function JobPage({
   client,
   tracker,
   id,
-  onDeleted
+  onDeleted,
+  openLineage
 }: IJobPageProps): JSX.Element {
   const job = tracker.job(id);
   const now = useNow(job !== null && jobInProgress(job));
@@ -152,7 +154,7 @@ export function JobPage({
         {job.kind === 'tuning' ? (
           <TuningJobView client={client} job={job} />
         ) : job.kind === 'serving' ? (
-          <ServerJobView client={client} job={job} />
+          <ServerJobView client={client} job={job} openLineage={openLineage} />
         ) : (
           <TrainingJobView client={client} job={job} />
         )}
@@ -166,7 +168,12 @@ export function JobPage({
  * brings it to the front when it is open), live while the job runs.
  */
 export class JobView extends MainAreaWidget<ReactWidget> {
-  constructor(client: KubelabClient, tracker: JobTracker, job: IJob) {
+  constructor(
+    client: KubelabClient,
+    tracker: JobTracker,
+    job: IJob,
+    openLineage?: IJobBodyProps['openLineage']
+  ) {
     // The view closes itself once its job is deleted.
     const self: { view: JobView | null } = { view: null };
     const content = ReactWidget.create(
@@ -178,6 +185,7 @@ export class JobView extends MainAreaWidget<ReactWidget> {
               tracker={tracker}
               id={job.id}
               onDeleted={() => self.view?.dispose()}
+              openLineage={openLineage}
             />
           </ErrorBoundary>
         )}

@@ -10,7 +10,8 @@ import {
   ILineageExecution,
   ILineageGraph,
   IRunFacts,
-  KubelabClient
+  KubelabClient,
+  LineageKey
 } from '../api';
 import { stateText } from '../format';
 import { shortDigest } from './CompareView';
@@ -22,6 +23,8 @@ export interface ILineageOptions {
   client: KubelabClient;
   /** The artifact: a run step's output, `RUN/STEP/OUTPUT` (not `ref`: React's). */
   artifact: string;
+  /** What `artifact` is: a step output's name (the default) or the artifact's URI. */
+  by?: LineageKey;
   /** Its name, for the tab. */
   name: string;
   /** How the sidebar names a run (`#7 · n_estimators=50`), when it knows it. */
@@ -363,8 +366,8 @@ function Lineage(props: ILineageOptions): JSX.Element {
   const { client, label } = props;
   const dag = React.useRef<IDagViewHandle>(null);
   const { value: graph, error } = useRequest(
-    () => artifactLineage(client, props.artifact),
-    props.artifact
+    () => artifactLineage(client, props.artifact, props.by),
+    `${props.by ?? 'ref'}:${props.artifact}`
   );
   const [picked, setSelected] = React.useState<string | null>(null);
   const selected = picked ?? (graph ? `a${graph.artifact.id}` : null);

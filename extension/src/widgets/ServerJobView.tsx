@@ -61,6 +61,7 @@ export function ServerJobView(props: IJobBodyProps): JSX.Element {
   const example = view?.example ? JSON.stringify(view.example, null, 2) : null;
   const text = request ?? example ?? '';
   const model = view?.name ?? String(job.spec?.name ?? job.id);
+  const source = job.spec?.model; // the artifact's URI when served from a run
 
   const send = async () => {
     setSending(true);
@@ -93,6 +94,18 @@ export function ServerJobView(props: IJobBodyProps): JSX.Element {
           {view?.format ? ` · ${view.format}` : ''}
           {view?.model && (
             <span className="jp-kubelab-muted"> · {view.model}</span>
+          )}
+          {props.openLineage && typeof source === 'string' && (
+            <>
+              {' '}
+              <button
+                className="jp-kubelab-link"
+                data-testid="kubelab-server-lineage"
+                onClick={() => props.openLineage?.(source, model)}
+              >
+                Where it came from
+              </button>
+            </>
           )}
         </dd>
         <dt>Ready</dt>

@@ -10,6 +10,8 @@ export interface IJobBodyProps {
   client: KubelabClient;
   /** The job as last read; a new object each time it changed. */
   job: IJob;
+  /** Open the lineage of the artifact at `uri` (where a served model came from). */
+  openLineage?: (uri: string, name: string) => void;
 }
 
 /** The metric series of a job, read again each time the job changes. */
