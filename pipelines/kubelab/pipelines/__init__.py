@@ -8,21 +8,30 @@ use, so that `kubelab --version` stays instant.
 
 from __future__ import annotations
 
+import functools
 import importlib
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
-
-try:
-    __version__ = version("kubelab")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+unknown"
 
 _SUBMODULES = ("compiler", "components", "dsl", "kubernetes", "local")
 
 __all__ = ["Client", "__version__", *_SUBMODULES]
 
 
+@functools.cache
+def _version() -> str:
+    # Looked up on first use: scanning the installed distributions costs tens of ms,
+    # which every task's and fork server's start would pay otherwise.
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("kubelab")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0.0.0+unknown"
+
+
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        return _version()
     if name in _SUBMODULES:
         return importlib.import_module(f"{__name__}.{name}")
     if name == "Client":

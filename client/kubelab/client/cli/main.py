@@ -11,7 +11,6 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from kubelab.pipelines import __version__
 from kubelab.pipelines.errors import KubelabError
 
 # Modules that add sub-commands; a missing one is skipped so partial installs still work.
@@ -28,6 +27,20 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
+class _VersionAction(argparse.Action):
+    """`--version`, with the version looked up only when asked (a scan of the installed
+    distributions that `kubelab run` would otherwise pay before its engine starts)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="show kubelab's version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        from kubelab.pipelines import __version__
+
+        print(f"kubelab {__version__}")  # on stdout, as argparse's own version action
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kubelab",
@@ -36,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
             "and follow runs and jobs, locally or on Kubernetes."
         ),
     )
-    parser.add_argument("--version", action="version", version=f"kubelab {__version__}")
+    parser.add_argument("--version", action=_VersionAction)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in COMMAND_MODULES:
         try:

@@ -12,20 +12,42 @@ caching, a record in the run store), so a run started here shows up in
 
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kubelab.client.store import RunStore
 from kubelab.pipelines.errors import KubelabError
-from kubelab.pipelines.local.engine import (
-    RunResult,
-    cancel_run,
-    run_pipeline,
-    start_from_task,
-    start_run,
-    wait_run,
-)
+
+if TYPE_CHECKING:
+    from kubelab.client.store import RunStore
+    from kubelab.pipelines.local.engine import (
+        RunResult,
+        cancel_run,
+        run_pipeline,
+        start_from_task,
+        start_run,
+        wait_run,
+    )
+
+# The engine is imported when first used, not with the package: a cold `kubelab run`
+# imports `local.preload` to start the fork server, and every millisecond before that
+# start delays the notebook's first step.
+_ENGINE_NAMES = {
+    "RunResult",
+    "cancel_run",
+    "run_pipeline",
+    "start_from_task",
+    "start_run",
+    "wait_run",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _ENGINE_NAMES:
+        return getattr(importlib.import_module("kubelab.pipelines.local.engine"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DockerRunner",
@@ -176,6 +198,9 @@ def execute_outside_pipeline(component_or_pipeline: Any, arguments: dict[str, An
     ir = compiler.build_pipeline_spec(component_or_pipeline)
     name = str(ir.get("pipelineInfo", {}).get("name") or "task")
     display = progress.notebook_progress(name)
+    from kubelab.client.store import RunStore
+    from kubelab.pipelines.local.engine import run_pipeline
+
     store = _config.store or RunStore()
     result = run_pipeline(
         ir,
