@@ -20,10 +20,11 @@ import {
 } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
-import { IJob, IRun, IRunOutput, KubelabClient, LineageKey } from './api';
+import { IJob, IRun, IRunOutput, KubelabClient } from './api';
 import { EXAMPLE_NOTEBOOK } from './example';
 import { kubelabIcon, pipelineIcon } from './icons';
 import { JobTracker } from './jobs';
+import { LineageKey } from './lineage';
 import { PipelineModel } from './model';
 import { JobNotifier, RunNotifier } from './notify';
 import { RunTracker } from './runs';

@@ -8,13 +8,13 @@ import {
   ToolbarButtonComponent
 } from '@jupyterlab/ui-components';
 
+import { KubelabClient } from '../api';
 import {
   compareRuns,
   ICompareArtifact,
   ICompareRow,
-  IComparison,
-  KubelabClient
-} from '../api';
+  IComparison
+} from '../lineage';
 import { formatDuration, shortTime, stateText, stepColor } from '../format';
 import { formatNumber, IChartLine, MetricChart } from './MetricChart';
 import { useRequest } from './useRequest';

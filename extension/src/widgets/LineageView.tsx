@@ -3,16 +3,15 @@ import * as React from 'react';
 import { MainAreaWidget } from '@jupyterlab/apputils';
 import { ReactWidget, treeViewIcon } from '@jupyterlab/ui-components';
 
+import { IEdge, KubelabClient } from '../api';
 import {
   artifactLineage,
-  IEdge,
   ILineageArtifact,
   ILineageExecution,
   ILineageGraph,
   IRunFacts,
-  KubelabClient,
   LineageKey
-} from '../api';
+} from '../lineage';
 import { stateText } from '../format';
 import { shortDigest } from './CompareView';
 import { DagView, DagZoomButtons, IDagNode, IDagViewHandle } from './DagView';
