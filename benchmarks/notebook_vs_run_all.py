@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/notebook_vs_run_all.py [--notebook examples/demo.ipynb] [--repeat 3]
 
-Three ways to compute the same notebook, each timed wall-clock (best of --repeat):
+Three ways to compute the same notebook, each timed wall-clock (best of --repeat;
+Run All and cold runs alternate, and each pair's ratio is printed too):
 
 - Run All: nbclient executes every cell in a fresh kernel (kernel start included),
   as "Restart Kernel and Run All" does;
@@ -160,8 +161,14 @@ def main() -> None:
         work = Path(tmp)
         notebook = work / args.notebook.name
         shutil.copy(args.notebook, notebook)
-        results["run_all_s"] = [run_all(notebook) for _ in range(args.repeat)]
-        results["cold_s"] = [cold(notebook, work / f"cold-{i}") for i in range(args.repeat)]
+        # Interleaved, so that a machine that speeds up or slows down during the benchmark
+        # (shared cores, CPU frequency) weighs on both alike; each pair gives a ratio.
+        results["run_all_s"], results["cold_s"] = [], []
+        for i in range(args.repeat):
+            results["run_all_s"].append(run_all(notebook))
+            results["cold_s"].append(cold(notebook, work / f"cold-{i}"))
+        pairs = zip(results["cold_s"], results["run_all_s"], strict=True)
+        results["cold_ratios"] = [cold_s / run_all_s for cold_s, run_all_s in pairs]
         server = Server(work, work / "server-home")
         try:
             from kubelab.pipelines.notebook import compile_notebook
@@ -198,6 +205,11 @@ def main() -> None:
         runs = ", ".join(f"{v:.2f}" for v in results[key])
         ratio = best[key] / best["run_all_s"]
         print(f"{label:<34} {best[key]:>8.2f} {runs:<30} {ratio:>9.2f}x  {targets[key]}")
+    ratios = sorted(results["cold_ratios"])
+    print(
+        f"cold / Run All, run by run: median {ratios[len(ratios) // 2]:.2f}x, "
+        f"worst {ratios[-1]:.2f}x ({', '.join(f'{r:.2f}' for r in results['cold_ratios'])})"
+    )
     print("\nlast warm run, per step:")
     for step in results["last_warm_steps"]:
         m = step["marshal"] or {}

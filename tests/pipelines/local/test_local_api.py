@@ -58,6 +58,13 @@ def report_pid(path: str):
     time.sleep(60)
 
 
+@dsl.component
+def collector_state() -> str:
+    import gc
+
+    return f"enabled={gc.isenabled()} frozen={gc.get_freeze_count() > 0}"
+
+
 @dsl.component(packages_to_install=["numpy"])
 def with_numpy(n: int) -> float:
     import numpy as np
@@ -192,6 +199,28 @@ def test_warm_worker_keeps_per_task_overhead_low(session: RunStore, tmp_path: Pa
     assert result.outputs == {"Output": 10}
     # A new interpreter per task costs >= 100 ms here; the forked worker a few ms.
     assert per_task < 0.1, f"{per_task * 1000:.0f} ms per task"
+
+
+def test_tasks_fork_from_a_frozen_heap_with_the_collector_on(session: RunStore) -> None:
+    """The fork server imports with the garbage collector off, then freezes what it
+    imported: a task collects its own garbage as usual, but never walks (and so never
+    copies on write) the heap it inherited."""
+    assert collector_state().output == "enabled=True frozen=True"
+
+
+def test_a_worker_that_dies_starting_up_fails_the_task_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from kubelab.pipelines.local import workers
+
+    monkeypatch.setattr(workers.sys, "executable", "false")  # exits 1 whatever its arguments
+    server = workers.ForkServer()
+    server.start()  # returns at once: it does not wait for the server to be ready
+    started = time.monotonic()
+    with pytest.raises(KubelabError, match=r"exited as it started \(code 1\)"):
+        server.run({"log_path": os.devnull})
+    assert time.monotonic() - started < 5  # not the 60 s start-up timeout
+    server.close()
 
 
 def test_cancel_kills_the_python_task_process(session: RunStore, tmp_path: Path) -> None:

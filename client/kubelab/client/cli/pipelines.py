@@ -156,13 +156,14 @@ def _emit(text: str, output: str | None) -> int:
 def _warm_for(source: str) -> None:
     from kubelab.pipelines.local.preload import plan_preload, warm_worker
 
+    warm_worker()  # the server starts up while the notebook's imports are worked out
     if source.lower().endswith(".ipynb") and Path(source).is_file():
         from kubelab.pipelines.notebook.run import preload_modules_of
 
         # A bad file is reported by the compile that follows, with its cell.
         with contextlib.suppress(Exception):
             plan_preload([], preload_modules_of(source))
-    warm_worker()
+            warm_worker()
 
 
 def run_command(args: argparse.Namespace) -> int:

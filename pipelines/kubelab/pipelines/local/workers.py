@@ -77,7 +77,7 @@ class ForkServer:
     def _ensure_started(self) -> subprocess.Popen[bytes]:
         if self._proc is not None and self._proc.poll() is None:
             return self._proc
-        self._ready.clear()
+        self._ready = threading.Event()  # this process's own: set by its reader thread
         self._preloaded = set()
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "kubelab.pipelines.local.forkserver", *self.preload],
@@ -86,13 +86,23 @@ class ForkServer:
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
             start_new_session=True,
         )
-        threading.Thread(target=self._read, args=(self._proc,), daemon=True).start()
-        if not self._ready.wait(60):
-            raise KubelabError("the kubelab worker process did not start within 60 s")
+        threading.Thread(target=self._read, args=(self._proc, self._ready), daemon=True).start()
         return self._proc
 
+    def _wait_ready(self, proc: subprocess.Popen[bytes]) -> None:
+        if not self._ready.wait(60):
+            raise KubelabError("the kubelab worker process did not start within 60 s")
+        if proc.poll() is not None:
+            raise KubelabError(
+                f"the kubelab worker process exited as it started (code {proc.returncode}); "
+                f"try `{sys.executable} -m kubelab.pipelines.local.forkserver` to see why"
+            )
+
     def start(self) -> None:
-        """Warm the server up ahead of the first task (and import what it was asked to)."""
+        """Warm the server up ahead of the first task, and have it import what it was
+        asked to. Returns at once: the imports are queued behind the server's own start-up
+        (requests are read in order), so the caller can work out more to import meanwhile.
+        """
         with self._lock:
             self._send_wanted(self._ensure_started())
 
@@ -115,15 +125,36 @@ class ForkServer:
             return
         self._preloaded |= set(new)
         assert proc.stdin is not None
-        proc.stdin.write((json.dumps({"preload": new}) + "\n").encode())
-        proc.stdin.flush()
+        try:
+            proc.stdin.write((json.dumps({"preload": new}) + "\n").encode())
+            proc.stdin.flush()
+        except BrokenPipeError:
+            pass  # the server is gone; the next task's `_wait_ready` says so
 
-    def _read(self, proc: subprocess.Popen[bytes]) -> None:
+    def _read(self, proc: subprocess.Popen[bytes], ready: threading.Event) -> None:
+        try:
+            self._read_messages(proc, ready)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(5)  # its output ended: it is exiting
+        finally:
+            ready.set()  # a server that died starting up fails `_wait_ready` at once
+        # Server gone: fail whatever it was running rather than hang the run.
+        with self._lock:
+            orphans = list(self._tasks.values())
+            self._tasks.clear()
+        for task in orphans:
+            if task.pid:
+                _kill_group(task.pid)
+            task.exit_code = -9 if task.exit_code is None else task.exit_code
+            task.started.set()
+            task.done.set()
+
+    def _read_messages(self, proc: subprocess.Popen[bytes], ready: threading.Event) -> None:
         assert proc.stdout is not None
         for line in proc.stdout:
             message = json.loads(line)
             if message.get("ready"):
-                self._ready.set()
+                ready.set()
                 continue
             with self._lock:
                 task = self._tasks.get(message["id"])
@@ -138,21 +169,12 @@ class ForkServer:
                 task.done.set()
                 with self._lock:
                     self._tasks.pop(message["id"], None)
-        # Server gone: fail whatever it was running rather than hang the run.
-        with self._lock:
-            orphans = list(self._tasks.values())
-            self._tasks.clear()
-        for task in orphans:
-            if task.pid:
-                _kill_group(task.pid)
-            task.exit_code = -9 if task.exit_code is None else task.exit_code
-            task.started.set()
-            task.done.set()
 
     def run(self, payload: dict[str, Any]) -> _ForkedTask:
         task = _ForkedTask()
         with self._lock:
             proc = self._ensure_started()
+            self._wait_ready(proc)
             self._send_wanted(proc)  # the server reads requests in order: imports first
             self._next_id += 1
             task_id = self._next_id
