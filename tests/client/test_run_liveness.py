@@ -21,8 +21,7 @@ from typing import Any
 import nbformat
 import pytest
 
-from kubelab.client import Client
-from kubelab.client import store as store_module
+from kubelab.client import Client, liveness
 from kubelab.client.store import INTERRUPTED_ERROR, RunStore
 from kubelab.pipelines.errors import ConflictError
 
@@ -120,8 +119,8 @@ def test_a_run_whose_pid_now_belongs_to_another_process_ends_when_its_heartbeat_
     owner.kill()
     owner.wait()
     assert store.get_run("r1")["state"] == "running"  # silent for less than STALE_AFTER_S
-    monkeypatch.setattr(store_module, "STALE_AFTER_S", 0.5)
-    monkeypatch.setattr(store_module, "HEARTBEAT_S", 0.1)
+    monkeypatch.setattr(liveness, "STALE_AFTER_S", 0.5)
+    monkeypatch.setattr(liveness, "HEARTBEAT_S", 0.1)
     time.sleep(0.6)
     run = store.get_run("r1")  # reading runs sweeps them
     assert run["state"] == "failed" and run["error"] == INTERRUPTED_ERROR
@@ -130,16 +129,16 @@ def test_a_run_whose_pid_now_belongs_to_another_process_ends_when_its_heartbeat_
 def test_an_owner_stamps_its_active_runs_and_stops_when_they_end(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(store_module, "HEARTBEAT_S", 0.05)
+    monkeypatch.setattr(liveness, "HEARTBEAT_S", 0.05)
     store = RunStore(tmp_path / "kubelab.db")
     run_id = store.create_run("p", {})
     store.update_run(run_id, state="running")
     first = store.run_info(run_id)["heartbeat_at"]
-    assert store.run_info(run_id)["owner_instance"] == store_module.instance_id()
+    assert store.run_info(run_id)["owner_instance"] == liveness.instance_id()
     wait_for(lambda: store.run_info(run_id)["heartbeat_at"] > first, 5, "a heartbeat")
     store.update_run(run_id, state="succeeded")
     # Nothing left to stamp in this store: the heartbeat lets it go.
-    wait_for(lambda: store not in store_module._heartbeat._stores, 5, "the heartbeat to stop")
+    wait_for(lambda: store not in liveness.heartbeat._stores, 5, "the heartbeat to stop")
     last = store.run_info(run_id)["heartbeat_at"]
     time.sleep(0.2)
     assert store.run_info(run_id)["heartbeat_at"] == last
@@ -253,15 +252,15 @@ def test_a_long_program_keeps_its_run_alive_across_many_heartbeats(
     code = textwrap.dedent(
         """
         import sys, time
-        from kubelab.client import store as s
-        s.HEARTBEAT_S, s.STALE_AFTER_S = 0.05, 0.5
+        from kubelab.client import liveness
+        liveness.HEARTBEAT_S, liveness.STALE_AFTER_S = 0.05, 0.5
         """
     ) + OWNER.format(after="time.sleep(300)")
     owner = subprocess.Popen([sys.executable, "-c", code, db], stdout=subprocess.PIPE, text=True)
     owners.append(owner)
     assert owner.stdout is not None and owner.stdout.readline().startswith("pid ")
-    monkeypatch.setattr(store_module, "HEARTBEAT_S", 0.05)
-    monkeypatch.setattr(store_module, "STALE_AFTER_S", 0.5)
+    monkeypatch.setattr(liveness, "HEARTBEAT_S", 0.05)
+    monkeypatch.setattr(liveness, "STALE_AFTER_S", 0.5)
     store = RunStore(db)
     for _ in range(20):
         assert store.get_run("r1")["state"] == "running"

@@ -180,7 +180,7 @@ def test_an_older_store_gets_experiments_for_its_runs(tmp_path: Path) -> None:
     )
     conn.close()
     store = RunStore(db)
-    names = {e["name"]: e for e in store.lineage.list_experiments()}
+    names = {e["name"]: e for e in store.experiments.list_all()}
     assert names["/somewhere/demo.ipynb"]["states"] == {"succeeded": 1}
     assert names["Default"]["states"] == {"failed": 1}
     assert store.get_run("old-1")["experiment"] == "/somewhere/demo.ipynb"

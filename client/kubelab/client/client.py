@@ -29,7 +29,7 @@ from typing import Any
 
 from kubelab.client.backends import BACKENDS
 from kubelab.client.backends.base import JobBackend, RunBackend, poll_until_final
-from kubelab.client.lineage import check_experiment_name
+from kubelab.client.experiments import check_experiment_name
 from kubelab.client.logs import follow
 from kubelab.client.provenance import default_experiment
 from kubelab.client.sources import PipelineSource, load_pipeline
@@ -251,7 +251,7 @@ class Client(TrackingMixin):
         check_parameter_names(arguments, [*declared(source.ir), *root_artifacts(source.ir)])
         if experiment_name is not None:
             engine_options["experiment"] = check_experiment_name(experiment_name)
-        self.store.lineage.refuse_archived(
+        self.store.experiments.refuse_archived(
             engine_options.get("experiment") or default_experiment(source.path)
         )
         owner = self.run_backend(backend)
@@ -534,7 +534,7 @@ class Client(TrackingMixin):
             raise ConflictError(f"a job named {job_id!r} already exists", job=job_id)
         if experiment_name is not None:
             experiment_name = check_experiment_name(experiment_name)
-            self.store.lineage.refuse_archived(experiment_name)
+            self.store.experiments.refuse_archived(experiment_name)
         normalised = workload.validate(spec, self.root)
         chosen.create_job(workload, job_id, normalised)
         try:

@@ -25,8 +25,7 @@ step reusing one, links to the same artifact, so "who produced this, from what" 
 walk over events (`lineage`).
 
 The run and its steps stay in `runs` / `tasks` (their state is the truth); these
-tables say where things came from. `experiments` are contexts too: listed, renamed,
-archived (the runs of an archived experiment leave `runs list`, as in KFP).
+tables say where things came from. Experiments are contexts too (`experiments.py`).
 """
 
 from __future__ import annotations
@@ -38,7 +37,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kubelab.pipelines.errors import ConflictError, KubelabError, NotFoundError
+from kubelab.pipelines.errors import KubelabError, NotFoundError
 
 if TYPE_CHECKING:
     from kubelab.client.store import RunStore
@@ -241,7 +240,7 @@ class Lineage:
 
     # -- writing --------------------------------------------------------------------------
 
-    def _context(self, cur: sqlite3.Cursor, type_name: str, name: str, properties: Any) -> int:
+    def context(self, cur: sqlite3.Cursor, type_name: str, name: str, properties: Any) -> int:
         type_id = self.type_id(type_name, CONTEXT)
         cur.execute(
             "INSERT OR IGNORE INTO contexts (type_id, name, properties, created_at) "
@@ -329,8 +328,8 @@ class Lineage:
         run's facts (source, pipeline spec, environment) as INPUT artifacts."""
         context_type = RUN_CONTEXT if kind == "pipeline" else JOB_CONTEXT
         with self.store.transaction() as cur:
-            context_id = self._context(cur, context_type, run_id, {})
-            experiment_id = self._context(cur, EXPERIMENT, experiment, {"archived": False})
+            context_id = self.context(cur, context_type, run_id, {})
+            experiment_id = self.context(cur, EXPERIMENT, experiment, {"archived": False})
             cur.execute(
                 "INSERT OR IGNORE INTO parent_contexts (child_id, parent_id) VALUES (?,?)",
                 (context_id, experiment_id),
@@ -397,10 +396,10 @@ class Lineage:
 
             info = cur.execute("SELECT kind FROM runs WHERE id=?", (run_id,)).fetchone()
             kind = info[0] if info else "pipeline"
-            context_id = self._context(
+            context_id = self.context(
                 cur, RUN_CONTEXT if kind == "pipeline" else JOB_CONTEXT, run_id, {}
             )
-            experiment_id = self._context(cur, EXPERIMENT, DEFAULT_EXPERIMENT, {"archived": False})
+            experiment_id = self.context(cur, EXPERIMENT, DEFAULT_EXPERIMENT, {"archived": False})
             cur.execute(
                 "INSERT OR IGNORE INTO parent_contexts (child_id, parent_id) VALUES (?,?)",
                 (context_id, experiment_id),
@@ -443,156 +442,6 @@ class Lineage:
             ).fetchone():
                 cur.execute("DELETE FROM attributions WHERE artifact_id=?", (artifact_id,))
                 cur.execute("DELETE FROM artifacts WHERE id=?", (artifact_id,))
-
-    # -- experiments ----------------------------------------------------------------------
-
-    def _experiment_row(self, ref: int | str) -> sqlite3.Row:
-        experiment_type = self.type_id(EXPERIMENT, CONTEXT)
-        rows: list[sqlite3.Row] = []
-        if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
-            rows = self.store.query(
-                "SELECT * FROM contexts WHERE type_id=? AND id=?", (experiment_type, int(ref))
-            )
-        if not rows:
-            rows = self.store.query(
-                "SELECT * FROM contexts WHERE type_id=? AND name=?", (experiment_type, str(ref))
-            )
-        if not rows:
-            raise NotFoundError(f"no experiment {ref!r}", experiment=str(ref))
-        return rows[0]
-
-    def experiment_json(self, row: sqlite3.Row) -> dict[str, Any]:
-        properties = _loads(row["properties"])
-        counts = self.store.query(
-            "SELECT r.state AS state, COUNT(*) AS n, MAX(r.created_at) AS last "
-            "FROM parent_contexts p JOIN contexts c ON c.id=p.child_id "
-            "JOIN runs r ON r.id=c.name WHERE p.parent_id=? GROUP BY r.state",
-            (row["id"],),
-        )
-        return self._experiment(row, properties, counts)
-
-    @staticmethod
-    def _experiment(
-        row: sqlite3.Row, properties: dict[str, Any], counts: Iterable[sqlite3.Row]
-    ) -> dict[str, Any]:
-        from kubelab.client.store import iso_time
-
-        states = {c["state"]: c["n"] for c in counts}
-        last = max((c["last"] for c in counts if c["last"] is not None), default=None)
-        return {
-            "id": row["id"],
-            "name": row["name"],
-            "description": properties.get("description", ""),
-            "archived": bool(properties.get("archived")),
-            "created_at": iso_time(row["created_at"]),
-            "last_run_at": iso_time(last),
-            "runs": sum(states.values()),
-            "states": states,
-        }
-
-    def get_experiment(self, ref: int | str) -> dict[str, Any]:
-        return self.experiment_json(self._experiment_row(ref))
-
-    def refuse_archived(self, name: str) -> None:
-        """New runs do not go into an archived experiment (as in KFP)."""
-        rows = self.store.query(
-            "SELECT properties FROM contexts WHERE type_id=? AND name=?",
-            (self.type_id(EXPERIMENT, CONTEXT), name),
-        )
-        if rows and _loads(rows[0]["properties"]).get("archived"):
-            raise ConflictError(
-                f"experiment {name!r} is archived: unarchive it (kubelab experiments "
-                "unarchive) or run into another experiment",
-                experiment=name,
-            )
-
-    def create_experiment(self, name: str, description: str = "") -> dict[str, Any]:
-        name = check_experiment_name(name)
-        with self.store.transaction() as cur:
-            self._context(cur, EXPERIMENT, name, {"archived": False, "description": description})
-        return self.get_experiment(name)
-
-    def list_experiments(self, *, include_archived: bool = False) -> list[dict[str, Any]]:
-        """Experiments with their run counts by state, the most recently used first."""
-        experiment_type = self.type_id(EXPERIMENT, CONTEXT)
-        rows = self.store.query("SELECT * FROM contexts WHERE type_id=?", (experiment_type,))
-        counts: dict[int, list[sqlite3.Row]] = {}
-        for c in self.store.query(
-            "SELECT p.parent_id AS parent, r.state AS state, COUNT(*) AS n, "
-            "MAX(r.created_at) AS last FROM parent_contexts p "
-            "JOIN contexts c ON c.id=p.child_id JOIN runs r ON r.id=c.name "
-            "JOIN contexts e ON e.id=p.parent_id WHERE e.type_id=? GROUP BY p.parent_id, r.state",
-            (experiment_type,),
-        ):
-            counts.setdefault(c["parent"], []).append(c)
-        found = []
-        for row in rows:
-            properties = _loads(row["properties"])
-            if properties.get("archived") and not include_archived:
-                continue
-            found.append(self._experiment(row, properties, counts.get(row["id"], [])))
-        found.sort(key=lambda e: e["last_run_at"] or e["created_at"] or "", reverse=True)
-        return found
-
-    def rename_experiment(self, ref: int | str, new_name: str) -> dict[str, Any]:
-        row = self._experiment_row(ref)
-        new_name = check_experiment_name(new_name)
-        if new_name == row["name"]:
-            return self.experiment_json(row)
-        experiment_type = self.type_id(EXPERIMENT, CONTEXT)
-        with self.store.transaction() as cur:
-            if cur.execute(
-                "SELECT 1 FROM contexts WHERE type_id=? AND name=?", (experiment_type, new_name)
-            ).fetchone():
-                raise ConflictError(
-                    f"an experiment named {new_name!r} already exists", experiment=new_name
-                )
-            cur.execute("UPDATE contexts SET name=? WHERE id=?", (new_name, row["id"]))
-        return self.get_experiment(row["id"])
-
-    def update_experiment(self, ref: int | str, **changes: Any) -> dict[str, Any]:
-        """Set properties of an experiment (`archived`, `description`)."""
-        row = self._experiment_row(ref)
-        properties = {**_loads(row["properties"]), **changes}
-        with self.store.transaction() as cur:
-            cur.execute(
-                "UPDATE contexts SET properties=? WHERE id=?", (json.dumps(properties), row["id"])
-            )
-        return self.get_experiment(row["id"])
-
-    def experiments_of(self, run_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """`{run_id: {id, name}}` of the runs' experiments, in one query."""
-        if not run_ids:
-            return {}
-        rows = self.store.query(
-            "SELECT c.name AS run, e.id AS id, e.name AS name FROM contexts c "
-            "JOIN parent_contexts p ON p.child_id=c.id JOIN contexts e ON e.id=p.parent_id "
-            f"WHERE c.name IN ({_marks(run_ids)}) AND e.type_id=?",
-            (*run_ids, self.type_id(EXPERIMENT, CONTEXT)),
-        )
-        return {r["run"]: {"id": r["id"], "name": r["name"]} for r in rows}
-
-    def runs_filter(
-        self, experiment: int | str | None = None, *, include_archived: bool = False
-    ) -> tuple[str, tuple[Any, ...]]:
-        """A SQL condition on `runs.id`: the runs of one experiment, and (unless
-        `include_archived`) not those of archived experiments."""
-        clauses: list[str] = []
-        params: list[Any] = []
-        member = (
-            "SELECT c.name FROM contexts c JOIN parent_contexts p ON p.child_id=c.id "
-            "JOIN contexts e ON e.id=p.parent_id WHERE e.type_id=?"
-        )
-        experiment_type = self.type_id(EXPERIMENT, CONTEXT)
-        if experiment is not None:
-            row = self._experiment_row(experiment)
-            clauses.append(f"id IN ({member} AND e.id=?)")
-            params += [experiment_type, row["id"]]
-            include_archived = True  # asked for by name: show its runs even when archived
-        if not include_archived:
-            clauses.append(f"id NOT IN ({member} AND json_extract(e.properties, '$.archived'))")
-            params.append(experiment_type)
-        return " AND ".join(clauses), tuple(params)
 
     # -- reading --------------------------------------------------------------------------
 
@@ -792,7 +641,7 @@ class Lineage:
         properties = execution["properties"]
         facts = record["facts"]
         environment = facts.get("environment")
-        experiment = self.experiments_of([run_id]).get(run_id)
+        experiment = self.store.experiments.of_runs([run_id]).get(run_id)
         source = facts.get("source")
         return {
             "run": run_id,
@@ -833,13 +682,3 @@ class Lineage:
             (self.type_id(ENVIRONMENT, ARTIFACT), digest),
         )
         return list(_loads(rows[0]["properties"]).get("distributions", [])) if rows else []
-
-
-def check_experiment_name(name: Any) -> str:
-    if not isinstance(name, str) or not name.strip():
-        raise KubelabError("an experiment name must be a non-empty string", field="name")
-    if len(name) > 256 or any(ord(ch) < 32 for ch in name):
-        raise KubelabError(
-            "an experiment name must be at most 256 printable characters", field="name"
-        )
-    return name.strip()

@@ -9,16 +9,10 @@ same way for all of them. Every state change is committed as it happens: after a
 crash the store still tells what ran.
 
 A local run is "running" only while the process that owns it (an engine in a server,
-the CLI or a kernel; a job runner) is alive. Each process has a random instance id;
-while it owns active runs it stamps their `heartbeat_at` every `HEARTBEAT_S`. A run
-whose owner has gone silent for `STALE_AFTER_S`, whose owner's PID no longer exists
-on this host, or whose owner PID is our own under another instance id (a pod that
-restarted with the same hostname and PID) is marked failed with the error
-``interrupted: ...`` — when a store opens and whenever runs are read (we reuse the
-"failed" state instead of inventing an "interrupted" one, so clients only know the
-six KFP-like states). PIDs are compared only between processes that report the same
-hostname, taken to share one PID namespace (a machine, a pod's container); anything
-else is judged by the heartbeat alone.
+the CLI or a kernel; a job runner) is alive (`liveness.py` says how that is judged);
+otherwise it is marked failed with the error ``interrupted: ...`` when a store opens
+and whenever runs are read (we reuse the "failed" state instead of inventing an
+"interrupted" one, so clients only know the six KFP-like states).
 
 The run JSON (`get_run`) carries `warnings` (strings, e.g. a GPU step that ran on the
 CPU); each step carries its own `warnings` and, for notebook steps, `marshal`: bytes
@@ -41,7 +35,6 @@ import sqlite3
 import threading
 import time
 import uuid
-import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -49,6 +42,9 @@ from pathlib import Path
 from typing import Any
 
 from kubelab.client import lineage as lineage_tables
+from kubelab.client import liveness
+from kubelab.client.experiments import Experiments
+from kubelab.client.liveness import INTERRUPTED_ERROR
 from kubelab.pipelines.errors import NotFoundError
 
 # The one state vocabulary of runs, jobs and their steps (KFP-like); every backend
@@ -56,12 +52,6 @@ from kubelab.pipelines.errors import NotFoundError
 STATES = ("pending", "running", "succeeded", "failed", "skipped", "cancelled")
 ACTIVE_STATES = ("pending", "running")
 FINAL_STATES = ("succeeded", "failed", "skipped", "cancelled")
-INTERRUPTED_ERROR = "interrupted: the process that ran it stopped before it finished"
-
-# How often an owner process stamps its active runs, and after how long without a
-# stamp its runs count as interrupted (generous: a busy machine must not fail live runs).
-HEARTBEAT_S = 3.0
-STALE_AFTER_S = 30.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -206,91 +196,6 @@ def iso_time(ts: float | None) -> str | None:
 _iso = iso_time
 
 
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-_instance: tuple[int, str] | None = None
-
-
-def instance_id() -> str:
-    """This process's random id; a forked child gets its own."""
-    global _instance
-    if _instance is None or _instance[0] != os.getpid():
-        _instance = (os.getpid(), uuid.uuid4().hex)
-    return _instance[1]
-
-
-def _owner_alive(row: sqlite3.Row, now: float, host: str) -> bool:
-    """Whether the process that owns an active local run is still running it.
-
-    A PID alone proves nothing (a restarted pod has the same hostname and often the
-    same PID); a missing PID on this host proves death, a fresh heartbeat proves life.
-    """
-    mine = row["owner_instance"] == instance_id()
-    if row["owner_host"] == host and (
-        not _pid_alive(row["owner_pid"]) or (row["owner_pid"] == os.getpid() and not mine)
-    ):
-        return False
-    if mine:
-        return True
-    last = row["heartbeat_at"] or row["created_at"]
-    return now - last < STALE_AFTER_S
-
-
-class _Heartbeat:
-    """The one thread per process that stamps the active runs this process owns, in
-    every store where it owns some; it ends when it owns none."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        # store -> how many times it was (re)registered, so that a store registered
-        # again while a beat found nothing to stamp is not dropped.
-        self._stores: weakref.WeakKeyDictionary[RunStore, int] = weakref.WeakKeyDictionary()
-        self._thread: threading.Thread | None = None
-        self._pid = 0
-
-    def watch(self, store: RunStore) -> None:
-        with self._lock:
-            self._stores[store] = self._stores.get(store, 0) + 1
-            if self._thread is None or self._pid != os.getpid():
-                self._pid = os.getpid()
-                self._thread = threading.Thread(
-                    target=self._loop, daemon=True, name="kubelab-heartbeat"
-                )
-                self._thread.start()
-
-    def _loop(self) -> None:
-        while True:
-            time.sleep(HEARTBEAT_S)
-            with self._lock:
-                stores = list(self._stores.items())
-            for store, registered in stores:
-                try:
-                    owned = store.beat()
-                except sqlite3.Error:  # locked for too long: next time; closed: drop it
-                    owned = not store.closed
-                if not owned:
-                    with self._lock:
-                        if self._stores.get(store) == registered:
-                            del self._stores[store]
-            with self._lock:
-                if not self._stores:
-                    self._thread = None
-                    return
-
-
-_heartbeat = _Heartbeat()
-
-
 def _argument(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, default=str)
 
@@ -330,6 +235,7 @@ class RunStore:
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA foreign_keys=ON")
         self._lineage: lineage_tables.Lineage | None = None
+        self._experiments: Experiments | None = None
         self.closed = False
         with self._lock:
             self._migrate()
@@ -354,10 +260,17 @@ class RunStore:
 
     @property
     def lineage(self) -> lineage_tables.Lineage:
-        """Lineage and experiments (ML Metadata's model) in this store."""
+        """Lineage (ML Metadata's model) in this store."""
         if self._lineage is None:
             self._lineage = lineage_tables.Lineage(self)
         return self._lineage
+
+    @property
+    def experiments(self) -> Experiments:
+        """The experiments runs are grouped in (contexts of the lineage tables)."""
+        if self._experiments is None:
+            self._experiments = Experiments(self.lineage)
+        return self._experiments
 
     def close(self) -> None:
         with self._lock:
@@ -410,7 +323,7 @@ class RunStore:
             "SELECT id, owner_pid, owner_host, owner_instance, heartbeat_at, created_at "
             "FROM runs WHERE state IN ('pending','running') AND backend='local'"
         )
-        dead = [r["id"] for r in rows if not _owner_alive(r, now, host)]
+        dead = [r["id"] for r in rows if not liveness.owner_alive(r, now, host)]
         for run_id in dead:
             with self._tx() as cur:
                 cur.execute(
@@ -431,7 +344,7 @@ class RunStore:
 
     def _sweep(self) -> None:
         """Before answering what runs are doing: interrupted runs say so."""
-        if time.time() - self._swept_at >= HEARTBEAT_S:
+        if time.time() - self._swept_at >= liveness.HEARTBEAT_S:
             self.mark_interrupted_runs()
 
     def adopt(self, run_id: str) -> None:
@@ -441,9 +354,9 @@ class RunStore:
             cur.execute(
                 "UPDATE runs SET owner_pid=?, owner_host=?, owner_instance=?, heartbeat_at=? "
                 "WHERE id=?",
-                (os.getpid(), socket.gethostname(), instance_id(), time.time(), run_id),
+                (os.getpid(), socket.gethostname(), liveness.instance_id(), time.time(), run_id),
             )
-        _heartbeat.watch(self)
+        liveness.heartbeat.watch(self)
 
     def beat(self) -> bool:
         """Stamp the active runs this process owns; False when it owns none here."""
@@ -451,7 +364,7 @@ class RunStore:
             cur.execute(
                 "UPDATE runs SET heartbeat_at=? "
                 "WHERE owner_instance=? AND state IN ('pending','running')",
-                (time.time(), instance_id()),
+                (time.time(), liveness.instance_id()),
             )
             return cur.rowcount > 0
 
@@ -493,7 +406,7 @@ class RunStore:
                     pipeline_root,
                     os.getpid(),
                     socket.gethostname(),
-                    instance_id(),
+                    liveness.instance_id(),
                     now,
                     kind,
                     backend,
@@ -502,7 +415,7 @@ class RunStore:
                 ),
             )
         if backend == "local":
-            _heartbeat.watch(self)
+            liveness.heartbeat.watch(self)
         return run_id
 
     def _update(
@@ -564,7 +477,7 @@ class RunStore:
         self._sweep()
         row = self._run_row(run_id)
         steps = self._query("SELECT * FROM tasks WHERE run_id=? ORDER BY seq", (row["id"],))
-        experiments = self.lineage.experiments_of([row["id"]])
+        experiments = self.experiments.of_runs([row["id"]])
         return self._run_json(row, steps, experiments.get(row["id"]))
 
     def list_runs(
@@ -584,7 +497,7 @@ class RunStore:
         marks = ",".join("?" * len(kinds))
         where = f"kind IN ({marks})" + (" AND backend=?" if backend else "")
         params: tuple[Any, ...] = (*kinds, *([backend] if backend else []))
-        experiment_where, experiment_params = self.lineage.runs_filter(
+        experiment_where, experiment_params = self.experiments.runs_filter(
             experiment, include_archived=include_archived
         )
         if experiment_where:
@@ -603,7 +516,7 @@ class RunStore:
             f"SELECT * FROM tasks WHERE run_id IN ({marks}) ORDER BY seq", tuple(ids)
         ):
             steps_by_run[t["run_id"]].append(t)
-        experiments = self.lineage.experiments_of(ids)
+        experiments = self.experiments.of_runs(ids)
         return [self._run_json(r, steps_by_run[r["id"]], experiments.get(r["id"])) for r in rows]
 
     @staticmethod

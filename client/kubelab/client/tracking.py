@@ -25,7 +25,7 @@ class TrackingMixin:
 
     def create_experiment(self, name: str, description: str = "") -> dict[str, Any]:
         """An experiment to put runs in (`experiment_name=`); an existing one is returned."""
-        return self.store.lineage.create_experiment(name, description)
+        return self.store.experiments.create(name, description)
 
     def get_experiment(
         self, experiment_id: int | None = None, experiment_name: str | None = None
@@ -34,22 +34,22 @@ class TrackingMixin:
         ref = experiment_id if experiment_id is not None else experiment_name
         if ref is None:
             raise KubelabError("name the experiment by id or name")
-        return self.store.lineage.get_experiment(ref)
+        return self.store.experiments.get(ref)
 
     def list_experiments(self, *, include_archived: bool = False) -> list[dict[str, Any]]:
         """Experiments, the most recently used first (archived ones on request)."""
-        return self.store.lineage.list_experiments(include_archived=include_archived)
+        return self.store.experiments.list_all(include_archived=include_archived)
 
     def rename_experiment(self, experiment: int | str, new_name: str) -> dict[str, Any]:
         """Its runs stay in it; `ConflictError` when the new name is taken."""
-        return self.store.lineage.rename_experiment(experiment, new_name)
+        return self.store.experiments.rename(experiment, new_name)
 
     def archive_experiment(self, experiment: int | str) -> dict[str, Any]:
         """Hide the experiment and its runs from the lists (nothing is deleted)."""
-        return self.store.lineage.update_experiment(experiment, archived=True)
+        return self.store.experiments.update(experiment, archived=True)
 
     def unarchive_experiment(self, experiment: int | str) -> dict[str, Any]:
-        return self.store.lineage.update_experiment(experiment, archived=False)
+        return self.store.experiments.update(experiment, archived=False)
 
     # -- lineage ----------------------------------------------------------------------------
 

@@ -221,7 +221,7 @@ class ExperimentHandler(LineageBase):
             if not isinstance(body["description"], str):
                 raise KubelabError("'description' must be a string", field="description")
             result = await self.call(
-                self.client.store.lineage.update_experiment, ref, description=body["description"]
+                self.client.store.experiments.update, ref, description=body["description"]
             )
         self.write_json(result)
 
