@@ -86,3 +86,24 @@ def follow(read: Callable[[int], LogChunk], *, offset: int = 0, poll: float = 0.
             return
         if not chunk["text"]:
             time.sleep(poll)
+
+
+def stream(
+    read: Callable[[int], LogChunk], *, until_done: bool, poll: float = 0.3
+) -> Iterator[str]:
+    """A step's log text: as it is written until the step ends (`until_done`), or what
+    is there now."""
+    if until_done:
+        return follow(read, poll=poll)
+
+    def available() -> Iterator[str]:
+        offset = 0
+        while True:
+            chunk = read(offset)
+            if chunk["text"]:
+                yield chunk["text"]
+            if chunk["offset"] == offset or chunk["complete"]:
+                return
+            offset = chunk["offset"]
+
+    return available()
