@@ -10,15 +10,9 @@ import {
   KubelabClient
 } from '../api';
 import { kubelabIcon } from '../icons';
-import {
-  asApiError,
-  claimed,
-  errorFor,
-  Field,
-  NumberField,
-  whole
-} from './FormField';
+import { claimed, errorFor, Field, NumberField, whole } from './FormField';
 import { ParametersForm } from './ParametersForm';
+import { useJobForm } from './useJobForm';
 
 export interface ITrainFormProps {
   client: KubelabClient;
@@ -116,7 +110,8 @@ export function TrainForm({
   onStarted
 }: ITrainFormProps): JSX.Element {
   const notebook = path.endsWith('.ipynb');
-  const [status, setStatus] = React.useState<IStatus | null>(null);
+  const { status, backend, setBackend, error, setError, busy, start } =
+    useJobForm(client, onStarted);
   const [parameters, setParameters] = React.useState<
     Record<string, IParameterSpec>
   >({});
@@ -125,18 +120,8 @@ export function TrainForm({
   const [nodes, setNodes] = React.useState('2');
   const [nproc, setNproc] = React.useState('1');
   const [gpus, setGpus] = React.useState('0');
-  const [backend, setBackend] = React.useState('');
-  const [error, setError] = React.useState<KubelabApiError | null>(null);
-  const [busy, setBusy] = React.useState(false);
 
   React.useEffect(() => {
-    void client
-      .status()
-      .then(read => {
-        setStatus(read);
-        setBackend(b => b || read.default_backend);
-      })
-      .catch(reason => setError(asApiError(reason)));
     if (notebook) {
       void client
         .compile(path)
@@ -170,8 +155,6 @@ export function TrainForm({
       );
       return;
     }
-    setBusy(true);
-    setError(null);
     const changed = notebook
       ? Object.fromEntries(
           Object.entries(values).filter(
@@ -180,24 +163,13 @@ export function TrainForm({
           )
         )
       : parseArguments(args);
-    try {
-      const created = await client.createJob(
-        'training',
-        {
-          path,
-          num_nodes: whole(nodes),
-          nproc_per_node: whole(nproc),
-          gpus_per_node: whole(gpus),
-          parameters: changed
-        },
-        backend || undefined
-      );
-      onStarted(created.id);
-    } catch (reason) {
-      setError(asApiError(reason));
-    } finally {
-      setBusy(false);
-    }
+    await start('training', {
+      path,
+      num_nodes: whole(nodes),
+      nproc_per_node: whole(nproc),
+      gpus_per_node: whole(gpus),
+      parameters: changed
+    });
   };
   const unclaimed = error && !claimed(error, Object.values(FIELDS));
   return (

@@ -3,13 +3,7 @@ import * as React from 'react';
 import { MainAreaWidget } from '@jupyterlab/apputils';
 import { Button, ReactWidget } from '@jupyterlab/ui-components';
 
-import {
-  ICompileResult,
-  IParameterSpec,
-  IStatus,
-  KubelabApiError,
-  KubelabClient
-} from '../api';
+import { ICompileResult, IParameterSpec, KubelabClient } from '../api';
 import { kubelabIcon } from '../icons';
 import {
   asApiError,
@@ -21,6 +15,7 @@ import {
   numeric,
   whole
 } from './FormField';
+import { useJobForm } from './useJobForm';
 import { BackendSelect } from './TrainForm';
 
 export interface ITuneFormProps {
@@ -227,7 +222,8 @@ export function TuneForm({
   path,
   onStarted
 }: ITuneFormProps): JSX.Element {
-  const [status, setStatus] = React.useState<IStatus | null>(null);
+  const { status, backend, setBackend, error, setError, busy, start } =
+    useJobForm(client, onStarted);
   const [compiled, setCompiled] = React.useState<ICompileResult | null>(null);
   const [spaces, setSpaces] = React.useState<Record<string, ISpace>>({});
   const [metric, setMetric] = React.useState('');
@@ -237,19 +233,8 @@ export function TuneForm({
   const [algorithm, setAlgorithm] = React.useState('tpe');
   const [trials, setTrials] = React.useState('8');
   const [parallel, setParallel] = React.useState('2');
-  const [backend, setBackend] = React.useState('');
-  const [error, setError] = React.useState<KubelabApiError | null>(null);
-  const [busy, setBusy] = React.useState(false);
 
   React.useEffect(() => {
-    const fail = (reason: unknown) => setError(asApiError(reason));
-    void client
-      .status()
-      .then(read => {
-        setStatus(read);
-        setBackend(b => b || read.default_backend);
-      })
-      .catch(fail);
     void client
       .compile(path)
       .then(result => {
@@ -266,14 +251,12 @@ export function TuneForm({
         setMetric(m => m || first);
         setDirection(defaultDirection(first));
       })
-      .catch(fail);
+      .catch(reason => setError(asApiError(reason)));
   }, [client, path]);
 
   const parameters = compiled?.parameters ?? {};
   const submit = async (event: React.FormEvent) => {
     event.preventDefault();
-    setBusy(true);
-    setError(null);
     const searchSpace: Record<string, unknown> = {};
     for (const [name, space] of Object.entries(spaces)) {
       if (!space.tune) {
@@ -294,28 +277,17 @@ export function TuneForm({
             }
           : { type: 'choice', values: parseChoices(space.choices, type) };
     }
-    try {
-      const created = await client.createJob(
-        'tuning',
-        {
-          name: experimentName(path),
-          template: { kind: 'notebook', path },
-          search_space: searchSpace,
-          objectives: [{ metric, direction }],
-          algorithm: { name: algorithm },
-          trial_config: {
-            num_trials: whole(trials),
-            parallel_trials: whole(parallel)
-          }
-        },
-        backend || undefined
-      );
-      onStarted(created.id);
-    } catch (reason) {
-      setError(asApiError(reason));
-    } finally {
-      setBusy(false);
-    }
+    await start('tuning', {
+      name: experimentName(path),
+      template: { kind: 'notebook', path },
+      search_space: searchSpace,
+      objectives: [{ metric, direction }],
+      algorithm: { name: algorithm },
+      trial_config: {
+        num_trials: whole(trials),
+        parallel_trials: whole(parallel)
+      }
+    });
   };
   const rows = Object.keys(parameters).map(name => [`search_space.${name}`]);
   const spaceError =
