@@ -21,6 +21,7 @@ from kubelab.workloads.optimizer import (
     Objective,
     Search,
     TrialConfig,
+    validation,
 )
 from kubelab.workloads.optimizer import experiment as katib
 from kubelab.workloads.optimizer.spec import normalize
@@ -191,9 +192,9 @@ def test_algorithms_only_katib_serves_are_refused_locally_not_on_the_cluster(
 ) -> None:
     experiment = job_experiment()
     experiment["spec"]["algorithm"] = {"algorithmName": "bayesianoptimization"}
-    katib.validate(experiment, local=False)
+    validation.validate(experiment, local=False)
     with pytest.raises(KubelabError, match="runs only on Katib"):
-        katib.validate(experiment, local=True)
+        validation.validate(experiment, local=True)
 
 
 def test_a_function_must_travel_alone() -> None:

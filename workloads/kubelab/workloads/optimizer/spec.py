@@ -34,6 +34,7 @@ import yaml
 
 from kubelab.pipelines.errors import ForbiddenError, KubelabError, NotFoundError
 from kubelab.workloads.optimizer import experiment as katib
+from kubelab.workloads.optimizer import validation
 from kubelab.workloads.optimizer.templates import HOME_MOUNT, Placement, call_style, trial_template
 from kubelab.workloads.optimizer.types import (
     ALGORITHMS,
@@ -97,7 +98,7 @@ def _from_experiment(spec: dict[str, Any], root: Path) -> dict[str, Any]:
     metadata = dict(experiment.get("metadata") or {})
     metadata["name"] = spec.get("name") or metadata.get("name") or new_name()
     experiment["metadata"] = metadata
-    exp = katib.validate(experiment, local=False)
+    exp = validation.validate(experiment, local=False)
     kinds = {
         p["name"]: "double"
         if p["parameterType"] == DOUBLE
@@ -193,7 +194,7 @@ def _from_template(spec: dict[str, Any], root: Path) -> dict[str, Any]:
             template, kinds, objectives[0].metric, Placement(None, HOME_MOUNT)
         ),
     )
-    exp = katib.validate(experiment, local=False)
+    exp = validation.validate(experiment, local=False)
     return _normalized(name, template, exp, kinds, spec)
 
 
@@ -344,10 +345,10 @@ def parse_algorithm(value: Any) -> BaseAlgorithm:
                     f"unknown setting(s) {', '.join(unknown)} for algorithm {name}",
                     field="algorithm.settings",
                 )
-    if isinstance(parsed, KatibAlgorithm) and parsed.name not in katib.KATIB_ALGORITHMS:
+    if isinstance(parsed, KatibAlgorithm) and parsed.name not in validation.KATIB_ALGORITHMS:
         raise KubelabError(
-            f"unknown algorithm {parsed.name!r}; algorithms: {', '.join(katib.LOCAL_ALGORITHMS)} "
-            f"(on Katib also: {', '.join(sorted(set(katib.KATIB_ALGORITHMS) - set(katib.LOCAL_ALGORITHMS)))})",
+            f"unknown algorithm {parsed.name!r}; algorithms: {', '.join(validation.LOCAL_ALGORITHMS)} "
+            f"(on Katib also: {', '.join(sorted(set(validation.KATIB_ALGORITHMS) - set(validation.LOCAL_ALGORITHMS)))})",
             field="algorithm",
         )
     return parsed

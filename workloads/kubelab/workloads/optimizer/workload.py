@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from kubelab.pipelines.errors import ConflictError, KubelabError
 from kubelab.workloads.base import ClusterContext, LocalContext, Workload
 from kubelab.workloads.optimizer import experiment as katib
+from kubelab.workloads.optimizer import validation
 from kubelab.workloads.optimizer.spec import normalize
 from kubelab.workloads.optimizer.templates import HOME_MOUNT, Placement, trial_template
 from kubelab.workloads.optimizer.view import tuning_view
@@ -68,7 +69,7 @@ class TuningWorkload(Workload):
         experiment = _with_trial_template(
             spec, Placement(spec["template"].get("image"), str(ctx.root))
         )
-        return katib.validate(experiment, local=True)
+        return validation.validate(experiment, local=True)
 
     def start_local(
         self,
