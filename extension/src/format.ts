@@ -78,6 +78,17 @@ export function formatAge(iso: string | null, now = Date.now()): string {
   return `${Math.floor(seconds / 86400)} d ago`;
 }
 
+/** A short, readable number: 0.9630, 1.2e-4, 25. */
+export function formatNumber(value: number): string {
+  if (Number.isInteger(value)) {
+    return String(value);
+  }
+  const abs = Math.abs(value);
+  return abs !== 0 && (abs < 1e-3 || abs >= 1e6)
+    ? value.toExponential(2)
+    : value.toPrecision(4);
+}
+
 /** A metric or parameter value, short: 4 significant digits for fractions. */
 export function formatValue(value: unknown): string {
   if (typeof value === 'number') {

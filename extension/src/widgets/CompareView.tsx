@@ -15,8 +15,14 @@ import {
   ICompareRow,
   IComparison
 } from '../lineage';
-import { formatDuration, shortTime, stateText, stepColor } from '../format';
-import { formatNumber, IChartLine, MetricChart } from './MetricChart';
+import {
+  formatDuration,
+  formatNumber,
+  shortTime,
+  stateText,
+  stepColor
+} from '../format';
+import { IChartSeries, LineChart } from './LineChart';
 import { useRequest } from './useRequest';
 
 export interface ICompareOptions {
@@ -189,9 +195,9 @@ function charts(comparison: IComparison, names: string[]): JSX.Element[] {
   if (comparison.series.length > 0) {
     // Per step/epoch: training jobs' and trials' curves, a line per run.
     return comparison.series.map(series => {
-      const lines: IChartLine[] = series.runs
+      const lines: IChartSeries[] = series.runs
         .map((points, i) => ({
-          label: names[i],
+          name: names[i],
           color: stepColor(i),
           points: points.map((p, j) => ({ x: p.step ?? j, y: p.value }))
         }))
@@ -200,11 +206,12 @@ function charts(comparison: IComparison, names: string[]): JSX.Element[] {
         ? `${series.metric} (${series.task})`
         : series.metric;
       return (
-        <MetricChart
+        <LineChart
           key={`${series.task}/${series.metric}`}
+          testid="kubelab-chart"
           title={title}
           xLabel="step"
-          lines={lines}
+          series={lines}
         />
       );
     });
@@ -215,15 +222,15 @@ function charts(comparison: IComparison, names: string[]): JSX.Element[] {
   return comparison.metrics
     .filter(row => row.values.some(v => typeof v === 'number'))
     .map(row => (
-      <MetricChart
+      <LineChart
         key={row.name}
+        testid="kubelab-chart"
         title={row.name}
         xLabel="run"
         xNames={xNames}
-        lines={[
+        series={[
           {
-            label: row.name,
-            color: 0,
+            name: row.name,
             points: row.values.flatMap((v, i) =>
               typeof v === 'number' ? [{ x: i + 1, y: v }] : []
             )

@@ -14,6 +14,8 @@ export interface IChartPoint {
 export interface IChartSeries {
   name: string;
   points: IChartPoint[];
+  /** Its colour slot (default: its place among the series), to match other views. */
+  color?: number;
   /** `line`: points joined; `points`: dots only; `step`: a staircase (best so far). */
   kind?: 'line' | 'points' | 'step';
 }
@@ -22,7 +24,9 @@ export interface ILineChartProps {
   title: string;
   series: IChartSeries[];
   xLabel: string;
-  yLabel: string;
+  yLabel?: string;
+  /** Names for x values, on the axis and in tooltips (e.g. runs: "#7"). */
+  xNames?: Map<number, string>;
   testid?: string;
 }
 
@@ -84,6 +88,7 @@ export function LineChart({
   series,
   xLabel,
   yLabel,
+  xNames,
   testid
 }: ILineChartProps): JSX.Element {
   const all = series.flatMap(s => s.points);
@@ -105,6 +110,8 @@ export function LineChart({
   const whole = all.every(p => Number.isInteger(p.x));
   const xTicks = ticks(x0, x1, 6).filter(t => !whole || Number.isInteger(t));
   const yTicks = ticks(y0, y1, 5);
+  const xName = (x: number) => xNames?.get(x) ?? tickLabel(x);
+  const colorOf = (s: IChartSeries, i: number) => s.color ?? stepColor(i);
   const path = (s: IChartSeries) =>
     s.points
       .map((p, i) => {
@@ -176,7 +183,7 @@ export function LineChart({
               y={HEIGHT - MARGIN.bottom + 14}
               textAnchor="middle"
             >
-              {tickLabel(t)}
+              {xName(t)}
             </text>
           ))}
           <text
@@ -187,18 +194,20 @@ export function LineChart({
           >
             {xLabel}
           </text>
-          <text
-            transform={`translate(12 ${MARGIN.top + plotH / 2}) rotate(-90)`}
-            textAnchor="middle"
-            className="jp-kubelab-chart-label"
-          >
-            {yLabel}
-          </text>
+          {yLabel && (
+            <text
+              transform={`translate(12 ${MARGIN.top + plotH / 2}) rotate(-90)`}
+              textAnchor="middle"
+              className="jp-kubelab-chart-label"
+            >
+              {yLabel}
+            </text>
+          )}
         </g>
         {series.map((s, i) => (
           <g
             key={s.name}
-            className={`jp-kubelab-chart-series jp-kubelab-color-${stepColor(i)} jp-kubelab-chart-${s.kind ?? 'line'}`}
+            className={`jp-kubelab-chart-series jp-kubelab-color-${colorOf(s, i)} jp-kubelab-chart-${s.kind ?? 'line'}`}
             data-testid="kubelab-chart-series"
             data-series={s.name}
           >
@@ -215,7 +224,7 @@ export function LineChart({
                   className={p.highlight ? 'jp-mod-highlight' : undefined}
                 >
                   <title>
-                    {`${p.label ? `${p.label}: ` : ''}${s.name} ${formatValue(p.y)} at ${xLabel} ${formatValue(p.x)}`}
+                    {`${p.label ? `${p.label}: ` : ''}${s.name} ${formatValue(p.y)} at ${xLabel} ${xNames?.get(p.x) ?? formatValue(p.x)}`}
                   </title>
                 </circle>
               ))}
@@ -227,7 +236,7 @@ export function LineChart({
           {series.map((s, i) => (
             <li
               key={s.name}
-              className={`jp-kubelab-color-${stepColor(i)} jp-kubelab-chart-${s.kind ?? 'line'}`}
+              className={`jp-kubelab-color-${colorOf(s, i)} jp-kubelab-chart-${s.kind ?? 'line'}`}
             >
               <span className="jp-kubelab-chart-key" aria-hidden="true" />
               {s.name}

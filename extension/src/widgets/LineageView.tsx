@@ -12,10 +12,9 @@ import {
   IRunFacts,
   LineageKey
 } from '../lineage';
-import { stateText } from '../format';
+import { formatNumber, stateText } from '../format';
 import { shortDigest } from './CompareView';
 import { DagView, DagZoomButtons, IDagNode, IDagViewHandle } from './DagView';
-import { formatNumber } from './MetricChart';
 import { useRequest } from './useRequest';
 
 export interface ILineageOptions {
